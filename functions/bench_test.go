@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/azurefake"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
+)
+
+// Start-to-listening: how long the Functions host waits between starting the
+// handler process and its first answer to GET / (it polls every 25 ms and
+// gives up after 30 s), for idpkeeper versus a bare net/http server.
+//
+//	go test -run='^$' -bench=StartToListening -benchtime=20x ./functions/
+func BenchmarkStartToListening(b *testing.B) {
+	bins := buildStartBinaries(b)
+	for _, name := range []string{"idpkeeper", "bare-net-http"} {
+		b.Run(name, func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				startAndWait(b, bins[name])
+			}
+		})
+	}
+}
+
+const bareServer = `package main
+
+import (
+	"net/http"
+	"os"
+)
+
+func main() {
+	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {})
+	http.ListenAndServe("127.0.0.1:"+os.Getenv("FUNCTIONS_CUSTOMHANDLER_PORT"), nil)
+}
+`
+
+var (
+	buildOnce sync.Once
+	binaries  map[string]string
+	buildErr  error
+)
+
+func buildStartBinaries(b *testing.B) map[string]string {
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "idpkeeper-bench-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binaries = map[string]string{"idpkeeper": filepath.Join(dir, "idpkeeper"), "bare-net-http": filepath.Join(dir, "bare")}
+		if out, err := exec.Command("go", "build", "-o", binaries["idpkeeper"], ".").CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build idpkeeper: %v\n%s", err, out)
+			return
+		}
+		src := filepath.Join(dir, "bare.go")
+		os.WriteFile(src, []byte(bareServer), 0o644)
+		if out, err := exec.Command("go", "build", "-o", binaries["bare-net-http"], src).CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("build bare server: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		b.Fatal(buildErr)
+	}
+	return binaries
+}
+
+func startAndWait(b *testing.B, bin string) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	cmd := exec.Command(bin, "serve")
+	cmd.Env = append(os.Environ(), "FUNCTIONS_CUSTOMHANDLER_PORT="+strconv.Itoa(port))
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	client := &http.Client{Timeout: 100 * time.Millisecond}
+	url := "http://127.0.0.1:" + strconv.Itoa(port) + "/"
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := client.Get(url)
+		if err == nil {
+			resp.Body.Close()
+			return
+		}
+		time.Sleep(500 * time.Microsecond)
+	}
+	b.Fatalf("%s did not answer GET / within 30 s", bin)
+}
+
+// A whole scan of a generated tenant with 500 SAML/WS-Fed partners (two
+// domains each, Graph pages of 100) through the real SDK clients and TLS to
+// the local fake.
+//
+//	go test -run='^$' -bench=Scan500 -benchmem ./functions/
+func BenchmarkScan500Partners(b *testing.B) {
+	tn := generatedTenant(500)
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	srv.PageSize = 100
+	cfg := config.Default()
+	cfg.KeyVaults = []string{"https://bench-kv.vault.azure.net/"}
+	src := scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: src})
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(res.Inventory.Federations) != 500 {
+			b.Fatalf("read %d federations", len(res.Inventory.Federations))
+		}
+	}
+}
+
+func generatedTenant(partners int) *azurefake.Tenant {
+	now := time.Now().UTC()
+	tn := &azurefake.Tenant{
+		TenantID:           "00000000-0000-4000-8000-000000000500",
+		EmailOTP:           map[string]any{"id": "Email", "state": "enabled", "allowExternalIdToUseEmailOtp": "enabled"},
+		CrossTenantDefault: map[string]any{},
+		Vaults:             map[string]*azurefake.Vault{"bench-kv.vault.azure.net": {}},
+	}
+	// One certificate is shared: generating 500 keys would measure the
+	// generator, not the scan.
+	cert := azurefake.CertificateBase64("partner signing", now.AddDate(-1, 0, 0), now.AddDate(0, 0, 20))
+	for i := 0; i < partners; i++ {
+		id := fmt.Sprintf("00000000-0000-4000-9000-%012d", i)
+		tn.Federations = append(tn.Federations, azurefake.Federation{
+			Object: map[string]any{
+				"id": id, "displayName": fmt.Sprintf("Partner %d", i),
+				"issuerUri":                       fmt.Sprintf("https://idp%d.partner.example/saml", i),
+				"passiveSignInUri":                fmt.Sprintf("https://idp%d.partner.example/sso", i),
+				"preferredAuthenticationProtocol": "saml",
+				"signingCertificate":              cert,
+			},
+			Domains: []string{fmt.Sprintf("partner%d.example", i), fmt.Sprintf("partner%d.example.org", i)},
+		})
+	}
+	return tn
+}

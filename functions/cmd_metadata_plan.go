@@ -1,0 +1,116 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+)
+
+// runMetadataPlan shows what a metadata refresh would change for one
+// partner. It never writes to the tenant: applying is the repair step's job.
+func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("metadata plan", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "read the tenant from this snapshot (default $"+settingSnapshot+")")
+	configPath := fs.String("config", "", "config file (default $"+settingConfig+")")
+	nowFlag := fs.String("now", "", "plan as of this time (RFC 3339 or YYYY-MM-DD)")
+	format := fs.String("format", "table", "table or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: idpkeeper metadata plan PARTNER [--snapshot DIR] [--config FILE] [--now TIME] [--format table|json]")
+		fmt.Fprintln(stderr, "PARTNER is the federation's Graph ID, one of its domains, or its display name.")
+		fs.PrintDefaults()
+	}
+	partner, rest := splitPositional(args)
+	if err := fs.Parse(rest); err != nil {
+		return usageCode(err)
+	}
+	if partner == "" && fs.NArg() == 1 {
+		partner = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "metadata plan: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	if partner == "" || (*format != "table" && *format != "json") {
+		fs.Usage()
+		return exitUsage
+	}
+	at, err := parseNow(*nowFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: --now: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	src, err := sourceFor(*snapshotDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitRead
+	}
+	t, err := scan.Open(cfg, src)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitRead
+	}
+	inv, err := t.Reader.Read(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitRead
+	}
+	fed, err := scan.FindFederation(inv, partner)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitUsage
+	}
+	if at.IsZero() {
+		at = inv.CapturedAt
+	}
+	md, err := metadataOptions(ctx, *snapshotDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitRead
+	}
+	pp, err := t.PlanPartner(ctx, cfg, *fed, *md, at)
+	if err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitUsage
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(pp.Plan); err != nil {
+			return exitRead
+		}
+		return exitOK
+	}
+	p := pp.Plan
+	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(w, "Partner:\t%s (%s; %s)\n", fed.DisplayName, fed.ID, strings.Join(fed.Domains, ", "))
+	fmt.Fprintf(w, "Plan:\t%s\n", p.ID)
+	fmt.Fprintf(w, "Outcome:\t%s\n", p.Outcome)
+	fmt.Fprintf(w, "Action:\t%s\n", p.Action)
+	fmt.Fprintf(w, "Reason:\t%s\n", p.Reason)
+	if p.CurrentCertificate != nil {
+		fmt.Fprintf(w, "Entra certificate:\t%s, expires %s\n", p.CurrentCertificate.SHA256, p.CurrentCertificate.NotAfter.Format("2006-01-02"))
+	}
+	if p.Successor != nil {
+		fmt.Fprintf(w, "Successor:\t%s, expires %s\n", p.Successor.SHA256, p.Successor.NotAfter.Format("2006-01-02"))
+	}
+	for _, c := range p.Changes {
+		fmt.Fprintf(w, "Change %s:\t%s -> %s\n", c.Field, c.From, c.To)
+	}
+	for _, n := range p.Notes {
+		fmt.Fprintf(w, "Note:\t%s\n", n)
+	}
+	w.Flush()
+	return exitOK
+}

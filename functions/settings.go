@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
+
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// App settings (environment variables) read by both doors. Each is listed,
+// with its meaning, in README.md and local.settings.sample.json.
+const (
+	settingConfig    = "IDPKEEPER_CONFIG"   // path of the config file; empty: built-in defaults
+	settingSnapshot  = "IDPKEEPER_SNAPSHOT" // snapshot folder to scan instead of the live tenant
+	settingState     = "IDPKEEPER_STATE"    // folder, https blob service URL, or storage connection string
+	settingContainer = "IDPKEEPER_STATE_CONTAINER"
+)
+
+const defaultContainer = "idpkeeper"
+
+// loadConfig reads the config file named by a flag or the IDPKEEPER_CONFIG
+// setting; with neither, the built-in defaults apply.
+func loadConfig(path string) (*config.Config, error) {
+	if path == "" {
+		path = os.Getenv(settingConfig)
+	}
+	if path == "" {
+		return config.Default(), nil
+	}
+	return config.Load(path)
+}
+
+// credential is the identity used for a live tenant: managed identity in
+// Azure (AZURE_CLIENT_ID selects a user-assigned one), developer sign-in
+// (Azure CLI, azd) on a workstation.
+func credential() (azcore.TokenCredential, error) {
+	cred, err := azidentity.NewDefaultAzureCredential(nil)
+	if err != nil {
+		return nil, fmt.Errorf("azure credential: %w", err)
+	}
+	return cred, nil
+}
+
+// openState opens the state store IDPKEEPER_STATE names:
+//   - https://ACCOUNT.blob.core.windows.net/ → Blob Storage with the managed identity;
+//   - a storage connection string (or UseDevelopmentStorage=true) → Blob Storage / Azurite;
+//   - anything else → a local folder (default .idpkeeper-state).
+func openState(ctx context.Context) (statestore.Store, error) {
+	v := strings.TrimSpace(os.Getenv(settingState))
+	container := os.Getenv(settingContainer)
+	if container == "" {
+		container = defaultContainer
+	}
+	switch {
+	case v == "":
+		return statestore.Dir{Root: ".idpkeeper-state"}, nil
+	case strings.HasPrefix(v, "https://"):
+		cred, err := credential()
+		if err != nil {
+			return nil, err
+		}
+		return statestore.OpenBlob(ctx, statestore.BlobOptions{ServiceURL: v, Credential: cred, Container: container})
+	case strings.Contains(v, "UseDevelopmentStorage=") || strings.Contains(v, "AccountName=") || strings.Contains(v, "BlobEndpoint="):
+		return statestore.OpenBlob(ctx, statestore.BlobOptions{ConnectionString: v, Container: container})
+	default:
+		return statestore.Dir{Root: v}, nil
+	}
+}
+
+// metadataOptions turns on the partner metadata check. A snapshot scan keeps
+// what it learns in memory (replayed metadata must not replace the real last
+// good record); a live scan keeps it in the state store.
+func metadataOptions(ctx context.Context, snapshotDir string) (*scan.MetadataOptions, error) {
+	if snapshotDir != "" {
+		return &scan.MetadataOptions{Store: &scan.MemoryStore{}}, nil
+	}
+	state, err := openState(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &scan.MetadataOptions{Store: scan.StateMetadataStore{State: state}}, nil
+}

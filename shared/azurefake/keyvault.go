@@ -1,0 +1,152 @@
+package azurefake
+
+import (
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// serveVault answers the Key Vault secrets API (api-version 7.x):
+// GET /secrets, GET /secrets/{name}/versions, GET /secrets/{name}[/{version}].
+func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, host string) {
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
+		// Key Vault's challenge: clients learn tenant and resource from it.
+		tenant := s.tenant.TenantID
+		if tenant == "" {
+			tenant = "common"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer authorization="https://login.microsoftonline.com/`+tenant+`", resource="https://vault.azure.net"`)
+		writeVaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
+		return
+	}
+	if r.URL.Query().Get("api-version") == "" {
+		writeVaultError(w, http.StatusBadRequest, "BadParameter", "The api-version query parameter is missing.")
+		return
+	}
+	vault := s.tenant.Vaults[host]
+	if vault == nil {
+		writeVaultError(w, http.StatusNotFound, "VaultNotFound", "Vault "+host+" not found.")
+		return
+	}
+	if r.Method != http.MethodGet {
+		writeVaultError(w, http.StatusMethodNotAllowed, "BadParameter", "The fake Key Vault only serves reads.")
+		return
+	}
+	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
+	if len(parts) == 0 || parts[0] != "secrets" {
+		writeVaultError(w, http.StatusNotFound, "NotFound", "Unknown path.")
+		return
+	}
+	base := "https://" + host
+	switch {
+	case len(parts) == 1:
+		items := make([]map[string]any, 0, len(vault.Secrets))
+		for _, sec := range vault.Secrets {
+			if len(sec.Versions) == 0 {
+				continue
+			}
+			cur := sec.Versions[len(sec.Versions)-1]
+			items = append(items, secretItem(base+"/secrets/"+sec.Name, sec, cur))
+		}
+		s.writeVaultPage(w, r, items)
+	case len(parts) == 3 && parts[2] == "versions":
+		sec := findSecret(vault, parts[1])
+		if sec == nil {
+			writeVaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+parts[1]+" was not found in this key vault.")
+			return
+		}
+		items := make([]map[string]any, 0, len(sec.Versions))
+		for _, v := range sec.Versions {
+			items = append(items, secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, v))
+		}
+		s.writeVaultPage(w, r, items)
+	case len(parts) == 2 || len(parts) == 3:
+		sec := findSecret(vault, parts[1])
+		if sec == nil || len(sec.Versions) == 0 {
+			writeVaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+parts[1]+" was not found in this key vault.")
+			return
+		}
+		v := sec.Versions[len(sec.Versions)-1]
+		if len(parts) == 3 && parts[2] != "" {
+			found := false
+			for _, cand := range sec.Versions {
+				if cand.Version == parts[2] {
+					v, found = cand, true
+				}
+			}
+			if !found {
+				writeVaultError(w, http.StatusNotFound, "SecretNotFound", "Version not found.")
+				return
+			}
+		}
+		s.valueReads++
+		item := secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, v)
+		item["value"] = v.Value
+		writeJSON(w, http.StatusOK, item)
+	default:
+		writeVaultError(w, http.StatusNotFound, "NotFound", "Unknown path.")
+	}
+}
+
+func findSecret(v *Vault, name string) *Secret {
+	for i := range v.Secrets {
+		if strings.EqualFold(v.Secrets[i].Name, name) {
+			return &v.Secrets[i]
+		}
+	}
+	return nil
+}
+
+// secretItem is a SecretItem/SecretBundle without the value; Key Vault
+// writes times as Unix seconds.
+func secretItem(id string, sec Secret, v SecretVersion) map[string]any {
+	attrs := map[string]any{
+		"enabled":       v.Enabled,
+		"created":       v.Created.Unix(),
+		"updated":       v.Updated.Unix(),
+		"recoveryLevel": "Recoverable+Purgeable",
+	}
+	if v.NotBefore != nil {
+		attrs["nbf"] = v.NotBefore.Unix()
+	}
+	if v.Expires != nil {
+		attrs["exp"] = v.Expires.Unix()
+	}
+	item := map[string]any{"id": id, "attributes": attrs}
+	if len(v.Tags) > 0 {
+		item["tags"] = v.Tags
+	}
+	if v.ContentType != "" {
+		item["contentType"] = v.ContentType
+	}
+	if sec.Managed {
+		item["managed"] = true
+	}
+	return item
+}
+
+func (s *Server) writeVaultPage(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+	size := s.PageSize
+	if size <= 0 {
+		size = len(items) + 1
+	}
+	start := 0
+	if tok := r.URL.Query().Get("$skiptoken"); tok != "" {
+		n, err := strconv.Atoi(tok)
+		if err != nil || n < 0 || n > len(items) {
+			writeVaultError(w, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken.")
+			return
+		}
+		start = n
+	}
+	end := min(start+size, len(items))
+	body := map[string]any{"value": items[start:end], "nextLink": nil}
+	if end < len(items) {
+		q := r.URL.Query()
+		q.Set("$skiptoken", strconv.Itoa(end))
+		next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
+		body["nextLink"] = next.String()
+	}
+	writeJSON(w, http.StatusOK, body)
+}

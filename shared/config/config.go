@@ -1,0 +1,260 @@
+// Package config is IdP Keeper's configuration file: who owns each external
+// sign-in dependency, where a SAML partner publishes its metadata, how early
+// to warn, and where notices go.
+//
+// The file is YAML or JSON (chosen by extension) and versioned (version: 1).
+// Loading fails fast: unknown fields, bad values and dangling owner names are
+// all reported at once, each as "FILE[:LINE]: FIELD: what is wrong", so an
+// operator fixes the file in one pass instead of one error per run. The
+// documented reference is docs/config.md.
+package config
+
+import (
+	"strings"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+)
+
+// CurrentVersion is the only config file version this build understands.
+const CurrentVersion = 1
+
+// Policies say how far IdP Keeper may act on its own for a dependency.
+const (
+	// PolicyAuto lets IdP Keeper apply a verified change (for example a
+	// partner's new signing certificate from signed metadata) by itself.
+	PolicyAuto = "auto"
+	// PolicyPropose prepares the change and asks the owner to approve it.
+	PolicyPropose = "propose"
+	// PolicyNotify only tells the owner what to do.
+	PolicyNotify = "notify"
+)
+
+// Defaults used when the file does not say.
+const (
+	DefaultLeadTime     = Duration(30 * 24 * time.Hour)
+	DefaultMaxSecretAge = Duration(180 * 24 * time.Hour)
+	DefaultPolicy       = PolicyPropose
+	// DefaultMetadataMaxBytes caps a metadata download; aggregates such as
+	// eduGAIN are far larger, so per-entity (MDQ) lookups are preferred there.
+	DefaultMetadataMaxBytes int64 = 10 << 20
+)
+
+// DefaultEscalationDays returns the days before a due date at which repeated
+// notices are sent; a fresh slice each call so callers can't alter the default.
+func DefaultEscalationDays() []int { return []int{60, 30, 14, 7, 3, 1} }
+
+// Config is the whole configuration file.
+type Config struct {
+	// Version of the file format; must be CurrentVersion.
+	Version int    `yaml:"version" json:"version"`
+	Tenant  Tenant `yaml:"tenant" json:"tenant"`
+	// KeyVaults are the vault URLs scanned for secrets that back dependencies.
+	KeyVaults []string `yaml:"keyVaults" json:"keyVaults,omitempty"`
+	Defaults  Defaults `yaml:"defaults" json:"defaults"`
+	Owners    []Owner  `yaml:"owners" json:"owners,omitempty"`
+	// FallbackAdmin is the address told about dependencies nobody owns.
+	FallbackAdmin string        `yaml:"fallbackAdmin" json:"fallbackAdmin,omitempty"`
+	Dependencies  []Dependency  `yaml:"dependencies" json:"dependencies,omitempty"`
+	Notifications Notifications `yaml:"notifications" json:"notifications"`
+
+	// Source is the file the config was read from ("" for Default()); used
+	// to name the file in validation errors and to resolve relative paths.
+	Source string `yaml:"-" json:"-"`
+	// lines maps a field path ("dependencies[2].owner") to its line in the
+	// file, so validation errors can point at it.
+	lines map[string]int
+	// present records which field paths the file spelled out (defaults are
+	// applied to the rest).
+	present map[string]bool
+}
+
+// Tenant identifies the Entra tenant.
+type Tenant struct {
+	// ID is the tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com.
+	ID string `yaml:"id" json:"id,omitempty"`
+	// GraphBaseURL overrides https://graph.microsoft.com (national clouds, tests).
+	GraphBaseURL string `yaml:"graphBaseUrl" json:"graphBaseUrl,omitempty"`
+}
+
+// Defaults apply to every dependency that does not override them.
+type Defaults struct {
+	// LeadTime is how long before a due date the owner must be told.
+	LeadTime Duration `yaml:"leadTime" json:"leadTime"`
+	// MaxSecretAge is the age after which a secret should be rotated even if
+	// it has no expiry; 0 disables the check.
+	MaxSecretAge Duration `yaml:"maxSecretAge" json:"maxSecretAge"`
+	// EscalationDays are the days before the due date at which a repeated
+	// notice is sent, in descending order.
+	EscalationDays []int `yaml:"escalationDays" json:"escalationDays"`
+	// Policy is the default Dependency.Policy.
+	Policy string `yaml:"policy" json:"policy,omitempty"`
+}
+
+// Owner is a person or team told about a dependency.
+type Owner struct {
+	// Name is how dependencies refer to the owner; unique in the file.
+	Name         string `yaml:"name" json:"name"`
+	Email        string `yaml:"email" json:"email"`
+	Organisation string `yaml:"organisation" json:"organisation,omitempty"`
+	// Internal is true for people of the tenant's own organisation; external
+	// owners (a partner's IT) get notices without internal links.
+	Internal bool `yaml:"internal" json:"internal"`
+}
+
+// Dependency is what the config knows about one dependency beyond what the
+// tenant says.
+type Dependency struct {
+	// Ref is "kind/id": social/<IdP ID>, federation/<ID or one of its
+	// domains>, connector/<ID>, userflow/<ID> or emailotp/email.
+	Ref   string `yaml:"ref" json:"ref"`
+	Owner string `yaml:"owner" json:"owner,omitempty"`
+	// KeyVaultSecret names the Key Vault secret that backs a social IdP
+	// client secret or a basic-auth connector password: a secret name, or a
+	// full secret ID (https://VAULT/secrets/NAME[/VERSION]). The alternative
+	// is the idpkeeper-dependency tag on the secret.
+	KeyVaultSecret string    `yaml:"keyVaultSecret" json:"keyVaultSecret,omitempty"`
+	LeadTime       *Duration `yaml:"leadTime" json:"leadTime,omitempty"`
+	Metadata       *Metadata `yaml:"metadata" json:"metadata,omitempty"`
+	Policy         string    `yaml:"policy" json:"policy,omitempty"`
+}
+
+// Metadata says where and how to fetch a SAML/WS-Fed partner's metadata.
+type Metadata struct {
+	// URL of the partner's metadata document.
+	URL string `yaml:"url" json:"url,omitempty"`
+	// MDQBase is a Metadata Query protocol base URL; with EntityID it is used
+	// instead of URL.
+	MDQBase  string `yaml:"mdqBase" json:"mdqBase,omitempty"`
+	EntityID string `yaml:"entityId" json:"entityId,omitempty"`
+	// AllowHTTP permits an http:// URL (only sensible with RequireSignature).
+	AllowHTTP bool  `yaml:"allowHttp" json:"allowHttp,omitempty"`
+	MaxBytes  int64 `yaml:"maxBytes" json:"maxBytes,omitempty"`
+	Trust     Trust `yaml:"trust" json:"trust"`
+	// RequireSignature rejects metadata whose XML signature does not verify
+	// against Trust.
+	RequireSignature bool `yaml:"requireSignature" json:"requireSignature,omitempty"`
+	// AllowSHA1 accepts RSA-SHA1 signatures (old federations still use them).
+	AllowSHA1 bool `yaml:"allowSha1" json:"allowSha1,omitempty"`
+}
+
+// Trust anchors for a metadata signature.
+type Trust struct {
+	// CertificateFile is a PEM file, relative to the config file.
+	CertificateFile string `yaml:"certificateFile" json:"certificateFile,omitempty"`
+	// SHA256 are accepted signer certificate fingerprints (64 hex digits,
+	// colons allowed).
+	SHA256 []string `yaml:"sha256" json:"sha256,omitempty"`
+}
+
+// Notifications says where notices go.
+type Notifications struct {
+	Mail    *Mail    `yaml:"mail" json:"mail,omitempty"`
+	Webhook *Webhook `yaml:"webhook" json:"webhook,omitempty"`
+	Outbox  *Outbox  `yaml:"outbox" json:"outbox,omitempty"`
+}
+
+// Mail sends notices with Graph sendMail.
+type Mail struct {
+	// From is the sending mailbox: a UPN/address or a user object ID.
+	From string `yaml:"from" json:"from"`
+}
+
+// Webhook posts notices as JSON. The URL often embeds a token, so it is
+// never echoed in errors.
+type Webhook struct {
+	URL string `yaml:"url" json:"url"`
+}
+
+// Outbox writes notices as files (local runs, tests).
+type Outbox struct {
+	Dir string `yaml:"dir" json:"dir"`
+}
+
+// Default is the configuration used for a tenant with no file: default lead
+// time, secret age and escalation, no owners, no vaults, no notifications.
+func Default() *Config {
+	return &Config{
+		Version: CurrentVersion,
+		Defaults: Defaults{
+			LeadTime:       DefaultLeadTime,
+			MaxSecretAge:   DefaultMaxSecretAge,
+			EscalationDays: DefaultEscalationDays(),
+			Policy:         DefaultPolicy,
+		},
+	}
+}
+
+// Dependency returns the configured dependency whose Ref is ref
+// (case-insensitively), or nil. Federations configured by domain are matched
+// by the caller, which knows the federation's domains.
+func (c *Config) Dependency(ref string) *Dependency {
+	if c == nil {
+		return nil
+	}
+	for i := range c.Dependencies {
+		if inventory.SameRef(c.Dependencies[i].Ref, ref) {
+			return &c.Dependencies[i]
+		}
+	}
+	return nil
+}
+
+// Owner returns the owner called name, or nil.
+func (c *Config) Owner(name string) *Owner {
+	if c == nil || name == "" {
+		return nil
+	}
+	for i := range c.Owners {
+		if c.Owners[i].Name == name {
+			return &c.Owners[i]
+		}
+	}
+	return nil
+}
+
+// LeadTime is the lead time for d (its override or the default); d may be nil.
+func (c *Config) LeadTime(d *Dependency) time.Duration {
+	if d != nil && d.LeadTime != nil && *d.LeadTime > 0 {
+		return d.LeadTime.Std()
+	}
+	if c != nil && c.Defaults.LeadTime > 0 {
+		return c.Defaults.LeadTime.Std()
+	}
+	return DefaultLeadTime.Std()
+}
+
+// Policy is the effective policy for d; d may be nil.
+func (c *Config) Policy(d *Dependency) string {
+	if d != nil && d.Policy != "" {
+		return d.Policy
+	}
+	if c != nil && c.Defaults.Policy != "" {
+		return c.Defaults.Policy
+	}
+	return DefaultPolicy
+}
+
+// SecretRef is a parsed Dependency.KeyVaultSecret.
+type SecretRef struct {
+	// Vault is the vault host in lower case ("kv.vault.azure.net"), "" when
+	// only a name was given (then any scanned vault matches).
+	Vault   string
+	Name    string
+	Version string
+}
+
+// Matches reports whether a Key Vault secret (vault URL, name, version) is
+// the one this reference names. Key Vault names are case-insensitive.
+func (r SecretRef) Matches(vaultURL, name, version string) bool {
+	if !strings.EqualFold(r.Name, name) {
+		return false
+	}
+	if r.Vault != "" && r.Vault != vaultHost(vaultURL) {
+		return false
+	}
+	if r.Version != "" && !strings.EqualFold(r.Version, version) {
+		return false
+	}
+	return true
+}

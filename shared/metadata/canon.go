@@ -1,0 +1,398 @@
+package metadata
+
+import (
+	"encoding/xml"
+	"io"
+	"slices"
+	"strings"
+)
+
+// This file is a streaming XML canonicaliser (C14N 1.0 and Exclusive C14N
+// 1.0, with or without comments) driven by encoding/xml raw tokens. It exists
+// because the signature on a federation aggregate covers the whole document:
+// building a DOM of a 50 MB aggregate (etree) and letting goxmldsig copy it
+// twice costs gigabytes (see doc.go for the figures). Canonicalising token by
+// token into the hash keeps memory flat. Its output is checked against
+// goxmldsig's canonicalisers in the tests (real corpus and generated
+// documents).
+
+const (
+	nsXML   = "http://www.w3.org/XML/1998/namespace"
+	nsXMLNS = "http://www.w3.org/2000/xmlns/"
+)
+
+// binding is one namespace declaration: prefix "" is the default namespace.
+type binding struct{ prefix, uri string }
+
+// nsScope is the stack of in-scope namespace declarations.
+type nsScope struct {
+	b     []binding
+	marks []int
+}
+
+// push opens an element and records the declarations among its attributes.
+func (s *nsScope) push(attrs []xml.Attr) {
+	s.marks = append(s.marks, len(s.b))
+	for _, a := range attrs {
+		if p, ok := declaredPrefix(a.Name); ok {
+			s.b = append(s.b, binding{p, a.Value})
+		}
+	}
+}
+
+func (s *nsScope) pop() {
+	n := len(s.marks) - 1
+	s.b = s.b[:s.marks[n]]
+	s.marks = s.marks[:n]
+}
+
+// lookup returns the URI bound to prefix ("" for the default namespace; an
+// empty URI means no default namespace).
+func (s *nsScope) lookup(prefix string) (string, bool) {
+	if prefix == "xml" {
+		return nsXML, true
+	}
+	for i := len(s.b) - 1; i >= 0; i-- {
+		if s.b[i].prefix == prefix {
+			return s.b[i].uri, true
+		}
+	}
+	return "", prefix == ""
+}
+
+// declaredPrefix reports whether attribute name n is a namespace
+// declaration and which prefix it declares.
+func declaredPrefix(n xml.Name) (string, bool) {
+	switch {
+	case n.Space == "xmlns":
+		return n.Local, true
+	case n.Space == "" && n.Local == "xmlns":
+		return "", true
+	}
+	return "", false
+}
+
+// c14nMode is one canonicalisation algorithm.
+type c14nMode struct {
+	exclusive bool
+	comments  bool
+	// c14n11 is Canonical XML 1.1: as 1.0 for a whole subtree; on an apex
+	// with ancestors xml:id is not inherited (and xml:base, whose fix-up
+	// is not implemented, is not either: such a signature fails closed).
+	c14n11 bool
+	// inclusivePrefixes is Exclusive C14N's InclusiveNamespaces PrefixList;
+	// "" stands for #default.
+	inclusivePrefixes []string
+}
+
+// Algorithm identifiers this package canonicalises with.
+const (
+	algC14N10             = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315"
+	algC14N10WithComments = "http://www.w3.org/TR/2001/REC-xml-c14n-20010315#WithComments"
+	algExcC14N            = "http://www.w3.org/2001/10/xml-exc-c14n#"
+	algExcC14NWithComment = "http://www.w3.org/2001/10/xml-exc-c14n#WithComments"
+	algC14N11             = "http://www.w3.org/2006/12/xml-c14n11"
+	algC14N11WithComments = "http://www.w3.org/2006/12/xml-c14n11#WithComments"
+	algEnveloped          = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"
+)
+
+func modeFor(alg, prefixList string) (c14nMode, bool) {
+	var m c14nMode
+	switch alg {
+	case algC14N10:
+	case algC14N10WithComments:
+		m.comments = true
+	case algC14N11:
+		m.c14n11 = true
+	case algC14N11WithComments:
+		m.c14n11, m.comments = true, true
+	case algExcC14N:
+		m.exclusive = true
+	case algExcC14NWithComment:
+		m.exclusive, m.comments = true, true
+	default:
+		return m, false
+	}
+	if m.exclusive {
+		for _, p := range strings.Fields(prefixList) {
+			if p == "#default" {
+				p = ""
+			}
+			m.inclusivePrefixes = append(m.inclusivePrefixes, p)
+		}
+	}
+	return m, true
+}
+
+// canonicalizer writes the canonical form of the element subtree whose tokens
+// it is given. The caller keeps scope (push before start, pop after end) so
+// the reader and the canonicalizer share one view of the namespaces.
+type canonicalizer struct {
+	mode  c14nMode
+	scope *nsScope
+	w     io.Writer
+	buf   []byte
+	// rendered is the stack of namespace declarations written to the output.
+	rendered nsScope
+	depth    int
+	// xmlAttrs are xml:* attributes of the apex's ancestors, inherited by
+	// the apex in inclusive C14N.
+	xmlAttrs []xml.Attr
+	err      error
+
+	scratchNS   []binding
+	scratchAttr []canonAttr
+}
+
+type canonAttr struct {
+	space, local, qname, value string
+}
+
+func newCanonicalizer(w io.Writer, mode c14nMode, scope *nsScope) *canonicalizer {
+	return &canonicalizer{mode: mode, scope: scope, w: w, buf: make([]byte, 0, 32<<10)}
+}
+
+func (c *canonicalizer) flushIfFull() {
+	if len(c.buf) >= 28<<10 {
+		c.flush()
+	}
+}
+
+func (c *canonicalizer) flush() error {
+	if len(c.buf) > 0 && c.err == nil {
+		_, c.err = c.w.Write(c.buf)
+	}
+	c.buf = c.buf[:0]
+	return c.err
+}
+
+// start writes a start tag. The element's declarations must already be
+// pushed on scope.
+func (c *canonicalizer) start(el xml.StartElement) {
+	apex := c.depth == 0
+	c.depth++
+	ns := c.scratchNS[:0]
+	render := func(prefix string) {
+		if prefix == "xml" {
+			return // the xml namespace is never declared in canonical form
+		}
+		uri, _ := c.scope.lookup(prefix)
+		have, ok := c.rendered.lookup(prefix)
+		if prefix == "" {
+			// xmlns="" is output only to undo a default namespace
+			// that an output ancestor rendered.
+			if uri == have {
+				return
+			}
+			if uri == "" && (!ok || have == "") {
+				return
+			}
+		} else if ok && have == uri {
+			return
+		} else if uri == "" {
+			return
+		}
+		for _, b := range ns {
+			if b.prefix == prefix {
+				return
+			}
+		}
+		ns = append(ns, binding{prefix, uri})
+	}
+	if c.mode.exclusive {
+		render(el.Name.Space)
+		for _, a := range el.Attr {
+			if _, isDecl := declaredPrefix(a.Name); !isDecl && a.Name.Space != "" && a.Name.Space != "xml" {
+				render(a.Name.Space)
+			}
+		}
+		for _, p := range c.mode.inclusivePrefixes {
+			if _, inScope := c.scope.lookup(p); inScope {
+				render(p)
+			}
+		}
+	} else if apex {
+		for _, b := range c.scope.b {
+			render(b.prefix)
+		}
+	} else {
+		for _, a := range el.Attr {
+			if p, isDecl := declaredPrefix(a.Name); isDecl {
+				render(p)
+			}
+		}
+	}
+	slices.SortFunc(ns, func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) })
+	c.rendered.marks = append(c.rendered.marks, len(c.rendered.b))
+	c.rendered.b = append(c.rendered.b, ns...)
+	c.scratchNS = ns
+
+	attrs := c.scratchAttr[:0]
+	for _, a := range el.Attr {
+		if _, isDecl := declaredPrefix(a.Name); isDecl {
+			continue
+		}
+		space := ""
+		if a.Name.Space != "" {
+			space, _ = c.scope.lookup(a.Name.Space)
+		}
+		attrs = append(attrs, canonAttr{space, a.Name.Local, qname(a.Name), a.Value})
+	}
+	if apex && !c.mode.exclusive {
+		for _, x := range c.xmlAttrs {
+			if c.mode.c14n11 && (x.Name.Local == "id" || x.Name.Local == "base") {
+				continue
+			}
+			if !slices.ContainsFunc(attrs, func(a canonAttr) bool { return a.space == nsXML && a.local == x.Name.Local }) {
+				attrs = append(attrs, canonAttr{nsXML, x.Name.Local, "xml:" + x.Name.Local, x.Value})
+			}
+		}
+	}
+	slices.SortFunc(attrs, func(a, b canonAttr) int {
+		if a.space != b.space {
+			return strings.Compare(a.space, b.space)
+		}
+		return strings.Compare(a.local, b.local)
+	})
+	c.scratchAttr = attrs
+
+	c.buf = append(c.buf, '<')
+	c.buf = appendQName(c.buf, el.Name)
+	for _, b := range ns {
+		if b.prefix == "" {
+			c.buf = append(c.buf, ` xmlns="`...)
+		} else {
+			c.buf = append(c.buf, " xmlns:"...)
+			c.buf = append(c.buf, b.prefix...)
+			c.buf = append(c.buf, `="`...)
+		}
+		c.buf = appendEscapedAttr(c.buf, b.uri)
+		c.buf = append(c.buf, '"')
+	}
+	for _, a := range attrs {
+		c.buf = append(c.buf, ' ')
+		c.buf = append(c.buf, a.qname...)
+		c.buf = append(c.buf, `="`...)
+		c.buf = appendEscapedAttr(c.buf, a.value)
+		c.buf = append(c.buf, '"')
+	}
+	c.buf = append(c.buf, '>')
+	c.flushIfFull()
+}
+
+func (c *canonicalizer) end(name xml.Name) {
+	c.depth--
+	c.rendered.pop()
+	c.buf = append(c.buf, "</"...)
+	c.buf = appendQName(c.buf, name)
+	c.buf = append(c.buf, '>')
+	c.flushIfFull()
+}
+
+func (c *canonicalizer) text(t []byte) {
+	c.buf = appendEscapedText(c.buf, t)
+	c.flushIfFull()
+}
+
+func (c *canonicalizer) comment(t []byte) {
+	if !c.mode.comments {
+		return
+	}
+	c.buf = append(c.buf, "<!--"...)
+	c.buf = append(c.buf, t...)
+	c.buf = append(c.buf, "-->"...)
+	c.flushIfFull()
+}
+
+func (c *canonicalizer) procInst(p xml.ProcInst) {
+	c.buf = append(c.buf, "<?"...)
+	c.buf = append(c.buf, p.Target...)
+	if len(p.Inst) > 0 {
+		c.buf = append(c.buf, ' ')
+		c.buf = append(c.buf, p.Inst...)
+	}
+	c.buf = append(c.buf, "?>"...)
+	c.flushIfFull()
+}
+
+// token feeds any raw token (start/end tags must be bracketed by the
+// caller's scope push/pop).
+func (c *canonicalizer) token(tok xml.Token) {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		c.start(t)
+	case xml.EndElement:
+		c.end(t.Name)
+	case xml.CharData:
+		c.text(t)
+	case xml.Comment:
+		c.comment(t)
+	case xml.ProcInst:
+		c.procInst(t)
+	}
+}
+
+func qname(n xml.Name) string {
+	if n.Space == "" {
+		return n.Local
+	}
+	return n.Space + ":" + n.Local
+}
+
+func appendQName(b []byte, n xml.Name) []byte {
+	if n.Space != "" {
+		b = append(b, n.Space...)
+		b = append(b, ':')
+	}
+	return append(b, n.Local...)
+}
+
+func appendEscapedText(b []byte, s []byte) []byte {
+	start := 0
+	for i, ch := range s {
+		var esc string
+		switch ch {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '>':
+			esc = "&gt;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, esc...)
+		start = i + 1
+	}
+	return append(b, s[start:]...)
+}
+
+func appendEscapedAttr(b []byte, s string) []byte {
+	start := 0
+	for i := 0; i < len(s); i++ {
+		var esc string
+		switch s[i] {
+		case '&':
+			esc = "&amp;"
+		case '<':
+			esc = "&lt;"
+		case '"':
+			esc = "&quot;"
+		case '\t':
+			esc = "&#x9;"
+		case '\n':
+			esc = "&#xA;"
+		case '\r':
+			esc = "&#xD;"
+		default:
+			continue
+		}
+		b = append(b, s[start:i]...)
+		b = append(b, esc...)
+		start = i + 1
+	}
+	return append(b, s[start:]...)
+}

@@ -1,0 +1,140 @@
+package metadata
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestFileStoreRoundTrip(t *testing.T) {
+	dir := t.TempDir()
+	s := FileStore{Dir: filepath.Join(dir, "records")}
+	ctx := context.Background()
+	if rec, err := s.Load(ctx, "fed-1"); rec != nil || err != nil {
+		t.Fatalf("empty store: %v %v", rec, err)
+	}
+	d := mustRead(t, []byte(fixtureAggregate(t, "")), ReadOptions{EntityID: partnerID})
+	rec := Record{PartnerID: "fed-1", FetchedAt: testNow, URL: "https://md.example/", ETag: `"e"`, DocumentSHA256: d.SHA256, Entity: d.Entity}
+	if err := s.Save(ctx, "fed-1", rec); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.Load(ctx, "FED-1") // IDs compare case-insensitively
+	if err != nil || got == nil {
+		t.Fatalf("load: %v %v", got, err)
+	}
+	if got.DocumentSHA256 != d.SHA256 || got.Entity.SAML.SigningCertificates[0].SHA256 != d.Entity.SAML.SigningCertificates[0].SHA256 ||
+		!got.FetchedAt.Equal(testNow) || got.Validators().ETag != `"e"` {
+		t.Fatalf("round trip lost data: %+v", got)
+	}
+	entries, _ := os.ReadDir(s.Dir)
+	if len(entries) != 1 || entries[0].Name() != "fed-1.json" {
+		t.Fatalf("files %v (temporary files must not stay)", entries)
+	}
+}
+
+func TestFileStorePathsStayInDir(t *testing.T) {
+	s := FileStore{Dir: t.TempDir()}
+	for _, id := range []string{"../../etc/passwd", "..", ".hidden", `a\b`, "a/b", "contoso.com"} {
+		p, err := s.path(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if filepath.Dir(p) != s.Dir || strings.HasPrefix(filepath.Base(p), ".") {
+			t.Errorf("%q maps to %q", id, p)
+		}
+	}
+	if _, err := s.path(""); err == nil {
+		t.Error("empty ID must fail")
+	}
+}
+
+// memStore is a Store for tests of Refresh.
+type memStore struct {
+	mu   sync.Mutex
+	recs map[string]Record
+}
+
+func (m *memStore) Load(_ context.Context, id string) (*Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if r, ok := m.recs[id]; ok {
+		return &r, nil
+	}
+	return nil, nil
+}
+
+func (m *memStore) Save(_ context.Context, id string, r Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.recs == nil {
+		m.recs = map[string]Record{}
+	}
+	m.recs[id] = r
+	return nil
+}
+
+func TestRefreshKeepsLastGoodMetadata(t *testing.T) {
+	signer := key(t, "rsa-federation")
+	good := sign(t, fixtureAggregate(t, ""), signer, signOpts{})
+	var mu sync.Mutex
+	serve := good
+	etag := `"1"`
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		w.Header().Set("ETag", etag)
+		w.Write(serve)
+	}))
+	defer srv.Close()
+	set := func(body []byte, tag string) { mu.Lock(); serve, etag = body, tag; mu.Unlock() }
+
+	store := &memStore{}
+	f := &Fetcher{Client: srv.Client(), Now: func() time.Time { return testNow }}
+	src := Source{URL: srv.URL + "/md.xml", EntityID: partnerID, AllowHTTP: true}
+	ctx := context.Background()
+
+	obs, err := Refresh(ctx, f, store, "fed-1", src, signer.trust(), testNow)
+	if err != nil || obs.Err != nil || obs.Entity == nil || !obs.Trusted || obs.Last != nil {
+		t.Fatalf("first refresh: %v %+v", err, obs)
+	}
+	first, _ := store.Load(ctx, "fed-1")
+	if first == nil || first.ETag != `"1"` || !first.Signature.Verified {
+		t.Fatalf("record %+v", first)
+	}
+
+	obs, _ = Refresh(ctx, f, store, "fed-1", src, signer.trust(), testNow)
+	if !obs.NotModified || obs.Entity == nil || obs.Entity.EntityID != partnerID || obs.Err != nil {
+		t.Fatalf("304 refresh: %+v", obs)
+	}
+
+	tampered := bytes.Replace(good, []byte("idp.partner.example/sso"), []byte("evil.example.org/sso"), 1)
+	set(tampered, `"2"`)
+	obs, _ = Refresh(ctx, f, store, "fed-1", src, signer.trust(), testNow)
+	if KindOf(obs.Err) != KindSignature || obs.Entity != nil || obs.Last == nil {
+		t.Fatalf("tampered refresh: %+v", obs)
+	}
+	if !strings.Contains(obs.Err.Error(), srv.URL) {
+		t.Errorf("the error should say which URL: %v", obs.Err)
+	}
+	kept, _ := store.Load(ctx, "fed-1")
+	if kept.DocumentSHA256 != first.DocumentSHA256 || kept.ETag != `"1"` {
+		t.Fatalf("a failed refresh replaced the last good record: %+v", kept)
+	}
+
+	srv.Close()
+	obs, _ = Refresh(ctx, f, store, "fed-1", src, signer.trust(), testNow)
+	if KindOf(obs.Err) != KindUnreachable || obs.Last == nil {
+		t.Fatalf("unreachable refresh: %+v", obs)
+	}
+}

@@ -1,0 +1,38 @@
+package scan
+
+import (
+	"context"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/snapshot"
+)
+
+// Export scans the live source with a recorder under the SDK clients and
+// saves what was read (Graph and Key Vault responses, partner metadata, never
+// a secret value) as a snapshot in dir. capturedAt stamps the snapshot; zero
+// means now.
+func Export(ctx context.Context, cfg *config.Config, src Source, dir string, capturedAt time.Time) (Result, *Tenant, error) {
+	if capturedAt.IsZero() {
+		capturedAt = time.Now()
+	}
+	capturedAt = capturedAt.UTC()
+	rec := snapshot.NewRecorder(src.Transport)
+	src.Transport = rec
+	t, err := Open(cfg, src)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	t.Reader.Now = func() time.Time { return capturedAt }
+	// A memory store has no validators, so every metadata document is
+	// fetched whole (never a 304) and lands in the snapshot.
+	res, err := t.Scan(ctx, cfg, capturedAt, nil, &MetadataOptions{Store: &MemoryStore{}})
+	if err != nil {
+		return Result{}, nil, err
+	}
+	m := snapshot.Manifest{CapturedAt: capturedAt, TenantID: res.Inventory.TenantID, KeyVaults: t.KeyVaults, SecretNames: t.SecretNames}
+	if err := rec.Save(dir, m); err != nil {
+		return Result{}, nil, err
+	}
+	return res, t, nil
+}

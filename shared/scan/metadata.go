@@ -1,0 +1,287 @@
+package scan
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// MetadataOptions turn on the partner metadata check of a scan: for every
+// federation whose config entry has a metadata URL (or MDQ service), fetch,
+// verify and plan, and report what the plan says.
+type MetadataOptions struct {
+	// Store keeps the last good metadata per partner.
+	Store metadata.Store
+	// Client fetches metadata; nil means a client on the scan's transport
+	// (so a snapshot replays recorded metadata too).
+	Client *http.Client
+}
+
+// PartnerPlan is the metadata plan for one federation partner.
+type PartnerPlan struct {
+	Federation inventory.Federation
+	Dependency *config.Dependency
+	Plan       metadata.ChangePlan
+}
+
+// FindFederation finds a partner by Graph ID, one of its domains, or its
+// display name (case-insensitive), refusing ambiguous names.
+func FindFederation(inv inventory.Inventory, partner string) (*inventory.Federation, error) {
+	var hits []*inventory.Federation
+	for i := range inv.Federations {
+		f := &inv.Federations[i]
+		match := strings.EqualFold(f.ID, partner) || strings.EqualFold(f.DisplayName, partner)
+		for _, d := range f.Domains {
+			match = match || strings.EqualFold(d, partner)
+		}
+		if match {
+			hits = append(hits, f)
+		}
+	}
+	switch len(hits) {
+	case 1:
+		return hits[0], nil
+	case 0:
+		var names []string
+		for _, f := range inv.Federations {
+			names = append(names, f.DisplayName)
+		}
+		sort.Strings(names)
+		return nil, fmt.Errorf("no federation partner %q (partners: %s)", partner, strings.Join(names, ", "))
+	default:
+		return nil, fmt.Errorf("%q names %d federation partners; use the partner's Graph ID", partner, len(hits))
+	}
+}
+
+// federationDependency is the config entry of a federation, by ID first and
+// then by any of its domains.
+func federationDependency(cfg *config.Config, f inventory.Federation) *config.Dependency {
+	if d := cfg.Dependency(inventory.Ref(inventory.KindFederation, f.ID)); d != nil {
+		return d
+	}
+	for _, domain := range f.Domains {
+		if d := cfg.Dependency(inventory.Ref(inventory.KindFederation, domain)); d != nil {
+			return d
+		}
+	}
+	return nil
+}
+
+// partnerSettings turns a config entry's metadata section into the engine's
+// source and trust anchor.
+func partnerSettings(cfg *config.Config, m *config.Metadata) (metadata.Source, *metadata.TrustAnchor, error) {
+	src := metadata.Source{URL: m.URL, MDQBase: m.MDQBase, EntityID: m.EntityID, AllowHTTP: m.AllowHTTP, MaxBytes: m.MaxBytes}
+	trust := &metadata.TrustAnchor{SHA256: m.Trust.SHA256, AllowSHA1: m.AllowSHA1, RequireSignature: m.RequireSignature}
+	if m.Trust.CertificateFile != "" {
+		data, err := os.ReadFile(cfg.ResolvePath(m.Trust.CertificateFile))
+		if err != nil {
+			return src, nil, fmt.Errorf("trust certificate: %w", err)
+		}
+		certs, err := metadata.ParseCertificatesPEM(data)
+		if err != nil {
+			return src, nil, fmt.Errorf("trust certificate %s: %w", m.Trust.CertificateFile, err)
+		}
+		trust.Certificates = certs
+	}
+	if len(trust.Certificates) == 0 && len(trust.SHA256) == 0 && !trust.RequireSignature && !trust.AllowSHA1 {
+		trust = nil
+	}
+	return src, trust, nil
+}
+
+// PlanPartner refreshes one partner's metadata and plans the change to Entra.
+func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventory.Federation, opts MetadataOptions, now time.Time) (PartnerPlan, error) {
+	dep := federationDependency(cfg, f)
+	pp := PartnerPlan{Federation: f, Dependency: dep}
+	if dep == nil || dep.Metadata == nil || (dep.Metadata.URL == "" && dep.Metadata.MDQBase == "") {
+		return pp, fmt.Errorf("partner %s has no metadata URL in the config (dependencies[].metadata.url)", f.DisplayName)
+	}
+	src, trust, err := partnerSettings(cfg, dep.Metadata)
+	if err != nil {
+		return pp, err
+	}
+	client := opts.Client
+	if client == nil {
+		client = &http.Client{Transport: t.transport}
+	}
+	fetcher := &metadata.Fetcher{Client: client, Now: func() time.Time { return now }}
+	obs, err := metadata.Refresh(ctx, fetcher, opts.Store, f.ID, src, trust, now)
+	if err != nil {
+		return pp, err
+	}
+	pp.Plan = metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})
+	return pp, nil
+}
+
+// MetadataPlans plans every partner that has a metadata source configured.
+func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, opts MetadataOptions, now time.Time) ([]PartnerPlan, error) {
+	var plans []PartnerPlan
+	for _, f := range inv.Federations {
+		dep := federationDependency(cfg, f)
+		if dep == nil || dep.Metadata == nil || (dep.Metadata.URL == "" && dep.Metadata.MDQBase == "") {
+			continue
+		}
+		pp, err := t.PlanPartner(ctx, cfg, f, opts, now)
+		if err != nil {
+			return nil, fmt.Errorf("metadata of %s: %w", f.DisplayName, err)
+		}
+		plans = append(plans, pp)
+	}
+	return plans, nil
+}
+
+// planFindings turns plans into findings. In-sync plans add nothing: the
+// certificate's expiry is already assessed from the tenant.
+func planFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
+	var out []assess.Finding
+	for _, pp := range plans {
+		p := pp.Plan
+		var kind string
+		sev := assess.Warning
+		switch p.Outcome {
+		case metadata.OutcomeInSync:
+			continue
+		case metadata.OutcomeMetadataFailure:
+			kind = assess.KindFederationMetadataFailure
+		case metadata.OutcomeIssuerChanged:
+			kind, sev = assess.KindFederationMetadataIssuerChanged, assess.Critical
+		case metadata.OutcomeCertificateReplaced:
+			kind, sev = assess.KindFederationMetadataChange, assess.Critical
+		case metadata.OutcomeEndpointChanged:
+			kind = assess.KindFederationMetadataChange
+		case metadata.OutcomeCertificateExpiring:
+			kind = assess.KindFederationMetadataNoSuccessor
+		case metadata.OutcomeRolloverPending:
+			kind, sev = assess.KindFederationMetadataRollover, assess.Info
+		default:
+			kind = assess.KindFederationMetadataChange
+		}
+		f := pp.Federation
+		finding := assess.Finding{
+			ID:              assess.NewID(kind, f.ID, p.ID),
+			Kind:            kind,
+			Severity:        sev,
+			Dependency:      assess.Dependency{Ref: inventory.Ref(inventory.KindFederation, f.ID), Kind: inventory.KindFederation, ID: f.ID, Name: f.DisplayName},
+			ImpactedDomains: append([]string(nil), f.Domains...),
+			Action:          planAction(p, f),
+			Detail:          map[string]string{"plan": p.ID, "outcome": string(p.Outcome), "reason": p.Reason},
+		}
+		if p.CurrentCertificate != nil {
+			due := p.CurrentCertificate.NotAfter
+			finding.Due = &due
+			if kind == assess.KindFederationMetadataNoSuccessor {
+				if s, ok := assess.Classify(due, now, cfg.LeadTime(pp.Dependency)); ok {
+					finding.Severity = s
+				}
+			}
+		}
+		for _, uf := range inv.UserFlows {
+			for _, idp := range uf.IdentityProviders {
+				if inventory.SameID(idp.ID, f.ID) {
+					finding.ImpactedUserFlows = append(finding.ImpactedUserFlows, uf.ID)
+				}
+			}
+		}
+		if pp.Dependency != nil {
+			if o := cfg.Owner(pp.Dependency.Owner); o != nil {
+				finding.Owner = &assess.Owner{Name: o.Name, Email: o.Email, Organisation: o.Organisation, Internal: o.Internal}
+			}
+		}
+		if finding.Owner == nil && cfg.FallbackAdmin != "" {
+			finding.Owner = &assess.Owner{Email: cfg.FallbackAdmin, Internal: true, Fallback: true}
+		}
+		out = append(out, finding)
+	}
+	return out
+}
+
+func planAction(p metadata.ChangePlan, f inventory.Federation) string {
+	switch p.Action {
+	case metadata.ActionApply:
+		return fmt.Sprintf("Apply metadata plan %s to the %s federation (idpkeeper metadata plan %s): %s", p.ID, f.DisplayName, f.ID, p.Reason)
+	case metadata.ActionPropose:
+		return fmt.Sprintf("Review and approve metadata plan %s for the %s federation (idpkeeper metadata plan %s): %s", p.ID, f.DisplayName, f.ID, p.Reason)
+	default:
+		return p.Reason
+	}
+}
+
+// MemoryStore is a metadata.Store that forgets everything at exit: snapshot
+// scans use it so replayed metadata never replaces the real last good record,
+// and exports use it so every document is fetched whole (no 304) and recorded.
+type MemoryStore struct {
+	mu      sync.Mutex
+	records map[string]metadata.Record
+}
+
+// Load implements metadata.Store.
+func (m *MemoryStore) Load(_ context.Context, partnerID string) (*metadata.Record, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	rec, ok := m.records[partnerID]
+	if !ok {
+		return nil, nil
+	}
+	return &rec, nil
+}
+
+// Save implements metadata.Store.
+func (m *MemoryStore) Save(_ context.Context, partnerID string, rec metadata.Record) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.records == nil {
+		m.records = map[string]metadata.Record{}
+	}
+	m.records[partnerID] = rec
+	return nil
+}
+
+// StateMetadataStore keeps last good metadata records in the state store
+// (Blob Storage in Azure, a folder locally) as metadata/<partner>.json.
+type StateMetadataStore struct {
+	State statestore.Store
+}
+
+func metadataDoc(partnerID string) string {
+	return "metadata/" + url.PathEscape(strings.ToLower(partnerID)) + ".json"
+}
+
+// Load implements metadata.Store.
+func (s StateMetadataStore) Load(ctx context.Context, partnerID string) (*metadata.Record, error) {
+	data, _, err := s.State.Get(ctx, metadataDoc(partnerID))
+	if errors.Is(err, statestore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var rec metadata.Record
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return nil, fmt.Errorf("last good metadata of %s is unreadable: %w", partnerID, err)
+	}
+	return &rec, nil
+}
+
+// Save implements metadata.Store.
+func (s StateMetadataStore) Save(ctx context.Context, partnerID string, rec metadata.Record) error {
+	data, err := json.MarshalIndent(rec, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = s.State.Put(ctx, metadataDoc(partnerID), data, statestore.Condition{})
+	return err
+}

@@ -1,0 +1,210 @@
+// Package scan is the "scan" use case: read the tenant (live or from a
+// snapshot), assess it against the configuration at a moment, and build the
+// report. The command line (`idpkeeper scan`) and the ScanTimer function both
+// call Run; they differ only in where the options come from.
+package scan
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+
+	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/report"
+	"github.com/idpkeeper/idpkeeper/shared/snapshot"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
+)
+
+// Source says where the tenant is read from: a snapshot folder, or the live
+// tenant with a credential.
+type Source struct {
+	SnapshotDir string
+	Credential  azcore.TokenCredential
+	// Transport replaces the network under the SDK clients (tests, recording).
+	Transport http.RoundTripper
+}
+
+// Tenant is an opened source, ready to read.
+type Tenant struct {
+	Reader *tenant.Reader
+	// Label names the source in reports: "snapshot:DIR" or "tenant:ID".
+	Label string
+	// CapturedAt is the snapshot's capture time; zero for a live tenant.
+	CapturedAt time.Time
+	TenantID   string
+	KeyVaults  []string
+	// SecretNames are the secret names the configuration maps to dependencies.
+	SecretNames []string
+
+	// transport carries Graph, Key Vault and, by default, metadata requests.
+	transport http.RoundTripper
+}
+
+// Open prepares a reader for the source, with the vaults and secret names
+// the configuration (and, for a snapshot, its manifest) names.
+func Open(cfg *config.Config, src Source) (*Tenant, error) {
+	names := configuredSecretNames(cfg)
+	vaults := append([]string(nil), cfg.KeyVaults...)
+	t := &Tenant{TenantID: cfg.Tenant.ID}
+	transport := src.Transport
+	cred := src.Credential
+	var now func() time.Time
+	if src.SnapshotDir != "" {
+		replay, m, err := snapshot.Open(src.SnapshotDir)
+		if err != nil {
+			return nil, err
+		}
+		transport, cred = replay, tenant.StaticCredential{}
+		// The snapshot knows which vaults were read; the config may not.
+		vaults = union(m.KeyVaults, vaults)
+		names = union(m.SecretNames, names)
+		t.Label = "snapshot:" + src.SnapshotDir
+		t.CapturedAt = m.CapturedAt
+		if m.TenantID != "" {
+			t.TenantID = m.TenantID
+		}
+		captured := m.CapturedAt
+		now = func() time.Time { return captured }
+	} else {
+		if cred == nil {
+			return nil, errors.New("scan: a live scan needs a credential")
+		}
+		t.Label = "tenant:" + cfg.Tenant.ID
+	}
+	clients, err := tenant.NewClients(cred, tenant.ClientOptions{
+		Transport:    transport,
+		KeyVaultURLs: vaults,
+		GraphBaseURL: graphBase(cfg),
+	})
+	if err != nil {
+		return nil, err
+	}
+	set := make(map[string]bool, len(names))
+	for _, n := range names {
+		set[strings.ToLower(n)] = true
+	}
+	t.Reader = &tenant.Reader{Clients: clients, Now: now, SecretNames: set}
+	t.KeyVaults, t.SecretNames = vaults, names
+	t.transport = transport
+	if t.transport == nil {
+		t.transport = http.DefaultTransport
+	}
+	return t, nil
+}
+
+func graphBase(cfg *config.Config) string {
+	if cfg.Tenant.GraphBaseURL == "" {
+		return ""
+	}
+	base := strings.TrimRight(cfg.Tenant.GraphBaseURL, "/")
+	if !strings.HasSuffix(base, "/v1.0") {
+		base += "/v1.0"
+	}
+	return base
+}
+
+// configuredSecretNames are the secret names the config's keyVaultSecret
+// fields name, lower-cased (Key Vault names are case-insensitive). Validation
+// already refused malformed references.
+func configuredSecretNames(cfg *config.Config) []string {
+	var names []string
+	for _, d := range cfg.Dependencies {
+		if ref, err := config.ParseSecretRef(d.KeyVaultSecret); d.KeyVaultSecret != "" && err == nil {
+			names = append(names, strings.ToLower(ref.Name))
+		}
+	}
+	return names
+}
+
+func union(a, b []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range append(append([]string(nil), a...), b...) {
+		if s != "" && !seen[s] {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Options for Run.
+type Options struct {
+	Config *config.Config
+	Source Source
+	// Now is the moment findings are evaluated at. Zero means the snapshot's
+	// capture time for a snapshot, and the current time for a live tenant.
+	Now time.Time
+	// Clock gives the current time for live scans; nil means time.Now.
+	Clock func() time.Time
+	// Metadata, when set, adds the partner metadata check.
+	Metadata *MetadataOptions
+}
+
+// Result is what a scan produced.
+type Result struct {
+	Inventory inventory.Inventory
+	Findings  []assess.Finding
+	Report    report.Report
+	// Plans are the partner metadata plans (with Options.Metadata).
+	Plans []PartnerPlan
+}
+
+// Run reads the tenant, assesses it and builds the report.
+func Run(ctx context.Context, opts Options) (Result, error) {
+	cfg := opts.Config
+	if cfg == nil {
+		cfg = config.Default()
+	}
+	t, err := Open(cfg, opts.Source)
+	if err != nil {
+		return Result{}, err
+	}
+	return t.Scan(ctx, cfg, opts.Now, opts.Clock, opts.Metadata)
+}
+
+// Scan reads the opened tenant and assesses it.
+func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clock func() time.Time, md *MetadataOptions) (Result, error) {
+	if clock == nil {
+		clock = time.Now
+	}
+	inv, err := t.Reader.Read(ctx)
+	if err != nil {
+		return Result{}, fmt.Errorf("reading %s: %w", t.Label, err)
+	}
+	tenant.SortInventory(&inv)
+	if inv.TenantID == "" {
+		inv.TenantID = t.TenantID
+	}
+	now := at
+	if now.IsZero() {
+		if !t.CapturedAt.IsZero() {
+			now = t.CapturedAt
+		} else {
+			now = clock()
+		}
+	}
+	now = now.UTC()
+	findings := assess.Assess(inv, cfg, now)
+	var plans []PartnerPlan
+	if md != nil {
+		plans, err = t.MetadataPlans(ctx, cfg, inv, *md, now)
+		if err != nil {
+			return Result{}, err
+		}
+		findings = append(findings, planFindings(plans, cfg, inv, now)...)
+		assess.SortFindings(findings)
+	}
+	rep := report.Build(inv, findings, now, t.Label)
+	rep.GeneratedAt = clock().UTC()
+	return Result{Inventory: inv, Findings: findings, Report: rep, Plans: plans}, nil
+}

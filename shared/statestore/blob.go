@@ -1,0 +1,124 @@
+package statestore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/to"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/blockblob"
+	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/container"
+)
+
+// azuriteConnectionString is the emulator's documented, public development
+// account. "UseDevelopmentStorage=true" (what the Functions tooling writes)
+// means this, but azblob does not expand the shortcut itself.
+const azuriteConnectionString = "DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;" +
+	"AccountKey=Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==;" + // gitleaks:allow public Azurite key
+	"BlobEndpoint=http://127.0.0.1:10000/devstoreaccount1;"
+
+// Blob keeps documents as block blobs in one container.
+type Blob struct {
+	container *container.Client
+	name      string
+}
+
+// BlobOptions say where the container is.
+type BlobOptions struct {
+	// ConnectionString, when set, is used as is ("UseDevelopmentStorage=true"
+	// means local Azurite).
+	ConnectionString string
+	// ServiceURL (https://<account>.blob.core.windows.net/) with Credential
+	// is the identity-based alternative for production.
+	ServiceURL string
+	Credential azcore.TokenCredential
+	Container  string
+}
+
+// OpenBlob connects to the container and creates it when missing.
+func OpenBlob(ctx context.Context, opts BlobOptions) (*Blob, error) {
+	if opts.Container == "" {
+		return nil, errors.New("statestore: blob container name is empty")
+	}
+	var svc *azblob.Client
+	var err error
+	var where string
+	switch {
+	case opts.ConnectionString != "":
+		cs := opts.ConnectionString
+		if strings.EqualFold(strings.TrimSpace(strings.TrimSuffix(cs, ";")), "UseDevelopmentStorage=true") {
+			cs = azuriteConnectionString
+		}
+		svc, err = azblob.NewClientFromConnectionString(cs, nil)
+		where = "connection string"
+	case opts.ServiceURL != "" && opts.Credential != nil:
+		svc, err = azblob.NewClient(opts.ServiceURL, opts.Credential, nil)
+		where = opts.ServiceURL
+	default:
+		return nil, errors.New("statestore: give a storage connection string, or a blob service URL and a credential")
+	}
+	if err != nil {
+		// The connection string carries an account key: never echo it.
+		return nil, fmt.Errorf("statestore: blob client from %s: invalid settings", where)
+	}
+	c := svc.ServiceClient().NewContainerClient(opts.Container)
+	if _, err := c.Create(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.ContainerAlreadyExists) {
+		return nil, fmt.Errorf("statestore: create container %q: %w", opts.Container, err)
+	}
+	return &Blob{container: c, name: c.URL()}, nil
+}
+
+// Describe implements Store.
+func (b *Blob) Describe() string { return "blob:" + b.name }
+
+// Get implements Store.
+func (b *Blob) Get(ctx context.Context, name string) ([]byte, string, error) {
+	resp, err := b.container.NewBlobClient(name).DownloadStream(ctx, nil)
+	if err != nil {
+		if bloberror.HasCode(err, bloberror.BlobNotFound) {
+			return nil, "", ErrNotFound
+		}
+		return nil, "", fmt.Errorf("statestore: read %s: %w", name, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, "", fmt.Errorf("statestore: read %s: %w", name, err)
+	}
+	return data, string(*resp.ETag), nil
+}
+
+// Put implements Store.
+func (b *Blob) Put(ctx context.Context, name string, data []byte, cond Condition) (string, error) {
+	opts := &blockblob.UploadOptions{HTTPHeaders: &blob.HTTPHeaders{BlobContentType: to.Ptr("application/json")}}
+	if cond.IfMatch != "" || cond.IfNoneMatch {
+		mac := &blob.ModifiedAccessConditions{}
+		if cond.IfMatch != "" {
+			etag := azcore.ETag(cond.IfMatch)
+			mac.IfMatch = &etag
+		}
+		if cond.IfNoneMatch {
+			mac.IfNoneMatch = to.Ptr(azcore.ETagAny)
+		}
+		opts.AccessConditions = &blob.AccessConditions{ModifiedAccessConditions: mac}
+	}
+	resp, err := b.container.NewBlockBlobClient(name).Upload(ctx, readSeekNopCloser{bytes.NewReader(data)}, opts)
+	if err != nil {
+		if bloberror.HasCode(err, bloberror.ConditionNotMet, bloberror.BlobAlreadyExists) {
+			return "", ErrConflict
+		}
+		return "", fmt.Errorf("statestore: write %s: %w", name, err)
+	}
+	return string(*resp.ETag), nil
+}
+
+type readSeekNopCloser struct{ *bytes.Reader }
+
+func (readSeekNopCloser) Close() error { return nil }

@@ -1,0 +1,123 @@
+// Package tenant reads a tenant's external sign-in dependencies from
+// Microsoft Graph (through msgraph-sdk-go) and the properties of the Key Vault
+// secrets that back them (through azsecrets), and returns one
+// inventory.Inventory. It only reads: it never asks Key Vault for a secret
+// value and never writes to Graph.
+//
+// The SDK clients are built here, once, around an injectable
+// http.RoundTripper. Production passes the default transport; a snapshot
+// replay passes a transport that answers from recorded files; tests pass a
+// transport that dials a local HTTPS server. The SDK code path is the same in
+// all three.
+package tenant
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
+	"github.com/Azure/azure-sdk-for-go/sdk/azcore/policy"
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+	azauth "github.com/microsoft/kiota-authentication-azure-go"
+	khttp "github.com/microsoft/kiota-http-go"
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
+)
+
+// GraphScope is the application scope IdP Keeper asks Entra for. The
+// permissions it carries are granted to the app (see README).
+const GraphScope = "https://graph.microsoft.com/.default"
+
+// Clients are the SDK clients a Reader uses.
+type Clients struct {
+	Graph  *msgraphsdk.GraphServiceClient
+	Vaults []Vault
+}
+
+// Vault is one Key Vault and its client.
+type Vault struct {
+	URL    string
+	Client *azsecrets.Client
+}
+
+// ClientOptions configure NewClients.
+type ClientOptions struct {
+	// Transport carries every Graph and Key Vault request. Nil means
+	// http.DefaultTransport.
+	Transport http.RoundTripper
+	// KeyVaultURLs are the vaults whose secret properties are read.
+	KeyVaultURLs []string
+	// GraphBaseURL overrides https://graph.microsoft.com/v1.0 (national clouds).
+	GraphBaseURL string
+}
+
+// NewClients builds the Graph and Key Vault clients around one transport.
+func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, error) {
+	transport := opts.Transport
+	if transport == nil {
+		transport = http.DefaultTransport
+	}
+	graphHosts := []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
+	if opts.GraphBaseURL != "" {
+		host, err := hostOf(opts.GraphBaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("graph base URL: %w", err)
+		}
+		graphHosts = append(graphHosts, host)
+	}
+	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{GraphScope}, graphHosts)
+	if err != nil {
+		return nil, fmt.Errorf("graph authentication provider: %w", err)
+	}
+	clientOptions := msgraphsdk.GetDefaultClientOptions()
+	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOptions)
+	httpClient := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(transport, middleware...)}
+	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
+	if err != nil {
+		return nil, fmt.Errorf("graph request adapter: %w", err)
+	}
+	if opts.GraphBaseURL != "" {
+		adapter.SetBaseUrl(strings.TrimRight(opts.GraphBaseURL, "/"))
+	}
+	clients := &Clients{Graph: msgraphsdk.NewGraphServiceClient(adapter)}
+
+	kvHTTP := &http.Client{Transport: transport}
+	for _, u := range opts.KeyVaultURLs {
+		c, err := azsecrets.NewClient(u, cred, &azsecrets.ClientOptions{
+			ClientOptions: azcore.ClientOptions{
+				Transport: kvHTTP,
+				Retry:     policy.RetryOptions{MaxRetries: 3},
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("key vault %s: %w", u, err)
+		}
+		clients.Vaults = append(clients.Vaults, Vault{URL: u, Client: c})
+	}
+	return clients, nil
+}
+
+func hostOf(raw string) (string, error) {
+	rest, ok := strings.CutPrefix(raw, "https://")
+	if !ok {
+		return "", fmt.Errorf("%q is not an https URL", raw)
+	}
+	host, _, _ := strings.Cut(rest, "/")
+	if host == "" {
+		return "", fmt.Errorf("%q has no host", raw)
+	}
+	return host, nil
+}
+
+// StaticCredential is a TokenCredential that hands out a fixed, meaningless
+// token. Snapshot replays and tests use it: the requests it authorises never
+// leave the process (replay) or the machine (tests).
+type StaticCredential struct{}
+
+// GetToken implements azcore.TokenCredential.
+func (StaticCredential) GetToken(context.Context, policy.TokenRequestOptions) (azcore.AccessToken, error) {
+	return azcore.AccessToken{Token: "offline-token", ExpiresOn: time.Now().Add(time.Hour)}, nil
+}
