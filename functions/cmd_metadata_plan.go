@@ -2,14 +2,13 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 
+	"github.com/idpkeeper/idpkeeper/shared/metadata"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
 
@@ -84,33 +83,13 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitUsage
 	}
-	if *format == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(pp.Plan); err != nil {
-			return exitRead
-		}
-		return exitOK
+	if *format == "table" {
+		fmt.Fprintf(stdout, "%s (%s)\n", fed.DisplayName, strings.Join(fed.Domains, ", "))
+		*format = metadata.FormatText
 	}
-	p := pp.Plan
-	w := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(w, "Partner:\t%s (%s; %s)\n", fed.DisplayName, fed.ID, strings.Join(fed.Domains, ", "))
-	fmt.Fprintf(w, "Plan:\t%s\n", p.ID)
-	fmt.Fprintf(w, "Outcome:\t%s\n", p.Outcome)
-	fmt.Fprintf(w, "Action:\t%s\n", p.Action)
-	fmt.Fprintf(w, "Reason:\t%s\n", p.Reason)
-	if p.CurrentCertificate != nil {
-		fmt.Fprintf(w, "Entra certificate:\t%s, expires %s\n", p.CurrentCertificate.SHA256, p.CurrentCertificate.NotAfter.Format("2006-01-02"))
+	if err := metadata.WritePlan(stdout, pp.Plan, *format); err != nil {
+		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
+		return exitRead
 	}
-	if p.Successor != nil {
-		fmt.Fprintf(w, "Successor:\t%s, expires %s\n", p.Successor.SHA256, p.Successor.NotAfter.Format("2006-01-02"))
-	}
-	for _, c := range p.Changes {
-		fmt.Fprintf(w, "Change %s:\t%s -> %s\n", c.Field, c.From, c.To)
-	}
-	for _, n := range p.Notes {
-		fmt.Fprintf(w, "Note:\t%s\n", n)
-	}
-	w.Flush()
 	return exitOK
 }

@@ -52,14 +52,17 @@
 // generated, signed 10,000-entity aggregate of 47 MB (AMD EPYC, 2 cores):
 //
 //	                                      time     peak RSS   allocated
-//	this package, streaming from a file   0.98 s    12 MB      68 MB
-//	this package, document in memory      0.93 s    97 MB     113 MB
+//	this package, streaming from a file   0.90 s    12 MB      68 MB
+//	this package, document in memory      0.83 s    96 MB     113 MB
 //	etree DOM parse only (no verify)      0.86 s   138 MB     166 MB
 //	etree + goxmldsig Validate            3.4 s    587 MB     951 MB
 //
-// (fresh process each, /usr/bin/time -v; go test -bench gives 0.78 s/op,
-// 72 MB and 2.36 M allocations per find-and-verify against 0.80 s/op,
-// 174 MB and 3.36 M allocations for the bare DOM parse.) Besides memory,
+// (a fresh process each, peak RSS from /usr/bin/time -v; the in-memory row
+// includes the 47 MB document itself. go test -bench gives 0.78–0.95 s/op,
+// 72 MB and 2.36 M allocations per find-and-verify, against 0.80–0.83 s/op,
+// 174 MB and 3.36 M allocations for the bare DOM parse and 3.25 s/op,
+// 997 MB and 13.4 M allocations for goxmldsig; encoding/xml's tokenizer is
+// about 60% of our CPU time.) Besides memory,
 // goxmldsig (v1.6.1) enforces the pinned certificate's validity dates
 // (Shibboleth does not), takes the first signature that references the root
 // instead of refusing a second one, sorts prefixed attributes by prefix

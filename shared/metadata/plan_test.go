@@ -367,3 +367,24 @@ func TestWritePlan(t *testing.T) {
 		t.Fatal("unknown format must fail")
 	}
 }
+
+// The certificate helpers live in shared/inventory (used here and by the
+// tenant reader for Entra's signingCertificate).
+func TestInventoryCertificateHelpers(t *testing.T) {
+	k := key(t, "rsa-partner")
+	b64 := k.b64()
+	broken := " " + b64[:10] + "\n\t" + b64[10:50] + "\r\n" + b64[50:] + "\n"
+	c, err := inventory.ParseCertificateBase64(broken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.SHA256 != k.sha256() || len(c.SHA1) != 40 || strings.ToUpper(c.SHA1) != c.SHA1 ||
+		c.Subject != "CN=rsa-partner" || !c.NotAfter.Equal(k.notAfter()) || c.NotAfter.Location() != time.UTC {
+		t.Fatalf("%+v", c)
+	}
+	for _, bad := range []string{"", "not base64!", "aGVsbG8="} {
+		if _, err := inventory.ParseCertificateBase64(bad); err == nil {
+			t.Errorf("%q: want an error", bad)
+		}
+	}
+}

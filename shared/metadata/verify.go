@@ -120,10 +120,8 @@ type SignatureStatus struct {
 // parsedSignature is the root's ds:Signature after its SignedInfo has been
 // canonicalised and checked against the trust anchor.
 type parsedSignature struct {
-	digestAlg crypto.Hash
-	digest    []byte
-	mode      c14nMode
-	hash      hash.Hash
+	digest []byte    // the signed DigestValue
+	hash   hash.Hash // fed with the canonical root as it streams by
 }
 
 // Algorithm identifiers (XML-DSig 1.1, RFC 6931).
@@ -398,7 +396,7 @@ func (d *docReader) signatureCaptured() error {
 	if err != nil {
 		return sigErr("DigestValue is not base64")
 	}
-	ps := &parsedSignature{digestAlg: digestAlg, digest: want, mode: refMode, hash: digestAlg.New()}
+	ps := &parsedSignature{digest: want, hash: digestAlg.New()}
 	d.sig = ps
 
 	// Start the streaming digest: the root start tag and whatever came

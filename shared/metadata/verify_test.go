@@ -238,6 +238,9 @@ func TestExpiredValidUntilRefused(t *testing.T) {
 			signed := sign(t, doc, signer, signOpts{})
 			_, err := ReadBytes(signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
 			wantKind(t, err, KindExpired)
+			if !errors.Is(err, &Error{Kind: KindExpired}) || errors.Is(err, &Error{Kind: KindSignature}) {
+				t.Fatalf("errors.Is by kind: %v", err)
+			}
 			// The same document read an hour and a half earlier is fine.
 			d := mustRead(t, signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow.Add(-90 * time.Minute)})
 			if d.Entity.ValidUntil == nil || d.Entity.ValidUntil.Format(time.RFC3339) != past {
