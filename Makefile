@@ -27,7 +27,7 @@ ZIP     := build/idpkeeper.zip
 # Folders under functions/ that contain a function.json; others are ignored.
 FUNCTION_JSONS := $(wildcard functions/*/function.json)
 
-.PHONY: build test tools lint stage package start clean bench
+.PHONY: build test tools lint infra-check stage package start clean bench
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -40,6 +40,16 @@ $(AZURITE): .ci/package.json .ci/package-lock.json
 	npm ci --prefix .ci --no-audit --no-fund --loglevel=error
 	@touch $@
 
+# infra-check: offline syntax check of infra/**/*.bicep (tree-sitter grammar;
+# no Bicep compiler can be installed from the registries CI reaches — run
+# `az bicep build --file infra/main.bicep` where the Azure CLI is available).
+INFRA_TOOLS := infra/tools/node_modules/web-tree-sitter
+$(INFRA_TOOLS): infra/tools/package.json infra/tools/package-lock.json
+	npm ci --prefix infra/tools --no-audit --no-fund --loglevel=error
+	@touch $@
+infra-check: $(INFRA_TOOLS)
+	node infra/tools/check-bicep.cjs
+
 # lint: formatting and vet; part of test.
 lint:
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.ci/*')); \
@@ -49,7 +59,7 @@ lint:
 # test: the project's test command (README, .ci/run). Azurite is started by
 # the tests themselves; a live Service Bus test runs only when its connection
 # string is set.
-test: tools lint
+test: tools lint infra-check
 	$(GO) test -count=1 ./...
 
 # bench: the documented benchmarks (figures go in issue notes, not in tests).

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -38,6 +39,7 @@ func BenchmarkStartToListening(b *testing.B) {
 const bareServer = `package main
 
 import (
+	"io"
 	"net/http"
 	"os"
 )
@@ -155,4 +157,41 @@ func generatedTenant(partners int) *azurefake.Tenant {
 		})
 	}
 	return tn
+}
+
+// Jobs per second through the in-process pipeline (scan → queue → handlers →
+// notices to an outbox), the tenant served by the HTTPS Graph/Key Vault fake.
+// Each iteration starts with an empty ledger, so every notice is really sent.
+//
+//	go test -run='^$' -bench=PipelineJobs -benchmem ./functions/
+func BenchmarkPipelineJobs(b *testing.B) {
+	tn, err := azurefake.LoadTenant(filepath.Join("..", "examples", "fixture", "tenant.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	cfg, err := config.Load(filepath.Join("..", "examples", "idpkeeper.yaml"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	src := scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	jobsDone := 0
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dir := b.TempDir()
+		lp, err := localPipeline(cfg, src, filepath.Join(dir, "state"), filepath.Join(dir, "outbox"), time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), io.Discard, io.Discard)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, _, err := lp.ScanAndQueue(context.Background(), "bench"); err != nil {
+			b.Fatal(err)
+		}
+		stats, err := lp.queue.Drain(context.Background(), lp.parkingHandler())
+		if err != nil || stats.DeadLettered > 0 {
+			b.Fatalf("%+v %v", stats, err)
+		}
+		jobsDone += stats.Completed
+	}
+	b.ReportMetric(float64(jobsDone)/b.Elapsed().Seconds(), "jobs/s")
 }

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -135,5 +136,78 @@ func TestMetadataCommandsAreWired(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "metadata"); code != exitUsage {
 		t.Errorf("bare metadata: exit %d", code)
+	}
+}
+
+func TestRunCommandIsADryRunOfTheWholePipeline(t *testing.T) {
+	state, outbox := t.TempDir(), t.TempDir()
+	args := []string{"run", "--snapshot", exampleSnapshot, "--config", exampleConfig, "--state", state, "--outbox", outbox}
+	code, out, errOut := runCLI(t, args...)
+	if code != exitOK {
+		t.Fatalf("run: exit %d\n%s\n%s", code, out, errOut)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	var summary struct {
+		Findings int
+		Queue    struct{ Delivered, Completed, DeadLettered int }
+	}
+	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &summary); err != nil {
+		t.Fatalf("last line is not the JSON summary: %q", lines[len(lines)-1])
+	}
+	if summary.Findings != 16 || summary.Queue.Delivered == 0 || summary.Queue.Completed != summary.Queue.Delivered || summary.Queue.DeadLettered != 0 {
+		t.Errorf("summary = %+v", summary)
+	}
+	notices, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	if len(notices) == 0 || strings.Count(out, "notice F-") != len(notices) {
+		t.Fatalf("%d notices in the outbox, %d lines on stdout", len(notices), strings.Count(out, "notice F-"))
+	}
+	// A second run the same day sends nothing new: one notice per stage, ever.
+	code, out, _ = runCLI(t, args...)
+	again, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	if code != exitOK || strings.Contains(out, "notice F-") || len(again) != len(notices) {
+		t.Errorf("second run sent notices again: %d → %d\n%s", len(notices), len(again), out)
+	}
+}
+
+func TestEventsHandleCommand(t *testing.T) {
+	code, out, errOut := runCLI(t, "events", "handle", "../examples/events/secret-near-expiry.json", "--snapshot", exampleSnapshot, "--config", exampleConfig)
+	var line struct {
+		ID, EventType, Outcome, Reason string
+		Jobs                           []struct{ Kind, MessageID, Dependency string }
+	}
+	if err := json.Unmarshal([]byte(strings.TrimSpace(out)), &line); err != nil || code != exitOK {
+		t.Fatalf("exit %d, %v\n%s%s", code, err, out, errOut)
+	}
+	if line.Outcome != "queued" || len(line.Jobs) != 1 || line.Jobs[0].Dependency != "social/Facebook-OAUTH" || line.Jobs[0].Kind != "rotate-credential" {
+		t.Errorf("outcome line = %+v", line)
+	}
+
+	bad := filepath.Join(t.TempDir(), "events.json")
+	os.WriteFile(bad, []byte(`[{"id":"a","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv"}},
+		{"id":"b","eventType":"Microsoft.Storage.BlobCreated","data":{"url":"x"}}]`), 0o644)
+	code, out, _ = runCLI(t, "events", "handle", bad, "--snapshot", exampleSnapshot)
+	if code != exitFindings || !strings.Contains(out, `"outcome":"rejected"`) || !strings.Contains(out, `"outcome":"ignored"`) || strings.Count(out, "\n") != 2 {
+		t.Errorf("mixed file: exit %d\n%s", code, out)
+	}
+}
+
+func TestAckCommand(t *testing.T) {
+	state, outbox := t.TempDir(), t.TempDir()
+	if code, out, errOut := runCLI(t, "run", "--snapshot", exampleSnapshot, "--config", exampleConfig, "--state", state, "--outbox", outbox); code != exitOK {
+		t.Fatalf("run: %d %s %s", code, out, errOut)
+	}
+	files, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	finding := strings.SplitN(filepath.Base(files[0]), "-", 3)
+	id := finding[0] + "-" + finding[1]
+	until := time.Now().AddDate(0, 0, 14).Format("2006-01-02")
+	code, out, errOut := runCLI(t, "ack", id, "--until", until, "--state", state, "--note", "partner on it")
+	if code != exitOK || !strings.Contains(out, "paused until "+until) {
+		t.Fatalf("ack: exit %d %s %s", code, out, errOut)
+	}
+	if code, _, errOut := runCLI(t, "ack", "F-000000000000", "--until", until, "--state", state); code != exitUsage || !strings.Contains(errOut, "not in the ledger") {
+		t.Errorf("unknown finding: %d %s", code, errOut)
+	}
+	if code, _, _ := runCLI(t, "ack", id, "--until", "2020-01-01", "--state", state); code != exitUsage {
+		t.Errorf("past date accepted")
 	}
 }

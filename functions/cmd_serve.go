@@ -10,16 +10,18 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"os"
+	"strings"
+	"sync"
+	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/events"
 	"github.com/idpkeeper/idpkeeper/shared/funchost"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/ledger"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/report"
-	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
-
-// Where ScanTimer keeps reports in the state store.
-const latestReport = "reports/latest.json"
 
 func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
@@ -37,14 +39,20 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 			return exitUsage
 		}
 	}
-	app := &functionsApp{
-		logger:    logger,
-		openState: openState,
-		source:    func() (scan.Source, error) { return sourceFor(os.Getenv(settingSnapshot)) },
-	}
+	var closeAll []func()
+	app := &functionsApp{logger: logger, build: func(ctx context.Context) (*pipeline.Pipeline, error) {
+		p, closer, err := azurePipeline(ctx, logger)
+		if err == nil {
+			closeAll = append(closeAll, closer)
+		}
+		return p, err
+	}}
 	err := funchost.Serve(ctx, addr, app.router(), func(a net.Addr) {
 		logger.Info("idpkeeper custom handler listening", "addr", a.String(), "version", version)
 	})
+	for _, c := range closeAll {
+		c()
+	}
 	if err != nil {
 		logger.Error("custom handler stopped", "error", err)
 		return exitRead
@@ -52,26 +60,45 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	return exitOK
 }
 
-// functionsApp holds what the function handlers share. Settings are read at
-// each invocation, not at start, so that a bad setting fails one invocation
-// with a clear log instead of crash-looping the worker (the host gives up
-// after three restarts).
+// functionsApp holds what the function handlers share. The pipeline is built
+// at the first invocation, not at start, so that a bad setting fails
+// invocations with a clear log instead of crash-looping the worker (the host
+// gives up after three restarts); a failed build is retried next time.
 type functionsApp struct {
-	logger    *slog.Logger
-	openState func(context.Context) (statestore.Store, error)
-	// source says where ScanTimer reads the tenant: IDPKEEPER_SNAPSHOT, or
-	// the live tenant with the managed identity.
-	source func() (scan.Source, error)
+	logger *slog.Logger
+	build  func(context.Context) (*pipeline.Pipeline, error)
+
+	mu sync.Mutex
+	p  *pipeline.Pipeline
+}
+
+func (a *functionsApp) pipeline(ctx context.Context) (*pipeline.Pipeline, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.p != nil {
+		return a.p, nil
+	}
+	p, err := a.build(ctx)
+	if err != nil {
+		return nil, err
+	}
+	a.p = p
+	return p, nil
 }
 
 func (a *functionsApp) router() *funchost.Router {
 	r := funchost.NewRouter(a.logger)
 	r.Handle("ScanTimer", a.scanTimer)
 	r.Handle("Report", a.report)
+	r.Handle("KeyVaultEvents", a.keyVaultEvents)
+	r.Handle("RefreshMetadata", a.job)
+	r.Handle("RotateCredential", a.job)
+	r.Handle("NotifyOwner", a.job)
+	r.Handle("Ack", a.ack)
 	return r
 }
 
-// scanTimer scans the tenant (or IDPKEEPER_SNAPSHOT) and stores the report.
+// scanTimer scans the tenant, stores the report and queues the jobs.
 func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
 	log := inv.Logger()
 	if timer, err := inv.Timer("timer"); err != nil {
@@ -80,47 +107,22 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 	} else if timer.IsPastDue {
 		log.Info("timer is past due; scanning now")
 	}
-	cfg, err := loadConfig("")
-	if err != nil {
-		return nil, fmt.Errorf("config: %w", err)
-	}
-	src, err := a.source()
+	p, err := a.pipeline(ctx)
 	if err != nil {
 		return nil, err
 	}
-	store, err := a.openState(ctx)
+	res, queued, err := p.ScanAndQueue(ctx, "scan:"+inv.InvocationID)
 	if err != nil {
 		return nil, err
 	}
-	md := &scan.MetadataOptions{Store: scan.StateMetadataStore{State: store}}
-	if src.SnapshotDir != "" {
-		md.Store = &scan.MemoryStore{}
+	counts := map[jobs.Kind]int{}
+	for _, j := range queued {
+		counts[j.Kind]++
 	}
-	res, err := scan.Run(ctx, scan.Options{Config: cfg, Source: src, Metadata: md})
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := report.Write(&buf, res.Report, "json"); err != nil {
-		return nil, err
-	}
-	// Every report is kept by date for the audit trail; latest.json is what
-	// the Report function serves.
-	dated := "reports/" + res.Report.GeneratedAt.Format("2006/01/02/150405Z") + ".json"
-	if _, err := store.Put(ctx, dated, buf.Bytes(), statestore.Condition{}); err != nil {
-		return nil, err
-	}
-	if _, err := store.Put(ctx, latestReport, buf.Bytes(), statestore.Condition{}); err != nil {
-		return nil, err
-	}
-	summary := map[string]any{
-		"source":   res.Report.Source,
-		"findings": len(res.Findings),
-		"stored":   store.Describe() + "/" + latestReport,
-	}
-	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "store", store.Describe())
+	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "jobs", len(queued))
+	summary := map[string]any{"source": res.Report.Source, "findings": len(res.Findings), "jobs": counts}
 	return (&funchost.InvocationResponse{ReturnValue: summary}).
-		Logf("scan of %s: %d findings, report stored as %s", res.Report.Source, len(res.Findings), latestReport), nil
+		Logf("scan of %s: %d findings, report stored as %s, %d jobs queued", res.Report.Source, len(res.Findings), pipeline.LatestReport, len(queued)), nil
 }
 
 // report serves the latest stored report: JSON by default, the table with
@@ -128,22 +130,22 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
 	req, err := inv.HTTPRequest("req")
 	if err != nil {
-		return httpAnswer(400, "application/json", mustJSON(map[string]string{"error": "request not understood: " + err.Error()})), nil
+		return httpJSON(400, map[string]string{"error": "request not understood: " + err.Error()}), nil
 	}
 	format := req.Query["format"]
 	if format == "" {
 		format = "json"
 	}
 	if format != "json" && format != "table" {
-		return httpAnswer(400, "application/json", mustJSON(map[string]string{"error": "format must be json or table"})), nil
+		return httpJSON(400, map[string]string{"error": "format must be json or table"}), nil
 	}
-	store, err := a.openState(ctx)
+	p, err := a.pipeline(ctx)
 	if err != nil {
 		return nil, err
 	}
-	data, _, err := store.Get(ctx, latestReport)
+	data, _, err := p.State.Get(ctx, pipeline.LatestReport)
 	if errors.Is(err, statestore.ErrNotFound) {
-		return httpAnswer(404, "application/json", mustJSON(map[string]string{"error": "no report yet: the ScanTimer function has not run"})), nil
+		return httpJSON(404, map[string]string{"error": "no report yet: the ScanTimer function has not run"}), nil
 	}
 	if err != nil {
 		return nil, err
@@ -162,6 +164,129 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 	return httpAnswer(200, "text/plain; charset=utf-8", buf.String()), nil
 }
 
+// keyVaultEvents queues rotation jobs for Key Vault events. Rejected and
+// ignored events are acknowledged (200) with their reason in the logs; only
+// a failure to read the tenant or to queue makes Event Grid retry.
+func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	raw, ok := inv.RawData("event")
+	if !ok {
+		return funchost.Rejected("no event in the invocation"), nil
+	}
+	raws, err := events.Split(unquote(raw))
+	if err != nil {
+		inv.Logger().Warn("event rejected", "reason", err.Error())
+		return funchost.Rejected("%v", err), nil
+	}
+	p, err := a.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	resp := &funchost.InvocationResponse{}
+	var outcomes []pipeline.EventOutcome
+	for _, r := range raws {
+		out, err := p.HandleEvent(ctx, r)
+		if err != nil {
+			return nil, err
+		}
+		inv.Logger().Info("key vault event", "id", out.ID, "type", out.EventType, "outcome", out.Outcome, "reason", out.Reason, "jobs", len(out.Jobs))
+		resp.Logf("event %s (%s): %s: %s", out.ID, out.EventType, out.Outcome, out.Reason)
+		outcomes = append(outcomes, out)
+	}
+	resp.ReturnValue = outcomes
+	return resp, nil
+}
+
+// job runs a queued job. A job that can never succeed is parked with its
+// reason and completed (200); a failure worth retrying answers 500, so Service
+// Bus redelivers it and dead-letters it after MaxDeliveryCount.
+func (a *functionsApp) job(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	log := inv.Logger()
+	msg, err := inv.ServiceBusMessage("job")
+	if err != nil {
+		return funchost.Rejected("service bus message: %v", err), nil
+	}
+	p, err := a.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := jobs.FromServiceBus(msg)
+	if err == nil {
+		err = p.Handler()(ctx, d)
+	}
+	switch {
+	case err == nil:
+		log.Info("job done", "kind", d.Job.Kind, "dependency", d.Job.Dependency, "messageId", d.MessageID, "delivery", d.DeliveryCount)
+		return (&funchost.InvocationResponse{}).Logf("%s %s done", d.Job.Kind, d.Job.Dependency), nil
+	case jobs.IsPermanent(err):
+		parked := jobs.Parked{MessageID: msg.MessageID, Queue: inv.FunctionName, Reason: err.Error(), Body: string(msg.Body), At: time.Now().UTC()}
+		if perr := jobs.Park(ctx, p.State, parked); perr != nil {
+			return nil, fmt.Errorf("parking %s: %w (original: %v)", msg.MessageID, perr, err)
+		}
+		log.Warn("job parked", "messageId", msg.MessageID, "reason", err.Error())
+		return funchost.Rejected("parked %s: %v", msg.MessageID, err), nil
+	default:
+		return nil, err
+	}
+}
+
+// ack pauses reminders for a finding: GET or POST /api/ack?finding=F&until=DATE
+// (the link in notices), with the function key.
+func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return httpJSON(400, map[string]string{"error": "request not understood"}), nil
+	}
+	finding := strings.TrimSpace(req.Query["finding"])
+	untilText := req.Query["until"]
+	if untilText == "" {
+		untilText = time.Now().UTC().AddDate(0, 0, 7).Format("2006-01-02")
+	}
+	until, err := parseAckUntil(untilText, time.Now())
+	if finding == "" || err != nil {
+		msg := "give finding=F-… and until=YYYY-MM-DD (at most 90 days ahead)"
+		if err != nil {
+			msg = err.Error()
+		}
+		return httpJSON(400, map[string]string{"error": msg}), nil
+	}
+	p, err := a.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	by := "link"
+	if v := req.Query["by"]; v != "" {
+		by = "link:" + v
+	}
+	e, err := p.Ledger.Acknowledge(ctx, finding, until, by, req.Query["note"])
+	if errors.Is(err, ledger.ErrUnknownFinding) {
+		return httpJSON(404, map[string]string{"error": "no such finding: " + finding}), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return httpJSON(200, map[string]any{"finding": finding, "pausedUntil": e.Ack.Until, "by": e.Ack.By}), nil
+}
+
+// parseAckUntil reads an acknowledgement end date; a pause longer than 90
+// days is refused so that nothing is silenced by accident for good.
+func parseAckUntil(s string, now time.Time) (time.Time, error) {
+	t, err := parseNow(s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("until: %v", err)
+	}
+	if !t.After(now) {
+		return time.Time{}, fmt.Errorf("until %s is not in the future", t.Format("2006-01-02"))
+	}
+	if t.After(now.AddDate(0, 0, 90)) {
+		return time.Time{}, fmt.Errorf("until %s is more than 90 days ahead: acknowledge again later instead", t.Format("2006-01-02"))
+	}
+	return t, nil
+}
+
+func httpJSON(status int, v any) *funchost.InvocationResponse {
+	return httpAnswer(status, "application/json", mustJSON(v))
+}
+
 func httpAnswer(status int, contentType, body string) *funchost.InvocationResponse {
 	return (&funchost.InvocationResponse{}).SetOutput("res", funchost.HTTPResponse{
 		StatusCode: status,
@@ -176,4 +301,18 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
+}
+
+// unquote removes JSON-string layers around a payload: the host delivers an
+// Event Grid event as an object, but a string-typed binding would arrive
+// double-encoded (research notes §1.3).
+func unquote(raw []byte) []byte {
+	for i := 0; i < 3 && len(raw) > 0 && raw[0] == '"'; i++ {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			break
+		}
+		raw = []byte(s)
+	}
+	return raw
 }

@@ -57,7 +57,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 // `export DIR --config F` works as well as `export --config F DIR` (the flag
 // package stops at the first positional).
 func splitPositional(args []string) (string, []string) {
-	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+	if len(args) > 0 && (args[0] == "-" || len(args[0]) > 0 && args[0][0] != '-') {
 		return args[0], args[1:]
 	}
 	return "", args

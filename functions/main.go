@@ -33,6 +33,10 @@ func commands() []command {
 		{"scan", "assess the tenant (or a snapshot) and print the report", runScan},
 		{"snapshot", "snapshot export DIR: record what a scan reads, for offline runs", runSnapshot},
 		{"metadata", "metadata inspect|plan: read and verify SAML/WS-Fed partner metadata", runMetadata},
+		{"run", "run --snapshot DIR --state DIR --outbox DIR: scan → jobs → handlers → notices in one process (dry run)", runRun},
+		{"events", "events handle FILE: feed Key Vault events to the KeyVaultEvents code; one JSON line per event", runEvents},
+		{"jobs", "jobs dead-letters: list or resubmit jobs that could not be processed", runJobs},
+		{"ack", "ack FINDING --until DATE: pause reminders for a finding", runAck},
 		{"serve", "run as the Azure Functions custom handler", runServe},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "idpkeeper", version)

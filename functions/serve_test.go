@@ -14,10 +14,15 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/azurefake"
 	"github.com/idpkeeper/idpkeeper/shared/azuritetest"
+	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/funchost"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/notify"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -36,19 +41,35 @@ func hostPayload(t *testing.T, name string) string {
 
 type testApp struct {
 	*functionsApp
-	logs *bytes.Buffer
+	logs   *bytes.Buffer
+	queue  *jobs.Memory
+	outbox string
+	state  statestore.Store
 }
 
+// newTestApp is the Functions app with an in-process queue in place of
+// Service Bus and notices going to an outbox folder.
 func newTestApp(t *testing.T, store statestore.Store, src scan.Source) testApp {
 	t.Helper()
 	logs := &bytes.Buffer{}
-	t.Setenv(settingConfig, filepath.Join("..", "examples", "idpkeeper.yaml"))
-	app := &functionsApp{
-		logger:    funchost.NewLogger(logs, logs, slog.LevelDebug),
-		openState: func(context.Context) (statestore.Store, error) { return store, nil },
-		source:    func() (scan.Source, error) { return src, nil },
+	cfg, err := config.Load(filepath.Join("..", "examples", "idpkeeper.yaml"))
+	if err != nil {
+		t.Fatal(err)
 	}
-	return testApp{app, logs}
+	queue := jobs.NewMemory(jobs.MemoryOptions{})
+	outbox := t.TempDir()
+	logger := funchost.NewLogger(logs, logs, slog.LevelDebug)
+	app := &functionsApp{logger: logger, build: func(context.Context) (*pipeline.Pipeline, error) {
+		clock, err := clockFor(src, time.Time{})
+		if err != nil {
+			return nil, err
+		}
+		return newPipeline(pipelineParts{
+			Config: cfg, Source: src, Sender: queue, State: store, Logger: logger, Now: clock,
+			Channels: []notify.Channel{notify.Outbox{Dir: outbox, Stdout: logs}},
+		})
+	}}
+	return testApp{functionsApp: app, logs: logs, queue: queue, outbox: outbox, state: store}
 }
 
 func (a testApp) invoke(t *testing.T, function, body string) (int, map[string]any) {
@@ -123,7 +144,7 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("ScanTimer answered %d: %v\nlogs:\n%s", code, out, app.logs)
 			}
-			if logs, _ := out["Logs"].([]any); len(logs) != 1 || !strings.Contains(logs[0].(string), "17 findings") {
+			if logs, _ := out["Logs"].([]any); len(logs) != 1 || !strings.Contains(logs[0].(string), "16 findings") || !strings.Contains(logs[0].(string), "jobs queued") {
 				t.Errorf("ScanTimer logs = %v", out["Logs"])
 			}
 
@@ -139,7 +160,7 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &rep); err != nil {
 				t.Fatalf("Report body is not the JSON report: %v", err)
 			}
-			if len(rep.Findings) != 17 || !strings.HasPrefix(rep.Source, "snapshot:") {
+			if len(rep.Findings) != 16 || !strings.HasPrefix(rep.Source, "snapshot:") {
 				t.Errorf("served report has %d findings from %q", len(rep.Findings), rep.Source)
 			}
 
@@ -153,7 +174,11 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 }
 
 func TestScanTimerFailureIsRetriedNotSwallowed(t *testing.T) {
-	app := newTestApp(t, statestore.Dir{Root: t.TempDir()}, scan.Source{SnapshotDir: filepath.Join(t.TempDir(), "missing")})
+	app := newTestApp(t, statestore.Dir{Root: t.TempDir()}, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	app.build = func(context.Context) (*pipeline.Pipeline, error) {
+		return newPipeline(pipelineParts{Config: config.Default(), Source: scan.Source{SnapshotDir: filepath.Join(t.TempDir(), "missing")},
+			Sender: app.queue, State: app.state, Channels: []notify.Channel{}, Logger: app.logger})
+	}
 	code, out := app.invoke(t, "ScanTimer", hostPayload(t, "timer_first_run.json"))
 	if code != 500 {
 		t.Fatalf("ScanTimer on a missing snapshot answered %d %v; the host must see a failure", code, out)

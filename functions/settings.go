@@ -21,6 +21,11 @@ const (
 	settingSnapshot  = "IDPKEEPER_SNAPSHOT" // snapshot folder to scan instead of the live tenant
 	settingState     = "IDPKEEPER_STATE"    // folder, https blob service URL, or storage connection string
 	settingContainer = "IDPKEEPER_STATE_CONTAINER"
+	// Deployment settings that fill in the config, so an Azure deployment
+	// works without a config file: the vault infra created and the mailbox
+	// that sends notices.
+	settingKeyVault = "IDPKEEPER_KEYVAULT_URL"
+	settingMailbox  = "IDPKEEPER_NOTICE_MAILBOX"
 )
 
 const defaultContainer = "idpkeeper"
@@ -31,10 +36,32 @@ func loadConfig(path string) (*config.Config, error) {
 	if path == "" {
 		path = os.Getenv(settingConfig)
 	}
-	if path == "" {
-		return config.Default(), nil
+	cfg := config.Default()
+	if path != "" {
+		var err error
+		if cfg, err = config.Load(path); err != nil {
+			return nil, err
+		}
 	}
-	return config.Load(path)
+	applyDeploymentSettings(cfg)
+	return cfg, nil
+}
+
+// applyDeploymentSettings adds the vault and the notice mailbox that the
+// deployment names, unless the config file already says otherwise.
+func applyDeploymentSettings(cfg *config.Config) {
+	if kv := strings.TrimSpace(os.Getenv(settingKeyVault)); kv != "" {
+		known := false
+		for _, v := range cfg.KeyVaults {
+			known = known || strings.EqualFold(strings.TrimRight(v, "/"), strings.TrimRight(kv, "/"))
+		}
+		if !known {
+			cfg.KeyVaults = append(cfg.KeyVaults, kv)
+		}
+	}
+	if mb := strings.TrimSpace(os.Getenv(settingMailbox)); mb != "" && cfg.Notifications.Mail == nil {
+		cfg.Notifications.Mail = &config.Mail{From: mb}
+	}
 }
 
 // credential is the identity used for a live tenant: managed identity in

@@ -1,10 +1,15 @@
 package azurefake
 
 import (
+	"compress/gzip"
+	"encoding/json"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
+	"time"
 )
 
 const graphPrefix = "/v1.0"
@@ -14,11 +19,16 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		writeODataError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Access token is empty.")
 		return
 	}
+	path, ok := strings.CutPrefix(r.URL.Path, graphPrefix)
+	if r.Method == http.MethodPost && ok && strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sendMail") {
+		// The one write the fake accepts: notices are mailed from a mailbox.
+		s.serveSendMail(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/users/"), "/sendMail"))
+		return
+	}
 	if r.Method != http.MethodGet {
 		writeODataError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake Graph only serves reads.")
 		return
 	}
-	path, ok := strings.CutPrefix(r.URL.Path, graphPrefix)
 	if !ok {
 		writeODataError(w, http.StatusNotFound, "BadRequest", "Only v1.0 is served.")
 		return
@@ -167,4 +177,84 @@ func withType(obj map[string]any, odataType string) map[string]any {
 		out["@odata.type"] = odataType
 	}
 	return out
+}
+
+// SentMail is one POST /v1.0/users/{id}/sendMail the fake accepted.
+type SentMail struct {
+	// User is the {id} segment: the sending mailbox (UPN or object ID).
+	User string
+	// Body is the decoded request body. Keys keep the client's case:
+	// msgraph-sdk-go sends "Message" and "SaveToSentItems", which Graph
+	// accepts (it matches action parameters case-insensitively).
+	Body map[string]any
+	// Raw is the request body as sent (after undoing gzip).
+	Raw []byte
+	At  time.Time
+}
+
+// sentMail holds each Server's accepted messages. It lives beside Server
+// rather than in it so the mail route stays self-contained in this file;
+// entries are guarded by the Server's own lock and live as long as the
+// process (test servers are few and small).
+var sentMail sync.Map // *Server → *[]SentMail
+
+// SentMail returns a copy of every message sent through sendMail so far.
+func (s *Server) SentMail() []SentMail {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := sentMail.Load(s); ok {
+		return append([]SentMail(nil), *v.(*[]SentMail)...)
+	}
+	return nil
+}
+
+// serveSendMail answers sendMail as Graph does: 202 Accepted with an empty
+// body, or 400 when the body is not JSON or names no recipient (Graph's
+// ErrorInvalidRecipients). Called with the server lock held.
+func (s *Server) serveSendMail(w http.ResponseWriter, r *http.Request, user string) {
+	var src io.Reader = r.Body
+	if strings.EqualFold(r.Header.Get("Content-Encoding"), "gzip") {
+		// kiota's compression middleware gzips request bodies; Graph accepts that.
+		zr, err := gzip.NewReader(r.Body)
+		if err != nil {
+			writeODataError(w, http.StatusBadRequest, "ErrorInvalidRequest", "The gzip request body does not decode.")
+			return
+		}
+		defer zr.Close()
+		src = zr
+	}
+	raw, err := io.ReadAll(io.LimitReader(src, 4<<20))
+	if err != nil {
+		writeODataError(w, http.StatusBadRequest, "ErrorInvalidRequest", "Cannot read the request body.")
+		return
+	}
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		writeODataError(w, http.StatusBadRequest, "ErrorInvalidRequest", "The request body is not JSON.")
+		return
+	}
+	// Graph matches action parameter names case-insensitively, and
+	// msgraph-sdk-go sends "Message" and "SaveToSentItems".
+	msg, _ := lookupFold(body, "message").(map[string]any)
+	if to, _ := lookupFold(msg, "toRecipients").([]any); len(to) == 0 {
+		writeODataError(w, http.StatusBadRequest, "ErrorInvalidRecipients", "A message can't be sent because it contains no recipients.")
+		return
+	}
+	v, _ := sentMail.LoadOrStore(s, new([]SentMail))
+	list := v.(*[]SentMail)
+	*list = append(*list, SentMail{User: user, Body: body, Raw: raw, At: time.Now()})
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// lookupFold returns m's value for key, matching the key case-insensitively.
+func lookupFold(m map[string]any, key string) any {
+	if v, ok := m[key]; ok {
+		return v
+	}
+	for k, v := range m {
+		if strings.EqualFold(k, key) {
+			return v
+		}
+	}
+	return nil
 }

@@ -117,6 +117,7 @@ type Request struct {
 type Fault struct {
 	Method     string // empty matches any
 	PathPrefix string
+	PathSuffix string // empty matches any
 	Status     int
 	RetryAfter string
 	Code       string
@@ -221,7 +222,7 @@ func (s *Server) matchFault(r *http.Request) *Fault {
 		if f.Method != "" && f.Method != r.Method {
 			continue
 		}
-		if !strings.HasPrefix(r.URL.Path, f.PathPrefix) {
+		if !strings.HasPrefix(r.URL.Path, f.PathPrefix) || !strings.HasSuffix(r.URL.Path, f.PathSuffix) {
 			continue
 		}
 		if f.Times > 0 {

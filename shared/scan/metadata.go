@@ -81,6 +81,13 @@ func federationDependency(cfg *config.Config, f inventory.Federation) *config.De
 	return nil
 }
 
+// HasMetadataSource says whether the config gives a metadata URL or MDQ
+// service for the federation.
+func HasMetadataSource(cfg *config.Config, f inventory.Federation) bool {
+	dep := federationDependency(cfg, f)
+	return dep != nil && dep.Metadata != nil && (dep.Metadata.URL != "" || dep.Metadata.MDQBase != "")
+}
+
 // partnerSettings turns a config entry's metadata section into the engine's
 // source and trust anchor.
 func partnerSettings(cfg *config.Config, m *config.Metadata) (metadata.Source, *metadata.TrustAnchor, error) {
@@ -107,7 +114,7 @@ func partnerSettings(cfg *config.Config, m *config.Metadata) (metadata.Source, *
 func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventory.Federation, opts MetadataOptions, now time.Time) (PartnerPlan, error) {
 	dep := federationDependency(cfg, f)
 	pp := PartnerPlan{Federation: f, Dependency: dep}
-	if dep == nil || dep.Metadata == nil || (dep.Metadata.URL == "" && dep.Metadata.MDQBase == "") {
+	if !HasMetadataSource(cfg, f) {
 		return pp, fmt.Errorf("partner %s has no metadata URL in the config (dependencies[].metadata.url)", f.DisplayName)
 	}
 	src, trust, err := partnerSettings(cfg, dep.Metadata)
@@ -131,8 +138,7 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, opts MetadataOptions, now time.Time) ([]PartnerPlan, error) {
 	var plans []PartnerPlan
 	for _, f := range inv.Federations {
-		dep := federationDependency(cfg, f)
-		if dep == nil || dep.Metadata == nil || (dep.Metadata.URL == "" && dep.Metadata.MDQBase == "") {
+		if !HasMetadataSource(cfg, f) {
 			continue
 		}
 		pp, err := t.PlanPartner(ctx, cfg, f, opts, now)
@@ -144,9 +150,9 @@ func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inve
 	return plans, nil
 }
 
-// planFindings turns plans into findings. In-sync plans add nothing: the
+// PlanFindings turns plans into findings. In-sync plans add nothing: the
 // certificate's expiry is already assessed from the tenant.
-func planFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
+func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
 	var out []assess.Finding
 	for _, pp := range plans {
 		p := pp.Plan

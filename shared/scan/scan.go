@@ -201,7 +201,7 @@ func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clo
 		if err != nil {
 			return Result{}, err
 		}
-		findings = append(findings, planFindings(plans, cfg, inv, now)...)
+		findings = append(findings, PlanFindings(plans, cfg, inv, now)...)
 		assess.SortFindings(findings)
 	}
 	rep := report.Build(inv, findings, now, t.Label)

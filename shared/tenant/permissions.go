@@ -19,6 +19,11 @@ var GraphPermissions = []Permission{
 	{"GET", "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/{id}/domains", "IdentityProvider.Read.All", "partners' domains are unknown"},
 	{"GET", "/identity/apiConnectors", "APIConnectors.Read.All", "API connectors are not reported"},
 	{"GET", "/identity/b2xUserFlows", "IdentityUserFlow.Read.All", "user flows, and so the impact of each finding, are unknown"},
+	// The reference page of this call lists only IdentityUserFlow.ReadWrite.All.
+	// IdP Keeper asks for Read.All; where the tenant answers 403 the report
+	// shows a gap (which identity providers each flow offers is unknown) and
+	// an administrator may decide to grant ReadWrite.All.
+	{"GET", "/identity/b2xUserFlows/{id}/userFlowIdentityProviders", "IdentityUserFlow.Read.All", "which identity providers each user flow offers is unknown"},
 	{"GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", "Policy.Read.All", "email one-time passcode state is unknown"},
 	{"GET", "/policies/crossTenantAccessPolicy/default", "Policy.Read.All", "the B2B redemption fallback is unknown"},
 	{"POST", "/users/{mailbox}/sendMail", "Mail.Send", "owner notices cannot be mailed (webhook and outbox still work)"},

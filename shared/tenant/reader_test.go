@@ -195,3 +195,22 @@ func TestKeyVaultPermissionGap(t *testing.T) {
 		t.Errorf("secrets=%d gaps=%+v", len(inv.Secrets), inv.Gaps)
 	}
 }
+
+// The identity provider list of a user flow documents a ReadWrite permission;
+// a 403 there leaves the flows (and their API connectors) in the inventory
+// with one gap, rather than dropping every user flow.
+func TestUserFlowIdentityProviderForbiddenIsAGap(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/", PathSuffix: "/userFlowIdentityProviders", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.UserFlows) != 2 || inv.UserFlows[0].PostAttributeCollection == "" && inv.UserFlows[1].PostAttributeCollection == "" {
+		t.Fatalf("user flows = %+v", inv.UserFlows)
+	}
+	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Source, "userFlowIdentityProviders") {
+		t.Errorf("gaps = %+v, want one for the identity provider lists", inv.Gaps)
+	}
+}

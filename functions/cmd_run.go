@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/funchost"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/notify"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// runRun runs the whole pipeline in one process, as a dry run: scan → jobs →
+// handlers → notices, with an in-process queue, the ledger in --state and
+// notices written to --outbox (no mail, no webhook, no change to the tenant).
+func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "read the tenant from this snapshot (default $"+settingSnapshot+"; empty: the live tenant)")
+	stateDir := fs.String("state", ".idpkeeper-state", "folder for the ledger, reports and parked jobs")
+	outbox := fs.String("outbox", "outbox", "folder the notices are written to")
+	configPath := fs.String("config", "", "config file (default $"+settingConfig+")")
+	nowFlag := fs.String("now", "", "run as of this time (RFC 3339 or YYYY-MM-DD); default: the snapshot's capture time, or now")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: idpkeeper run --snapshot DIR --state DIR --outbox DIR [--config FILE] [--now TIME]")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return usageCode(err)
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
+		return exitUsage
+	}
+	at, err := parseNow(*nowFlag)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: --now: %v\n", err)
+		return exitUsage
+	}
+	cfg, err := loadConfig(*configPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitUsage
+	}
+	src, err := sourceFor(*snapshotDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitRead
+	}
+	lp, err := localPipeline(cfg, src, *stateDir, *outbox, at, stdout, stderr)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitRead
+	}
+	res, queued, err := lp.ScanAndQueue(ctx, "run:"+time.Now().UTC().Format(time.RFC3339))
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitRead
+	}
+	stats, err := lp.queue.Drain(ctx, lp.parkingHandler())
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitRead
+	}
+	summary := map[string]any{
+		"source": res.Report.Source, "findings": len(res.Findings), "jobsQueuedByScan": len(queued),
+		"queue": stats, "state": *stateDir, "outbox": *outbox,
+	}
+	b, _ := json.Marshal(summary)
+	fmt.Fprintln(stdout, string(b))
+	return exitOK
+}
+
+// localRun is a pipeline on an in-process queue.
+type localRun struct {
+	*pipeline.Pipeline
+	queue *jobs.Memory
+}
+
+// localPipeline is the pipeline `run` and `events handle` use: an in-process
+// queue, the state in a folder, notices to the outbox only.
+func localPipeline(cfg *config.Config, src scan.Source, stateDir, outbox string, at time.Time, stdout, stderr io.Writer) (*localRun, error) {
+	mem := jobs.NewMemory(jobs.MemoryOptions{})
+	clock, err := clockFor(src, at)
+	if err != nil {
+		return nil, err
+	}
+	p, err := newPipeline(pipelineParts{
+		Config:   cfg,
+		Source:   src,
+		Sender:   mem,
+		State:    statestore.Dir{Root: stateDir},
+		Channels: []notify.Channel{notify.Outbox{Dir: outbox, Stdout: stdout}},
+		Stdout:   stdout,
+		Logger:   funchost.NewLogger(stderr, stderr, slog.LevelWarn),
+		Now:      clock,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &localRun{Pipeline: p, queue: mem}, nil
+}
+
+// parkingHandler applies the Functions failure policy in process: a job that
+// can never succeed is parked with its reason and completed.
+func (l *localRun) parkingHandler() jobs.Handler {
+	h := l.Handler()
+	return func(ctx context.Context, d jobs.Delivery) error {
+		err := h(ctx, d)
+		if err != nil && jobs.IsPermanent(err) {
+			return jobs.Park(ctx, l.State, jobs.Parked{MessageID: d.MessageID, Queue: string(d.Job.Kind), Reason: err.Error(), Body: string(d.Body), At: time.Now().UTC()})
+		}
+		return err
+	}
+}

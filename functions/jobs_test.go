@@ -1,0 +1,174 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// serviceBusPayload builds a Service Bus trigger request the way the host
+// sends it (research notes §2.3; shared/funchost/testdata): the body
+// double-encoded in Data, message facts as quoted strings in Metadata.
+func serviceBusPayload(t *testing.T, messageID, body string) string {
+	t.Helper()
+	once, _ := json.Marshal(body)
+	twice, _ := json.Marshal(string(once))
+	id, _ := json.Marshal(messageID)
+	quotedID, _ := json.Marshal(string(id))
+	return `{"Data":{"job":` + string(twice) + `},"Metadata":{"DeliveryCount":"1","MessageId":` + string(quotedID) +
+		`,"EnqueuedTime":"2026-11-20T06:00:00+00:00","ContentType":"\"application/json\"","sys":{"MethodName":"NotifyOwner","UtcNow":"2026-11-20T06:00:01Z","RandGuid":"4e773554-f6b7-4ea2-b07d-4c5fd5aba741"}}}`
+}
+
+func TestJobFunctionsParkWhatCanNeverSucceed(t *testing.T) {
+	state := statestore.Dir{Root: t.TempDir()}
+	app := newTestApp(t, state, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	cases := map[string]string{
+		"truncated":                `{"version":1,"kind":"notify-owner","depend`,
+		"unknown version":          `{"version":2,"kind":"notify-owner","dependency":"social/Google-OAUTH","findingId":"F-1","stage":"d30","createdAt":"2026-11-20T06:00:00Z"}`,
+		"unknown kind":             `{"version":1,"kind":"launch-rockets","dependency":"social/Google-OAUTH","createdAt":"2026-11-20T06:00:00Z"}`,
+		"no dependency":            `{"version":1,"kind":"refresh-metadata","createdAt":"2026-11-20T06:00:00Z"}`,
+		"wrong kind of dependency": `{"version":1,"kind":"refresh-metadata","dependency":"social/Google-OAUTH","createdAt":"2026-11-20T06:00:00Z"}`,
+	}
+	i := 0
+	for name, body := range cases {
+		i++
+		id := "bad-" + strings.ReplaceAll(name, " ", "-")
+		code, out := app.invoke(t, "RefreshMetadata", serviceBusPayload(t, id, body))
+		if code != 200 {
+			t.Errorf("%s: answered %d (%v); a job that can never succeed must be completed, not retried", name, code, out)
+		}
+	}
+	parked, err := jobs.ListParked(context.Background(), state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parked) != len(cases) {
+		t.Fatalf("%d jobs parked, want %d: %+v", len(parked), len(cases), parked)
+	}
+	for _, p := range parked {
+		if p.Reason == "" || p.MessageID == "" || p.Body == "" {
+			t.Errorf("parked without its reason or body: %+v", p)
+		}
+	}
+}
+
+func TestNotifyOwnerFunctionSendsOneNoticeAcrossRedeliveries(t *testing.T) {
+	app := newTestApp(t, statestore.Dir{Root: t.TempDir()}, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	p, err := app.pipeline(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, queued, err := p.ScanAndQueue(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var notice jobs.Job
+	for _, j := range queued {
+		if j.Kind == jobs.KindNotifyOwner && j.Dependency == "social/Facebook-OAUTH" {
+			notice = j
+		}
+	}
+	body, _ := notice.Encode()
+	for i := 0; i < 3; i++ {
+		code, out := app.invoke(t, "NotifyOwner", serviceBusPayload(t, notice.MessageID(), string(body)))
+		if code != 200 {
+			t.Fatalf("delivery %d answered %d: %v\n%s", i+1, code, out, app.logs)
+		}
+	}
+	files, _ := filepath.Glob(filepath.Join(app.outbox, "*"+notice.FindingID+"*"))
+	if len(files) == 0 {
+		t.Fatal("no notice in the outbox")
+	}
+	eml := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, ".eml") {
+			eml++
+			data, _ := os.ReadFile(f)
+			if !strings.Contains(string(data), "facebook-app-secret") || !strings.Contains(string(data), "identity-team@contoso.example") {
+				t.Errorf("the notice does not name the secret and its owner:\n%s", data)
+			}
+		}
+	}
+	if eml != 1 {
+		t.Errorf("%d notices for one stage after 3 deliveries: %v", eml, files)
+	}
+}
+
+func TestKeyVaultEventsFunction(t *testing.T) {
+	app := newTestApp(t, statestore.Dir{Root: t.TempDir()}, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	event, err := os.ReadFile(filepath.Join("..", "examples", "events", "secret-near-expiry.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var one json.RawMessage = event
+	if strings.HasPrefix(strings.TrimSpace(string(event)), "[") {
+		var all []json.RawMessage
+		json.Unmarshal(event, &all)
+		one = all[0]
+	}
+	// As the host sends an Event Grid trigger: Data.event is the object
+	// (research notes §2.2).
+	payload := `{"Data":{"event":` + string(one) + `},"Metadata":{"sys":{"MethodName":"KeyVaultEvents","UtcNow":"2026-11-20T06:00:00Z","RandGuid":"0"}}}`
+	code, out := app.invoke(t, "KeyVaultEvents", payload)
+	if code != 200 {
+		t.Fatalf("answered %d: %v\n%s", code, out, app.logs)
+	}
+	var delivered []jobs.Delivery
+	app.queue.Drain(context.Background(), func(_ context.Context, d jobs.Delivery) error { delivered = append(delivered, d); return nil })
+	if len(delivered) != 1 || delivered[0].Job.Kind != jobs.KindRotateCredential || delivered[0].Job.Dependency != "social/Facebook-OAUTH" {
+		t.Fatalf("queued %+v, want one rotate-credential job for social/Facebook-OAUTH", delivered)
+	}
+
+	for name, bad := range map[string]string{
+		"unknown type": `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
+		"missing data": `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
+		"unmanaged":    `{"id":"x3","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"smtp-relay-password","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"smtp-relay-password","ObjectType":"Secret"},"dataVersion":"1","metadataVersion":"1"}`,
+	} {
+		code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":`+bad+`},"Metadata":{}}`)
+		if code != 200 {
+			t.Errorf("%s: answered %d (%v); Event Grid must not retry it forever", name, code, out)
+		}
+		if logs, _ := out["Logs"].([]any); len(logs) != 1 || !strings.Contains(logs[0].(string), "ignored") && !strings.Contains(logs[0].(string), "rejected") {
+			t.Errorf("%s: logs %v do not give the outcome", name, out["Logs"])
+		}
+	}
+}
+
+func TestAckFunctionPausesReminders(t *testing.T) {
+	state := statestore.Dir{Root: t.TempDir()}
+	app := newTestApp(t, state, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	p, _ := app.pipeline(context.Background())
+	res, _, err := p.ScanAndQueue(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	finding := res.Findings[0].ID
+	if _, err := p.Ledger.Observe(context.Background(), res.Findings[0]); err != nil {
+		t.Fatal(err)
+	}
+	until := time.Now().UTC().AddDate(0, 0, 10).Format("2006-01-02")
+	req := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"finding":"`+finding+`","until":"`+until+`"}`, 1)
+	_, out := app.invoke(t, "Ack", req)
+	if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, "pausedUntil") {
+		t.Fatalf("ack: %d %s", status, body)
+	}
+	e, _ := p.Ledger.Get(context.Background(), finding)
+	if e.Ack == nil || e.Ack.Until.Format("2006-01-02") != until || e.Ack.By != "link" {
+		t.Errorf("ledger ack = %+v", e.Ack)
+	}
+	for _, q := range []string{`"finding":"F-nope","until":"` + until + `"`, `"finding":"` + finding + `","until":"2099-01-01"`} {
+		req := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{`+q+`}`, 1)
+		_, out := app.invoke(t, "Ack", req)
+		if status, _ := reportOutput(t, out); status != 404 && status != 400 {
+			t.Errorf("%s: answered %d", q, status)
+		}
+	}
+}

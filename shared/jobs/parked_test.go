@@ -1,0 +1,104 @@
+package jobs
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/azuritetest"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+func parkStores(t *testing.T) map[string]statestore.Store {
+	t.Helper()
+	blob, err := statestore.OpenBlob(context.Background(), statestore.BlobOptions{
+		ConnectionString: azuritetest.Start(t),
+		Container:        "idpkeeper-jobs-test",
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return map[string]statestore.Store{"dir": statestore.Dir{Root: t.TempDir()}, "blob": blob}
+}
+
+func TestPark(t *testing.T) {
+	ctx := context.Background()
+	for name, store := range parkStores(t) {
+		t.Run(name, func(t *testing.T) {
+			p := Parked{MessageID: "rotate-credential_social-x_20261124_abc", Queue: DefaultQueueRotation,
+				Reason: "jobs: unsupported job version: version 2", Body: `{"version":2}`, At: day}
+			if err := Park(ctx, store, p); err != nil {
+				t.Fatal(err)
+			}
+			// A redelivery parks it again: still one entry, the first record.
+			again := p
+			again.At, again.Reason = day.Add(time.Minute), "second"
+			if err := Park(ctx, store, again); err != nil {
+				t.Fatal(err)
+			}
+			list, err := ListParked(ctx, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != 1 || list[0] != p {
+				t.Fatalf("parked = %+v, want just %+v", list, p)
+			}
+			if _, _, err := store.Get(ctx, "parked/"+p.MessageID+".json"); err != nil {
+				t.Errorf("document parked/<messageID>.json: %v", err)
+			}
+
+			// Concurrent parkers: each distinct ID once, repeats merged.
+			var wg sync.WaitGroup
+			errs := make(chan error, 40)
+			for i := range 40 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					id := fmt.Sprintf("msg-%d", i%20)
+					errs <- Park(ctx, store, Parked{MessageID: id, Queue: DefaultQueueNotices, Reason: "bad", At: day.Add(time.Duration(i%20+1) * time.Second)})
+				}()
+			}
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != nil {
+					t.Fatal(err)
+				}
+			}
+			list, err = ListParked(ctx, store)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(list) != 21 {
+				t.Fatalf("%d parked, want 21", len(list))
+			}
+			seen := map[string]bool{}
+			for i, e := range list {
+				if seen[e.MessageID] {
+					t.Errorf("%s listed twice", e.MessageID)
+				}
+				seen[e.MessageID] = true
+				if i > 0 && e.At.Before(list[i-1].At) {
+					t.Errorf("not oldest first at %d", i)
+				}
+			}
+		})
+	}
+}
+
+func TestParkedDocument(t *testing.T) {
+	if got := ParkedDocument("rotate-credential_social-x_20261124_abc"); got != "parked/rotate-credential_social-x_20261124_abc.json" {
+		t.Errorf("ParkedDocument = %s", got)
+	}
+	// Foreign IDs cannot leave the folder, nor collide after sanitising.
+	a, b := ParkedDocument("../../etc/passwd"), ParkedDocument("..-..-etc-passwd")
+	if strings.Count(a, "/") != 1 || !strings.Contains(a, "..-..") || a == b {
+		t.Errorf("ParkedDocument: %s and %s", a, b)
+	}
+	if err := Park(context.Background(), statestore.Dir{Root: t.TempDir()}, Parked{MessageID: "../x"}); err != nil {
+		t.Errorf("parking a foreign ID: %v", err)
+	}
+}

@@ -1,0 +1,442 @@
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
+	"github.com/microsoftgraph/msgraph-sdk-go/users"
+
+	"github.com/idpkeeper/idpkeeper/shared/config"
+)
+
+// Channel delivers a composed notice. Errors never contain a URL (webhook
+// URLs carry tokens) or anything from the message body.
+type Channel interface {
+	// Name is the channel's key in the ledger ("mail", "webhook", "outbox").
+	Name() string
+	// Send delivers m and returns the channel's identifier for it.
+	Send(ctx context.Context, m Message) (messageID string, err error)
+}
+
+// NoticeHeader is the internet message header (and outbox header) that
+// names the notice, so an operator can find a notice in Sent Items, message
+// trace or a recipient's mailbox from the ledger's message ID.
+const NoticeHeader = "X-IdPKeeper-Notice"
+
+// noticeID is the deterministic identifier of a notice: the same finding and
+// stage always give the same ID.
+func noticeID(m Message) string { return m.FindingID + "/" + m.Stage }
+
+// ---- Graph sendMail
+
+// GraphMail sends notices with POST /users/{From}/sendMail (application
+// permission Mail.Send, limited to the From mailbox with Exchange RBAC for
+// Applications).
+//
+// A Graph message has exactly one body, so there is no multipart
+// text/plain + text/html through the JSON sendMail. The body is the HTML
+// part, built to degrade: plain paragraphs, no images, no styling that
+// carries meaning, and every link also written out as text, so a client
+// (or a conversion by the mail system) that shows text only still shows the
+// whole ask. The plain-text part goes to the other channels (outbox,
+// webhook). Sending MIME through sendMail (base64 text/plain request body)
+// would allow a real multipart/alternative, at the cost of building MIME by
+// hand and leaving the SDK's typed request; not worth it for a notice.
+type GraphMail struct {
+	Client *msgraphsdk.GraphServiceClient
+	// From is the sending mailbox: UPN/address or user object ID.
+	From string
+}
+
+// Name implements Channel.
+func (GraphMail) Name() string { return "mail" }
+
+// Send implements Channel. The message ID returned is the value of the
+// X-IdPKeeper-Notice header set on the message ("mail:<finding>/<stage>"):
+// sendMail answers 202 with no body, so Graph gives no ID of its own.
+func (g GraphMail) Send(ctx context.Context, m Message) (string, error) {
+	if g.Client == nil || g.From == "" {
+		return "", errors.New("mail: no Graph client or sending mailbox configured")
+	}
+	if len(m.To) == 0 {
+		return "", errors.New("mail: no recipient (configure an owner or fallbackAdmin)")
+	}
+	id := "mail:" + noticeID(m)
+	msg := models.NewMessage()
+	msg.SetSubject(&m.Subject)
+	body := models.NewItemBody()
+	ct := models.HTML_BODYTYPE
+	body.SetContentType(&ct)
+	body.SetContent(&m.HTML)
+	msg.SetBody(body)
+	msg.SetToRecipients(graphRecipients(m.To))
+	if len(m.Cc) > 0 {
+		msg.SetCcRecipients(graphRecipients(m.Cc))
+	}
+	if strings.HasPrefix(m.Stage, overduePrefix) || m.Stage == "d1" {
+		imp := models.HIGH_IMPORTANCE
+		msg.SetImportance(&imp)
+	}
+	h := models.NewInternetMessageHeader()
+	name, value := NoticeHeader, id
+	h.SetName(&name)
+	h.SetValue(&value)
+	msg.SetInternetMessageHeaders([]models.InternetMessageHeaderable{h})
+
+	req := users.NewItemSendMailPostRequestBody()
+	req.SetMessage(msg)
+	save := true // Sent Items is the operator's record of what went out
+	req.SetSaveToSentItems(&save)
+	if err := g.Client.Users().ByUserId(g.From).SendMail().Post(ctx, req, nil); err != nil {
+		return "", fmt.Errorf("mail: sendMail as %s: %s", g.From, graphError(err))
+	}
+	return id, nil
+}
+
+func graphRecipients(rs []Recipient) []models.Recipientable {
+	out := make([]models.Recipientable, 0, len(rs))
+	for _, r := range rs {
+		addr := models.NewEmailAddress()
+		email := r.Email
+		addr.SetAddress(&email)
+		if r.Name != "" {
+			n := r.Name
+			addr.SetName(&n)
+		}
+		rec := models.NewRecipient()
+		rec.SetEmailAddress(addr)
+		out = append(out, rec)
+	}
+	return out
+}
+
+// graphError names Graph's error code and message (ODataError's own Error()
+// says only "error status code received from the API").
+func graphError(err error) string {
+	var oe *odataerrors.ODataError
+	if errors.As(err, &oe) {
+		msg := fmt.Sprintf("HTTP %d", oe.ResponseStatusCode)
+		if e := oe.GetErrorEscaped(); e != nil {
+			if c := e.GetCode(); c != nil {
+				msg += " " + *c
+			}
+			if t := e.GetMessage(); t != nil {
+				msg += ": " + *t
+			}
+		}
+		return msg
+	}
+	return scrub(err)
+}
+
+// ---- webhook
+
+// Webhook posts notices as JSON: a Teams workflow gets an Adaptive Card
+// message, anything else a generic document (GenericPayload). The URL is a
+// capability (workflow URLs carry a signature), so it never appears in
+// errors, logs or the ledger.
+type Webhook struct {
+	URL string
+	// Client defaults to an http.Client with a 30 s timeout.
+	Client *http.Client
+}
+
+// Name implements Channel.
+func (Webhook) Name() string { return "webhook" }
+
+// GenericPayload is the JSON a generic webhook receives.
+type GenericPayload struct {
+	FindingID  string      `json:"findingId"`
+	Kind       string      `json:"kind"`
+	Stage      string      `json:"stage"`
+	Severity   string      `json:"severity"`
+	Dependency string      `json:"dependency"`
+	Subject    string      `json:"subject"`
+	Text       string      `json:"text"`
+	Deadline   *time.Time  `json:"deadline"`
+	To         []Recipient `json:"to"`
+	AckURL     string      `json:"ackUrl,omitempty"`
+}
+
+// IsTeamsWorkflow reports whether u is a Teams incoming-webhook or
+// Workflows (Power Automate / Logic Apps) URL, which want an Adaptive Card
+// message rather than arbitrary JSON.
+func IsTeamsWorkflow(u *url.URL) bool {
+	h := strings.ToLower(u.Hostname())
+	for _, suffix := range []string{"logic.azure.com", "webhook.office.com", "environment.api.powerplatform.com"} {
+		if h == suffix || strings.HasSuffix(h, "."+suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// Send implements Channel.
+func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
+	u, err := url.Parse(w.URL)
+	if err != nil || u.Host == "" {
+		return "", errors.New("webhook: the configured URL does not parse")
+	}
+	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return "", errors.New("webhook: the configured URL must be https")
+	}
+	var payload any
+	if IsTeamsWorkflow(u) {
+		payload = teamsMessage(m)
+	} else {
+		payload = GenericPayload{
+			FindingID: m.FindingID, Kind: m.Kind, Stage: m.Stage, Severity: m.Severity,
+			Dependency: m.Dependency, Subject: m.Subject, Text: m.Text, Deadline: m.Deadline,
+			To: m.To, AckURL: m.AckURL,
+		}
+	}
+	body, err := json.Marshal(payload)
+	if err != nil {
+		return "", fmt.Errorf("webhook: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, w.URL, bytes.NewReader(body))
+	if err != nil {
+		return "", errors.New("webhook: cannot build the request")
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set(NoticeHeader, noticeID(m))
+	client := w.Client
+	if client == nil {
+		client = &http.Client{Timeout: 30 * time.Second}
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return "", fmt.Errorf("webhook: POST to %s failed: %s", u.Hostname(), scrub(err))
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	if resp.StatusCode < 200 || resp.StatusCode > 299 {
+		// The response body is not quoted: some endpoints echo the request URL.
+		return "", fmt.Errorf("webhook: POST to %s: HTTP %d", u.Hostname(), resp.StatusCode)
+	}
+	// A Logic Apps / Workflows run ID identifies the delivery on that side.
+	if run := resp.Header.Get("x-ms-workflow-run-id"); run != "" {
+		return "webhook:" + noticeID(m) + "@run:" + run, nil
+	}
+	return "webhook:" + noticeID(m), nil
+}
+
+// teamsMessage wraps the notice in the message envelope Teams webhooks and
+// the "post to a channel when a webhook request is received" workflow take.
+func teamsMessage(m Message) map[string]any {
+	facts := []map[string]string{
+		{"title": "Dependency", "value": m.Dependency},
+		{"title": "Severity", "value": m.Severity},
+		{"title": "Finding", "value": m.FindingID},
+		{"title": "Notice", "value": m.Stage},
+	}
+	if m.Deadline != nil {
+		facts = append([]map[string]string{{"title": "Deadline", "value": m.Deadline.Format("2006-01-02 15:04 UTC")}}, facts...)
+	}
+	card := map[string]any{
+		"$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+		"type":    "AdaptiveCard",
+		"version": "1.4",
+		"body": []any{
+			map[string]any{"type": "TextBlock", "text": m.Subject, "weight": "Bolder", "size": "Medium", "wrap": true},
+			map[string]any{"type": "FactSet", "facts": facts},
+			map[string]any{"type": "TextBlock", "text": m.Text, "wrap": true},
+		},
+	}
+	if m.AckURL != "" {
+		card["actions"] = []any{map[string]any{"type": "Action.OpenUrl", "title": "Acknowledge", "url": m.AckURL}}
+	}
+	return map[string]any{
+		"type": "message",
+		"attachments": []any{map[string]any{
+			"contentType": "application/vnd.microsoft.card.adaptive",
+			"contentUrl":  nil,
+			"content":     card,
+		}},
+	}
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// scrub returns an error's text without the URL that *url.Error puts in
+// front of it.
+func scrub(err error) string {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		if errors.Is(ue.Err, context.DeadlineExceeded) || ue.Timeout() {
+			return "timed out"
+		}
+		return scrubURLs(ue.Err.Error())
+	}
+	return scrubURLs(err.Error())
+}
+
+var urlPattern = regexp.MustCompile(`(?i)\bhttps?://\S+`)
+
+// scrubURLs removes any URL left in an error text (wrapped errors may quote
+// one again).
+func scrubURLs(s string) string { return urlPattern.ReplaceAllString(s, "<url>") }
+
+// ---- outbox
+
+// Outbox writes each notice as two files in Dir, "<finding>-<stage>.eml"
+// (headers and the text part) and "<finding>-<stage>.html", and prints one
+// line to Stdout. The names depend only on finding and stage, so a repeat
+// overwrites rather than adds a file.
+type Outbox struct {
+	Dir    string
+	Stdout io.Writer
+}
+
+// Name implements Channel.
+func (Outbox) Name() string { return "outbox" }
+
+var safeFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
+
+// Send implements Channel.
+func (o Outbox) Send(_ context.Context, m Message) (string, error) {
+	base := m.FindingID + "-" + m.Stage
+	if !safeFileName.MatchString(base) {
+		return "", fmt.Errorf("outbox: finding %q and stage %q do not make a file name", m.FindingID, m.Stage)
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return "", fmt.Errorf("outbox: %w", err)
+	}
+	var eml strings.Builder
+	fmt.Fprintf(&eml, "To: %s\n", addressList(m.To))
+	if len(m.Cc) > 0 {
+		fmt.Fprintf(&eml, "Cc: %s\n", addressList(m.Cc))
+	}
+	fmt.Fprintf(&eml, "Subject: %s\n%s: %s\nContent-Type: text/plain; charset=utf-8\n\n%s", oneLine(m.Subject), NoticeHeader, noticeID(m), m.Text)
+	emlPath := filepath.Join(o.Dir, base+".eml")
+	if err := writeFileAtomic(emlPath, []byte(eml.String())); err != nil {
+		return "", err
+	}
+	if err := writeFileAtomic(filepath.Join(o.Dir, base+".html"), []byte(m.HTML)); err != nil {
+		return "", err
+	}
+	if o.Stdout != nil {
+		fmt.Fprintf(o.Stdout, "notice %s %s to %s: %s (%s)\n", m.FindingID, m.Stage, orNobody(m.Recipients()), oneLine(m.Subject), emlPath)
+	}
+	return "outbox:" + base + ".eml", nil
+}
+
+func addressList(rs []Recipient) string {
+	var out []string
+	for _, r := range rs {
+		if r.Name != "" {
+			out = append(out, fmt.Sprintf("%q <%s>", r.Name, r.Email))
+		} else {
+			out = append(out, r.Email)
+		}
+	}
+	return orNobody(strings.Join(out, ", "))
+}
+
+func orNobody(s string) string {
+	if s == "" {
+		return "(nobody: configure an owner or fallbackAdmin)"
+	}
+	return s
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// writeFileAtomic writes through a temporary file and a rename, so a reader
+// never sees half a notice.
+func writeFileAtomic(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".notice-*")
+	if err != nil {
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		os.Remove(tmp.Name())
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("outbox: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		os.Remove(tmp.Name())
+		return fmt.Errorf("outbox: %w", err)
+	}
+	return nil
+}
+
+// ---- from the config
+
+// Deps are what FromConfig needs to build channels.
+type Deps struct {
+	// Graph is required when notifications.mail is configured.
+	Graph *msgraphsdk.GraphServiceClient
+	// HTTP is the webhook client (nil: 30 s timeout default).
+	HTTP *http.Client
+	// Stdout receives the outbox line.
+	Stdout io.Writer
+	// DefaultOutboxDir is used when the config names no channel at all: the
+	// local default is an outbox folder and a line on stdout.
+	DefaultOutboxDir string
+}
+
+// FromConfig builds the channels cfg.Notifications names, or an Outbox in
+// DefaultOutboxDir when it names none. A relative outbox dir is taken
+// relative to the config file.
+func FromConfig(cfg *config.Config, d Deps) ([]Channel, error) {
+	var out []Channel
+	n := cfg.Notifications
+	if n.Mail != nil {
+		if d.Graph == nil {
+			return nil, errors.New("notify: notifications.mail needs a Graph client")
+		}
+		if n.Mail.From == "" {
+			return nil, errors.New("notify: notifications.mail.from is empty")
+		}
+		out = append(out, GraphMail{Client: d.Graph, From: n.Mail.From})
+	}
+	if n.Webhook != nil {
+		if n.Webhook.URL == "" {
+			return nil, errors.New("notify: notifications.webhook.url is empty")
+		}
+		out = append(out, Webhook{URL: n.Webhook.URL, Client: d.HTTP})
+	}
+	if n.Outbox != nil {
+		dir := n.Outbox.Dir
+		if dir != "" && !filepath.IsAbs(dir) && cfg.Source != "" {
+			dir = filepath.Join(filepath.Dir(cfg.Source), dir)
+		}
+		if dir == "" {
+			dir = d.DefaultOutboxDir
+		}
+		out = append(out, Outbox{Dir: dir, Stdout: d.Stdout})
+	}
+	if len(out) == 0 {
+		if d.DefaultOutboxDir == "" {
+			return nil, errors.New("notify: no notification channel configured")
+		}
+		out = append(out, Outbox{Dir: d.DefaultOutboxDir, Stdout: d.Stdout})
+	}
+	return out, nil
+}

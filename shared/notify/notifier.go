@@ -1,0 +1,165 @@
+package notify
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/ledger"
+)
+
+// Outcomes of Notify, overall and per channel.
+const (
+	StatusSent               = "sent"
+	StatusFailed             = "failed"
+	StatusNotDue             = "not-due"
+	StatusSkippedAcked       = "skipped-acked"
+	StatusSkippedAlreadySent = "skipped-already-sent"
+	// StatusSkippedInFlight: another handler holds the claim and has not
+	// reported back (it is sending now, or died; see ledger.ClaimNotice).
+	StatusSkippedInFlight = "skipped-in-flight"
+)
+
+// Result says what Notify did.
+type Result struct {
+	FindingID string
+	Stage     string
+	// Status is the overall outcome: StatusSent when any channel sent,
+	// else StatusFailed when any failed, else the common skip reason.
+	Status   string
+	Channels []ChannelResult
+}
+
+// ChannelResult is one channel's outcome.
+type ChannelResult struct {
+	Channel   string
+	Status    string
+	MessageID string
+	Error     string
+}
+
+// Notifier sends the notice due for a finding on every channel, once.
+type Notifier struct {
+	Ledger   *ledger.Ledger
+	Channels []Channel
+	Config   *config.Config
+	// Now is the clock; nil means time.Now.
+	Now   func() time.Time
+	Links Links
+}
+
+// Notify observes f in the ledger, works out the stage due, and unless the
+// finding is acknowledged claims, sends and records that stage on each
+// channel. It is safe to call any number of times, concurrently, for the
+// same finding (queue redelivery, two scans): each (stage, channel) is sent
+// at most once. The error is non-nil when a channel failed or the ledger
+// could not be written, so the job is retried; a retry sends only on the
+// channels that have not sent the stage.
+func (n *Notifier) Notify(ctx context.Context, f assess.Finding, claimer string) (Result, error) {
+	res := Result{FindingID: f.ID}
+	if n.Ledger == nil {
+		return res, errors.New("notify: no ledger")
+	}
+	now := time.Now().UTC()
+	if n.Now != nil {
+		now = n.Now().UTC()
+	}
+	entry, err := n.Ledger.Observe(ctx, f)
+	if err != nil {
+		return res, fmt.Errorf("notify: %w", err)
+	}
+	days := config.DefaultEscalationDays()
+	if n.Config != nil && len(n.Config.Defaults.EscalationDays) > 0 {
+		days = n.Config.Defaults.EscalationDays
+	}
+	dec := Due(entry, f, now, days)
+	res.Stage = dec.Stage
+	if !dec.Due {
+		res.Status = StatusNotDue
+		if dec.Reason == ReasonAcked {
+			res.Status = StatusSkippedAcked
+		}
+		return res, nil
+	}
+	if len(n.Channels) == 0 {
+		return res, errors.New("notify: no notification channel")
+	}
+	msg := Compose(f, dec.Stage, n.Config, n.Links)
+	var errs []error
+	for _, ch := range n.Channels {
+		cr := n.sendOne(ctx, ch, msg, claimer)
+		if cr.Status == StatusFailed {
+			errs = append(errs, fmt.Errorf("%s: %s", cr.Channel, cr.Error))
+		}
+		res.Channels = append(res.Channels, cr)
+	}
+	res.Status = overall(res.Channels)
+	if len(errs) > 0 {
+		return res, fmt.Errorf("notify %s %s: %w", f.ID, dec.Stage, errors.Join(errs...))
+	}
+	return res, nil
+}
+
+func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer string) ChannelResult {
+	cr := ChannelResult{Channel: ch.Name()}
+	recipient := msg.Recipients()
+	if ch.Name() == "webhook" {
+		recipient = "webhook"
+	}
+	won, holder, err := n.Ledger.ClaimNoticeFor(ctx, msg.FindingID, msg.Stage, ch.Name(), recipient, claimer)
+	if err != nil {
+		cr.Status, cr.Error = StatusFailed, "ledger: "+err.Error()
+		return cr
+	}
+	if !won {
+		cr.MessageID = holder.MessageID
+		cr.Status = StatusSkippedInFlight
+		if holder.Status == ledger.StatusSent {
+			cr.Status = StatusSkippedAlreadySent
+		}
+		return cr
+	}
+	id, sendErr := ch.Send(ctx, msg)
+	// The outcome is recorded even when ctx ended meanwhile (the function
+	// host's timeout): a notice that went out must be marked sent.
+	mctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if sendErr != nil {
+		cr.Status, cr.Error = StatusFailed, sendErr.Error()
+		if _, err := n.Ledger.MarkNoticeFailed(mctx, msg.FindingID, msg.Stage, ch.Name(), sendErr); err != nil {
+			// The claim stays: at most once (see ledger.ClaimNotice).
+			cr.Error += "; and the ledger: " + err.Error()
+		}
+		return cr
+	}
+	cr.Status, cr.MessageID = StatusSent, id
+	if _, err := n.Ledger.MarkNoticeSent(mctx, msg.FindingID, msg.Stage, ch.Name(), id); err != nil {
+		// Sent but not recorded: the claim stays and blocks a resend, which
+		// is what we want; report it so the job is looked at.
+		cr.Status, cr.Error = StatusFailed, "sent, but the ledger was not updated: "+err.Error()
+	}
+	return cr
+}
+
+func overall(cs []ChannelResult) string {
+	has := func(s string) bool {
+		for _, c := range cs {
+			if c.Status == s {
+				return true
+			}
+		}
+		return false
+	}
+	switch {
+	case has(StatusSent):
+		return StatusSent
+	case has(StatusFailed):
+		return StatusFailed
+	case has(StatusSkippedInFlight):
+		return StatusSkippedInFlight
+	}
+	return StatusSkippedAlreadySent
+}

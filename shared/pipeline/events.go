@@ -1,0 +1,92 @@
+package pipeline
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+
+	"github.com/idpkeeper/idpkeeper/shared/events"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+)
+
+// Event outcomes, as `events handle` prints them.
+const (
+	EventQueued   = "queued"
+	EventIgnored  = "ignored"
+	EventRejected = "rejected"
+)
+
+// EventOutcome is what became of one Key Vault event: the JSON line
+// `idpkeeper events handle` prints per event.
+type EventOutcome struct {
+	ID        string   `json:"id"`
+	EventType string   `json:"eventType"`
+	Outcome   string   `json:"outcome"`
+	Reason    string   `json:"reason"`
+	Jobs      []JobRef `json:"jobs"`
+}
+
+// JobRef names a queued job.
+type JobRef struct {
+	Kind       jobs.Kind `json:"kind"`
+	MessageID  string    `json:"messageId"`
+	Dependency string    `json:"dependency"`
+}
+
+// HandleEvent turns one Key Vault event into rotation jobs. A malformed event
+// is rejected and an event for an object IdP Keeper does not manage is
+// ignored: both are acknowledged (the outcome says why) because Event Grid
+// retrying them would never help. The error is only for failures worth a
+// retry: the tenant could not be read, or the queue refused the jobs.
+func (p *Pipeline) HandleEvent(ctx context.Context, raw json.RawMessage) (EventOutcome, error) {
+	out := EventOutcome{Jobs: []JobRef{}}
+	e, err := events.Decode(raw)
+	if err != nil {
+		out.Outcome, out.Reason = EventRejected, err.Error()
+		return out, nil
+	}
+	out.ID, out.EventType = e.ID, e.Type
+	if !slices.Contains(events.HandledTypes, e.Type) {
+		out.Outcome, out.Reason = EventIgnored, "event type "+e.Type+" is not one IdP Keeper acts on"
+		return out, nil
+	}
+	ev, err := events.ParseKeyVault(e)
+	if err != nil {
+		out.Outcome, out.Reason = EventRejected, err.Error()
+		return out, nil
+	}
+	res, _, err := p.current(ctx)
+	if err != nil {
+		return out, err
+	}
+	deps := events.NewIndex(res.Inventory.Secrets, p.Config).Dependencies(ev.Data.VaultName, ev.Data.ObjectName)
+	if len(deps) == 0 {
+		out.Outcome = EventIgnored
+		out.Reason = fmt.Sprintf("%s/%s backs no dependency (no %s tag, not in the config)", ev.Data.VaultName, ev.Data.ObjectName, "idpkeeper-dependency")
+		p.log().Debug("event ignored", "id", ev.ID, "reason", out.Reason)
+		return out, nil
+	}
+	created := ev.Time
+	if created.IsZero() {
+		created = p.now()
+	}
+	var queued []jobs.Job
+	for _, dep := range deps {
+		queued = append(queued, jobs.Job{
+			Version: jobs.Version, Kind: jobs.KindRotateCredential, Dependency: dep, Reason: ev.Type,
+			Secret:    &jobs.SecretRef{Vault: "https://" + ev.Data.VaultName + ".vault.azure.net/", Name: ev.Data.ObjectName, Version: ev.Data.Version},
+			Source:    ev.ID,
+			CreatedAt: created.UTC(),
+		})
+	}
+	if err := p.Sender.Send(ctx, queued...); err != nil {
+		return out, fmt.Errorf("queue jobs for event %s: %w", ev.ID, err)
+	}
+	out.Outcome = EventQueued
+	out.Reason = fmt.Sprintf("%s %s/%s backs %d dependenc%s", ev.Data.ObjectType, ev.Data.VaultName, ev.Data.ObjectName, len(deps), map[bool]string{true: "y", false: "ies"}[len(deps) == 1])
+	for _, j := range queued {
+		out.Jobs = append(out.Jobs, JobRef{Kind: j.Kind, MessageID: j.MessageID(), Dependency: j.Dependency})
+	}
+	return out, nil
+}

@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+)
+
+// Job outcomes recorded in the ledger.
+const (
+	OutcomeNoticeQueued  = "notice-queued"
+	OutcomeNotified      = "notified"
+	OutcomeNothingToDo   = "nothing-to-do"
+	OutcomeResolved      = "resolved"
+	OutcomePlanned       = "planned"
+	OutcomeUnknownTarget = "unknown-dependency"
+)
+
+// RefreshMetadata refreshes one partner's metadata, keeps it as the last good
+// copy when it verifies, plans the change to Entra, and tells the owner what
+// the plan needs. It changes nothing in Entra: applying a plan is the repair
+// step's job.
+func (p *Pipeline) RefreshMetadata(ctx context.Context, d jobs.Delivery) error {
+	res, t, err := p.current(ctx)
+	if err != nil {
+		return err // the tenant could not be read: retry
+	}
+	kind, id, _ := inventory.ParseRef(d.Job.Dependency)
+	if kind != inventory.KindFederation {
+		return jobs.Permanent(fmt.Errorf("refresh-metadata needs a federation dependency, not %q", d.Job.Dependency))
+	}
+	fed, err := scan.FindFederation(res.Inventory, id)
+	if err != nil {
+		// The partner was removed since the job was queued.
+		return p.record(ctx, dependencyLedgerID(d.Job.Dependency), d, OutcomeUnknownTarget, err.Error())
+	}
+	pp, err := t.PlanPartner(ctx, p.Config, *fed, scan.MetadataOptions{Store: p.Metadata}, p.evaluationTime(t))
+	if err != nil {
+		if strings.Contains(err.Error(), "no metadata URL") {
+			return p.record(ctx, dependencyLedgerID(d.Job.Dependency), d, OutcomeNothingToDo, err.Error())
+		}
+		return err
+	}
+	plan := pp.Plan
+	if p.Ledger != nil && plan.Outcome != metadata.OutcomeMetadataFailure && plan.CurrentCertificate != nil {
+		ref := "metadata/" + fed.ID + "@" + plan.ID
+		if _, err := p.Ledger.SetLastGoodMetadata(ctx, dependencyLedgerID(d.Job.Dependency), ref); err != nil {
+			return err
+		}
+	}
+	findings := scan.PlanFindings([]scan.PartnerPlan{pp}, p.Config, res.Inventory, p.evaluationTime(t))
+	if len(findings) == 0 {
+		return p.record(ctx, dependencyLedgerID(d.Job.Dependency), d, OutcomeNothingToDo, string(plan.Outcome)+": "+plan.Reason)
+	}
+	// The plan exists only here, so its notices are sent here rather than
+	// through a notify job that would have to re-fetch the metadata.
+	for _, f := range findings {
+		if err := p.notify(ctx, f, d); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RotateCredential reacts to a credential event or finding. In this release
+// it plans and notifies: the owner is told what to rotate and by when; a new
+// secret version is noted as ready for the repair step, which applies it.
+func (p *Pipeline) RotateCredential(ctx context.Context, d jobs.Delivery) error {
+	res, _, err := p.current(ctx)
+	if err != nil {
+		return err
+	}
+	ref := d.Job.Dependency
+	if strings.HasSuffix(d.Job.Reason, "NewVersionCreated") {
+		version := ""
+		if d.Job.Secret != nil {
+			version = d.Job.Secret.Name + "/" + d.Job.Secret.Version
+		}
+		return p.record(ctx, dependencyLedgerID(ref), d, OutcomePlanned,
+			"new version "+version+" is ready to apply to "+ref+"; applying is done by the repair step (not enabled)")
+	}
+	var related []assess.Finding
+	for _, f := range res.Findings {
+		if inventory.SameRef(f.Dependency.Ref, ref) {
+			related = append(related, f)
+		}
+	}
+	if len(related) == 0 {
+		return p.record(ctx, dependencyLedgerID(ref), d, OutcomeNothingToDo,
+			"no finding for "+ref+" now (already rotated, or not a dependency IdP Keeper knows)")
+	}
+	var queued []jobs.Job
+	now := p.now()
+	days := p.Config.Defaults.EscalationDays
+	for _, f := range related {
+		stage, ok := noticeStage(f, now, days)
+		if !ok {
+			continue
+		}
+		queued = append(queued, jobs.Job{
+			Version: jobs.Version, Kind: jobs.KindNotifyOwner, Dependency: f.Dependency.Ref,
+			Reason: d.Job.Reason, FindingID: f.ID, Stage: stage, Source: d.MessageID, CreatedAt: now,
+		})
+	}
+	if len(queued) > 0 {
+		if err := p.Sender.Send(ctx, queued...); err != nil {
+			return err
+		}
+	}
+	for _, f := range related {
+		if err := p.record(ctx, f.ID, d, OutcomeNoticeQueued, fmt.Sprintf("%d notice job(s) for %s", len(queued), ref)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// NotifyOwner sends the notice due for one finding, judged on a fresh scan:
+// a finding that has been resolved since the job was queued gets no notice.
+func (p *Pipeline) NotifyOwner(ctx context.Context, d jobs.Delivery) error {
+	if d.Job.FindingID == "" {
+		return jobs.Permanent(errors.New("notify-owner job without findingId"))
+	}
+	res, _, err := p.current(ctx)
+	if err != nil {
+		return err
+	}
+	for _, f := range res.Findings {
+		if f.ID == d.Job.FindingID {
+			return p.notify(ctx, f, d)
+		}
+	}
+	return p.record(ctx, d.Job.FindingID, d, OutcomeResolved, "the finding is no longer reported; no notice sent")
+}
+
+func (p *Pipeline) notify(ctx context.Context, f assess.Finding, d jobs.Delivery) error {
+	if p.Notifier == nil {
+		return p.record(ctx, f.ID, d, OutcomeNothingToDo, "no notice channel configured")
+	}
+	r, err := p.Notifier.Notify(ctx, f, d.MessageID)
+	if err != nil {
+		return err // a channel failed: retry sends only what is missing
+	}
+	p.log().Info("notice", "finding", f.ID, "kind", f.Kind, "stage", r.Stage, "status", r.Status)
+	// What was sent, where and when is in the entry's notices; the job's
+	// outcome names only the stage, so a redelivery (which finds the stage
+	// already sent) leaves the entry exactly as the first delivery did.
+	reason := "stage " + r.Stage
+	if r.Stage == "" {
+		reason = "no notice due (" + r.Status + ")"
+	}
+	return p.record(ctx, f.ID, d, OutcomeNotified, reason)
+}

@@ -1,0 +1,206 @@
+// Package pipeline is the event-driven half of IdP Keeper: what a timer scan
+// queues, and what each queued job does. The Functions handlers
+// (ScanTimer, KeyVaultEvents, RefreshMetadata, RotateCredential,
+// NotifyOwner) and the command line (`run`, `events handle`) call the same
+// methods; only the Sender (Service Bus or in-process), the state store
+// (Blob or a folder) and the notice channels differ.
+//
+// Every handler is safe to repeat: Service Bus delivers at least once and
+// Event Grid retries. Jobs carry deterministic message IDs (duplicate
+// detection drops repeats), job outcomes are recorded in the ledger once per
+// message ID, and a notice stage is claimed in the ledger before it is sent,
+// so a redelivered or concurrent job never sends it twice.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/ledger"
+	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/notify"
+	"github.com/idpkeeper/idpkeeper/shared/report"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// LatestReport is where the latest report is kept in the state store.
+const LatestReport = "reports/latest.json"
+
+// Pipeline holds what the job handlers share.
+type Pipeline struct {
+	Config *config.Config
+	// Source is where the tenant is read from (live, or a snapshot).
+	Source scan.Source
+	Sender jobs.Sender
+	State  statestore.Store
+	Ledger *ledger.Ledger
+	// Notifier sends owner notices; nil means notices are not sent.
+	Notifier *notify.Notifier
+	// Metadata keeps the last good metadata per partner.
+	Metadata metadata.Store
+	Now      func() time.Time
+	Logger   *slog.Logger
+	// ScanTTL is how long a scan is reused by job handlers in the same
+	// process (many notify jobs arrive together after a timer scan).
+	ScanTTL time.Duration
+
+	mu       sync.Mutex
+	cached   *scan.Result
+	cachedAt time.Time
+	tenant   *scan.Tenant
+}
+
+func (p *Pipeline) now() time.Time {
+	if p.Now != nil {
+		return p.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (p *Pipeline) log() *slog.Logger {
+	if p.Logger != nil {
+		return p.Logger
+	}
+	return slog.Default()
+}
+
+// current returns a recent scan of the tenant, scanning when the cached one
+// is older than ScanTTL.
+func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ttl := p.ScanTTL
+	if ttl == 0 {
+		ttl = 5 * time.Minute
+	}
+	if p.cached != nil && time.Since(p.cachedAt) < ttl {
+		return p.cached, p.tenant, nil
+	}
+	t, err := scan.Open(p.Config, p.Source)
+	if err != nil {
+		return nil, nil, err
+	}
+	res, err := t.Scan(ctx, p.Config, p.evaluationTime(t), nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	p.cached, p.cachedAt, p.tenant = &res, time.Now(), t
+	return p.cached, t, nil
+}
+
+// evaluationTime is the pipeline's clock, except for a snapshot without an
+// explicit clock, which is judged at its capture time.
+func (p *Pipeline) evaluationTime(t *scan.Tenant) time.Time {
+	if p.Now == nil && !t.CapturedAt.IsZero() {
+		return t.CapturedAt
+	}
+	return p.now()
+}
+
+// ScanAndQueue is the timer scan: scan, store the report, and queue a
+// metadata refresh for every partner with a metadata source and a notice job
+// for every finding whose notice stage is due. It returns the jobs queued.
+func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result, []jobs.Job, error) {
+	p.mu.Lock()
+	p.cached = nil // a timer scan always reads afresh
+	p.mu.Unlock()
+	res, t, err := p.current(ctx)
+	if err != nil {
+		return scan.Result{}, nil, err
+	}
+	if err := p.storeReport(ctx, res.Report); err != nil {
+		return *res, nil, err
+	}
+	now := p.evaluationTime(t)
+	var queued []jobs.Job
+	for _, f := range res.Inventory.Federations {
+		if !scan.HasMetadataSource(p.Config, f) {
+			continue
+		}
+		queued = append(queued, jobs.Job{
+			Version: jobs.Version, Kind: jobs.KindRefreshMetadata,
+			Dependency: inventory.Ref(inventory.KindFederation, f.ID),
+			Reason:     "scan", Source: runID, CreatedAt: now,
+		})
+	}
+	days := p.Config.Defaults.EscalationDays
+	if len(days) == 0 {
+		days = config.DefaultEscalationDays()
+	}
+	for _, f := range res.Findings {
+		stage, ok := noticeStage(f, now, days)
+		if !ok {
+			continue
+		}
+		queued = append(queued, jobs.Job{
+			Version: jobs.Version, Kind: jobs.KindNotifyOwner,
+			Dependency: f.Dependency.Ref, Reason: "scan", FindingID: f.ID, Stage: stage,
+			Source: runID, CreatedAt: now,
+		})
+	}
+	if len(queued) > 0 {
+		if err := p.Sender.Send(ctx, queued...); err != nil {
+			return *res, nil, fmt.Errorf("queue jobs: %w", err)
+		}
+	}
+	return *res, queued, nil
+}
+
+// noticeStage is the notice stage due for a finding, judged without its
+// ledger entry (the NotifyOwner handler checks acknowledgements and what
+// was already sent).
+func noticeStage(f assess.Finding, now time.Time, days []int) (string, bool) {
+	d := notify.Due(ledger.Entry{}, f, now, days)
+	return d.Stage, d.Due
+}
+
+func (p *Pipeline) storeReport(ctx context.Context, rep report.Report) error {
+	if p.State == nil {
+		return nil
+	}
+	var buf bytes.Buffer
+	if err := report.Write(&buf, rep, report.FormatJSON); err != nil {
+		return err
+	}
+	dated := "reports/" + rep.GeneratedAt.UTC().Format("2006/01/02/150405Z") + ".json"
+	if _, err := p.State.Put(ctx, dated, buf.Bytes(), statestore.Condition{}); err != nil {
+		return err
+	}
+	_, err := p.State.Put(ctx, LatestReport, buf.Bytes(), statestore.Condition{})
+	return err
+}
+
+// Handler routes a delivery to the handler for its job kind.
+func (p *Pipeline) Handler() jobs.Handler {
+	return jobs.Dispatcher{
+		jobs.KindRefreshMetadata:  p.RefreshMetadata,
+		jobs.KindRotateCredential: p.RotateCredential,
+		jobs.KindNotifyOwner:      p.NotifyOwner,
+	}.Dispatch
+}
+
+// record notes a job's outcome on a ledger entry, once per message ID.
+func (p *Pipeline) record(ctx context.Context, ledgerID string, d jobs.Delivery, outcome, reason string) error {
+	if p.Ledger == nil {
+		return nil
+	}
+	_, err := p.Ledger.RecordJob(ctx, ledgerID, ledger.JobOutcome{
+		MessageID: d.MessageID, Kind: string(d.Job.Kind), Outcome: outcome, Reason: reason, At: p.now(),
+	})
+	return err
+}
+
+// dependencyLedgerID is the ledger document for facts about a dependency as
+// a whole (last good metadata, jobs that found nothing wrong).
+func dependencyLedgerID(ref string) string {
+	return assess.NewID("dependency", ref)
+}

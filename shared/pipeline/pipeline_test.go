@@ -1,0 +1,242 @@
+package pipeline_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/azuritetest"
+	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/ledger"
+	"github.com/idpkeeper/idpkeeper/shared/notify"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+var capturedAt = time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
+
+func examples(parts ...string) string {
+	return filepath.Join(append([]string{"..", "..", "examples"}, parts...)...)
+}
+
+type rig struct {
+	p      *pipeline.Pipeline
+	queue  *jobs.Memory
+	outbox string
+	state  statestore.Store
+}
+
+func newRig(t testing.TB, state statestore.Store) rig {
+	t.Helper()
+	cfg, err := config.Load(examples("idpkeeper.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := func() time.Time { return capturedAt }
+	led := &ledger.Ledger{Store: state, Now: clock}
+	outbox := t.TempDir()
+	queue := jobs.NewMemory(jobs.MemoryOptions{})
+	p := &pipeline.Pipeline{
+		Config: cfg, Source: scan.Source{SnapshotDir: examples("tenant")}, Sender: queue, State: state, Ledger: led,
+		Notifier: &notify.Notifier{Ledger: led, Config: cfg, Now: clock, Channels: []notify.Channel{notify.Outbox{Dir: outbox, Stdout: io.Discard}}},
+		Metadata: &scan.MemoryStore{}, Now: clock, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	return rig{p: p, queue: queue, outbox: outbox, state: state}
+}
+
+// collect drains the queue, capturing every delivery instead of handling it.
+func (r rig) collect(t testing.TB) []jobs.Delivery {
+	t.Helper()
+	var got []jobs.Delivery
+	if _, err := r.queue.Drain(context.Background(), func(_ context.Context, d jobs.Delivery) error {
+		got = append(got, d)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func (r rig) outboxFiles(t testing.TB) []string {
+	t.Helper()
+	entries, err := os.ReadDir(r.outbox)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	sort.Strings(names)
+	return names
+}
+
+// ledgerSnapshot reads every ledger document the deliveries touched.
+func ledgerSnapshot(t testing.TB, r rig, ids []string) map[string]ledger.Entry {
+	t.Helper()
+	out := map[string]ledger.Entry{}
+	for _, id := range ids {
+		e, err := r.p.Ledger.Get(context.Background(), id)
+		if err == nil {
+			out[id] = e
+		}
+	}
+	return out
+}
+
+func TestScanQueuesRefreshAndNoticeJobs(t *testing.T) {
+	r := newRig(t, statestore.Dir{Root: t.TempDir()})
+	res, queued, err := r.p.ScanAndQueue(context.Background(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[jobs.Kind]int{}
+	for _, j := range queued {
+		kinds[j.Kind]++
+		if err := j.Validate(); err != nil {
+			t.Errorf("queued an invalid job: %v", err)
+		}
+	}
+	// Fabrikam is the one partner with a metadata URL in the example config.
+	if kinds[jobs.KindRefreshMetadata] != 1 {
+		t.Errorf("refresh jobs = %d, want 1", kinds[jobs.KindRefreshMetadata])
+	}
+	if kinds[jobs.KindNotifyOwner] == 0 || kinds[jobs.KindNotifyOwner] > len(res.Findings) {
+		t.Errorf("notice jobs = %d for %d findings", kinds[jobs.KindNotifyOwner], len(res.Findings))
+	}
+	if _, _, err := r.state.Get(context.Background(), pipeline.LatestReport); err != nil {
+		t.Errorf("report not stored: %v", err)
+	}
+	// The same scan again queues the same message IDs: duplicate detection
+	// drops them all.
+	_, again, err := r.p.ScanAndQueue(context.Background(), "test-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.collect(t)) != len(queued) || len(again) != len(queued) {
+		t.Errorf("a repeated scan delivered more than once")
+	}
+}
+
+// Every job type delivered 3 times in a row and twice at once ends in the
+// same ledger state as a single delivery, with at most one notice per stage.
+func TestRedeliveryIsIdempotent(t *testing.T) {
+	stores := map[string]func(t *testing.T) statestore.Store{
+		"dir": func(t *testing.T) statestore.Store { return statestore.Dir{Root: t.TempDir()} },
+		"blob": func(t *testing.T) statestore.Store {
+			b, err := statestore.OpenBlob(context.Background(), statestore.BlobOptions{ConnectionString: azuritetest.Start(t), Container: "replay"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return b
+		},
+	}
+	for name, mk := range stores {
+		t.Run(name, func(t *testing.T) {
+			ctx := context.Background()
+			once, many := newRig(t, mk(t)), newRig(t, mk(t))
+			var deliveries []jobs.Delivery
+			for _, r := range []rig{once, many} {
+				if _, _, err := r.p.ScanAndQueue(ctx, "replay"); err != nil {
+					t.Fatal(err)
+				}
+				// A Key Vault event adds a rotate-credential job.
+				event, _ := os.ReadFile(examples("events", "secret-near-expiry.json"))
+				raws := mustSplit(t, event)
+				if out, err := r.p.HandleEvent(ctx, raws[0]); err != nil || out.Outcome != pipeline.EventQueued {
+					t.Fatalf("event: %+v %v", out, err)
+				}
+				deliveries = r.collect(t)
+			}
+			kinds := map[jobs.Kind]bool{}
+			for _, d := range deliveries {
+				kinds[d.Job.Kind] = true
+			}
+			if len(kinds) != 3 {
+				t.Fatalf("replay covers %v, want all three job kinds", kinds)
+			}
+
+			handle := func(r rig, d jobs.Delivery) {
+				if err := r.p.Handler()(ctx, d); err != nil {
+					t.Errorf("%s %s: %v", d.Job.Kind, d.Job.Dependency, err)
+				}
+			}
+			for _, d := range deliveries {
+				handle(once, d)
+				for i := 0; i < 3; i++ {
+					handle(many, d)
+				}
+				var wg sync.WaitGroup
+				for i := 0; i < 2; i++ {
+					wg.Add(1)
+					go func() { defer wg.Done(); handle(many, d) }()
+				}
+				wg.Wait()
+			}
+			// Jobs queued by handlers (rotate → notify) are replayed too.
+			for _, d := range once.collect(t) {
+				handle(once, d)
+			}
+			for _, d := range many.collect(t) {
+				for i := 0; i < 5; i++ {
+					handle(many, d)
+				}
+			}
+
+			a, b := once.outboxFiles(t), many.outboxFiles(t)
+			if len(a) == 0 {
+				t.Fatal("no notice was sent at all")
+			}
+			if !reflect.DeepEqual(a, b) {
+				t.Errorf("notices after one delivery %v\nafter five %v", a, b)
+			}
+			var ids []string
+			for _, d := range deliveries {
+				if d.Job.FindingID != "" {
+					ids = append(ids, d.Job.FindingID)
+				}
+			}
+			la, lb := ledgerSnapshot(t, once, ids), ledgerSnapshot(t, many, ids)
+			if len(la) == 0 || !reflect.DeepEqual(la, lb) {
+				ja, _ := json.MarshalIndent(la, "", " ")
+				jb, _ := json.MarshalIndent(lb, "", " ")
+				t.Errorf("ledgers differ:\nonce %s\nmany %s", ja, jb)
+			}
+			for id, e := range lb {
+				seen := map[string]int{}
+				for _, n := range e.Notices {
+					seen[n.Stage+"/"+n.Channel]++
+				}
+				for k, c := range seen {
+					if c > 1 {
+						t.Errorf("%s: %d notices for %s", id, c, k)
+					}
+				}
+			}
+		})
+	}
+}
+
+func mustSplit(t testing.TB, data []byte) []json.RawMessage {
+	t.Helper()
+	var raws []json.RawMessage
+	trimmed := strings.TrimSpace(string(data))
+	if strings.HasPrefix(trimmed, "[") {
+		if err := json.Unmarshal(data, &raws); err != nil {
+			t.Fatal(err)
+		}
+		return raws
+	}
+	return []json.RawMessage{json.RawMessage(trimmed)}
+}
