@@ -26,7 +26,10 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.Method != http.MethodGet {
-		writeODataError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake Graph only serves reads.")
+		if ok && s.serveGraphWrite(w, r, path) {
+			return
+		}
+		writeODataError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake Graph does not serve this write.")
 		return
 	}
 	if !ok {
@@ -64,6 +67,19 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist.")
 	case path == "/identity/apiConnectors":
 		s.writePage(w, r, t.APIConnectors)
+	case strings.HasPrefix(path, "/identity/identityProviders/"):
+		s.writeOne(w, findByID(t.SocialIdentityProviders, strings.TrimPrefix(path, "/identity/identityProviders/")), "#microsoft.graph.socialIdentityProvider")
+	case strings.HasPrefix(path, "/identity/apiConnectors/"):
+		s.writeOne(w, findByID(t.APIConnectors, strings.TrimPrefix(path, "/identity/apiConnectors/")), "#microsoft.graph.identityApiConnector")
+	case strings.HasPrefix(path, "/directory/federationConfigurations/") && !strings.Contains(strings.TrimPrefix(path, "/directory/federationConfigurations/"), "/") && !strings.Contains(path, "samlOrWsFed"):
+		id := strings.TrimPrefix(path, "/directory/federationConfigurations/")
+		var obj map[string]any
+		for _, f := range t.Federations {
+			if f.Object["id"] == id {
+				obj = f.Object
+			}
+		}
+		s.writeOne(w, obj, "#microsoft.graph.samlOrWsFedExternalDomainFederation")
 	case path == "/identity/b2xUserFlows":
 		items := make([]map[string]any, 0, len(t.UserFlows))
 		for _, f := range t.UserFlows {
@@ -112,6 +128,15 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	default:
 		writeODataError(w, http.StatusNotFound, "BadRequest", "Resource not found for the segment '"+path+"'.")
 	}
+}
+
+// writeOne answers a single object, or Graph's 404.
+func (s *Server) writeOne(w http.ResponseWriter, obj map[string]any, odataType string) {
+	if obj == nil {
+		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.")
+		return
+	}
+	writeJSON(w, http.StatusOK, withType(obj, odataType))
 }
 
 // writePage answers one page of a collection; $skiptoken is the offset of the

@@ -29,16 +29,18 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, host string)
 		writeVaultError(w, http.StatusNotFound, "VaultNotFound", "Vault "+host+" not found.")
 		return
 	}
-	if r.Method != http.MethodGet {
-		writeVaultError(w, http.StatusMethodNotAllowed, "BadParameter", "The fake Key Vault only serves reads.")
-		return
-	}
 	parts := strings.Split(strings.Trim(r.URL.Path, "/"), "/")
 	if len(parts) == 0 || parts[0] != "secrets" {
 		writeVaultError(w, http.StatusNotFound, "NotFound", "Unknown path.")
 		return
 	}
 	base := "https://" + host
+	if r.Method != http.MethodGet {
+		if !s.serveVaultWrite(w, r, vault, base, parts) {
+			writeVaultError(w, http.StatusMethodNotAllowed, "BadParameter", "The fake Key Vault does not serve this write.")
+		}
+		return
+	}
 	switch {
 	case len(parts) == 1:
 		items := make([]map[string]any, 0, len(vault.Secrets))

@@ -138,6 +138,9 @@ type Server struct {
 	requests []Request
 	// valueReads counts requests that would return a secret value.
 	valueReads int
+	// writes are the accepted writes; credentials the write-only values set.
+	writes      []Write
+	credentials map[string]string
 }
 
 // NewServer starts a fake serving t over TLS on a loopback port.
