@@ -92,6 +92,8 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		if out.Outcome == pipeline.EventRejected {
 			code = exitFindings
 		}
+		// (events handle runs against a throwaway state folder: the rejected
+		// event is reported on its line, not parked.)
 		enc.Encode(out)
 	}
 	return code

@@ -89,11 +89,13 @@ type localRun struct {
 // localPipeline is the pipeline `run` and `events handle` use: an in-process
 // queue, the state in a folder, notices to the outbox only.
 func localPipeline(cfg *config.Config, src scan.Source, stateDir, outbox string, at time.Time, stdout, stderr io.Writer) (*localRun, error) {
-	mem := jobs.NewMemory(jobs.MemoryOptions{})
 	clock, err := clockFor(src, at)
 	if err != nil {
 		return nil, err
 	}
+	// The queue keeps the pipeline's clock, so a follow-up scheduled for
+	// "tomorrow" of a snapshot stays scheduled instead of running at once.
+	mem := jobs.NewMemory(jobs.MemoryOptions{Clock: clock})
 	p, err := newPipeline(pipelineParts{
 		Config:   cfg,
 		Source:   src,

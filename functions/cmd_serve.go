@@ -172,14 +172,17 @@ func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocat
 	if !ok {
 		return funchost.Rejected("no event in the invocation"), nil
 	}
-	raws, err := events.Split(unquote(raw))
-	if err != nil {
-		inv.Logger().Warn("event rejected", "reason", err.Error())
-		return funchost.Rejected("%v", err), nil
-	}
 	p, err := a.pipeline(ctx)
 	if err != nil {
 		return nil, err
+	}
+	raws, err := events.Split(unquote(raw))
+	if err != nil {
+		if perr := p.RecordRejectedEvent(ctx, raw, "", err.Error()); perr != nil {
+			return nil, perr
+		}
+		inv.Logger().Warn("event rejected", "reason", err.Error())
+		return funchost.Rejected("%v", err), nil
 	}
 	resp := &funchost.InvocationResponse{}
 	var outcomes []pipeline.EventOutcome
@@ -187,6 +190,11 @@ func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocat
 		out, err := p.HandleEvent(ctx, r)
 		if err != nil {
 			return nil, err
+		}
+		if out.Outcome == pipeline.EventRejected {
+			if err := p.RecordRejectedEvent(ctx, r, out.ID, out.Reason); err != nil {
+				return nil, err
+			}
 		}
 		inv.Logger().Info("key vault event", "id", out.ID, "type", out.EventType, "outcome", out.Outcome, "reason", out.Reason, "jobs", len(out.Jobs))
 		resp.Logf("event %s (%s): %s: %s", out.ID, out.EventType, out.Outcome, out.Reason)

@@ -140,6 +140,15 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 			t.Errorf("%s: logs %v do not give the outcome", name, out["Logs"])
 		}
 	}
+	// The malformed event is kept with its reason; ignored ones are not
+	// problems and are only logged.
+	parked, err := jobs.ListParked(context.Background(), app.state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(parked) != 1 || parked[0].MessageID != "event-x2" || !strings.Contains(parked[0].Reason, "no data") {
+		t.Errorf("parked = %+v, want the event without data", parked)
+	}
 }
 
 func TestAckFunctionPausesReminders(t *testing.T) {

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -89,4 +91,23 @@ func (p *Pipeline) HandleEvent(ctx context.Context, raw json.RawMessage) (EventO
 		out.Jobs = append(out.Jobs, JobRef{Kind: j.Kind, MessageID: j.MessageID(), Dependency: j.Dependency})
 	}
 	return out, nil
+}
+
+// RecordRejectedEvent keeps a malformed event with its reason among the
+// parked jobs (so `jobs dead-letters` lists it) before the event is
+// acknowledged: nothing that arrives is silently dropped.
+func (p *Pipeline) RecordRejectedEvent(ctx context.Context, raw []byte, eventID, reason string) error {
+	if p.State == nil {
+		return nil
+	}
+	sum := sha256.Sum256(raw)
+	id := "event-" + hex.EncodeToString(sum[:12])
+	if eventID != "" {
+		id = "event-" + eventID
+	}
+	body := string(raw)
+	if len(body) > 16<<10 {
+		body = body[:16<<10]
+	}
+	return jobs.Park(ctx, p.State, jobs.Parked{MessageID: id, Queue: "KeyVaultEvents", Reason: reason, Body: body, At: p.now()})
 }

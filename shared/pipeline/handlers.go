@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/assess"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
@@ -52,6 +53,14 @@ func (p *Pipeline) RefreshMetadata(ctx context.Context, d jobs.Delivery) error {
 	if p.Ledger != nil && plan.Outcome != metadata.OutcomeMetadataFailure && plan.CurrentCertificate != nil {
 		ref := "metadata/" + fed.ID + "@" + plan.ID
 		if _, err := p.Ledger.SetLastGoodMetadata(ctx, dependencyLedgerID(d.Job.Dependency), ref); err != nil {
+			return err
+		}
+	}
+	if plan.WatchMoreOften || plan.Outcome == metadata.OutcomeMetadataFailure {
+		// A rollover in progress or failing metadata is checked again
+		// tomorrow rather than at the next daily scan's leisure; the
+		// follow-up's message ID carries its date, so it is queued once.
+		if err := p.scheduleRecheck(ctx, d, 24*time.Hour); err != nil {
 			return err
 		}
 	}
@@ -157,4 +166,19 @@ func (p *Pipeline) notify(ctx context.Context, f assess.Finding, d jobs.Delivery
 		reason = "no notice due (" + r.Status + ")"
 	}
 	return p.record(ctx, f.ID, d, OutcomeNotified, reason)
+}
+
+// scheduleRecheck queues the same job again for later (Service Bus
+// ScheduledEnqueueTime). A follow-up does not schedule another follow-up:
+// the next day's scan takes over from there.
+func (p *Pipeline) scheduleRecheck(ctx context.Context, d jobs.Delivery, after time.Duration) error {
+	if d.Job.NotBefore != nil || p.Sender == nil {
+		return nil
+	}
+	at := p.now().Add(after)
+	next := d.Job
+	next.Reason = "recheck"
+	next.NotBefore = &at
+	next.Source = d.MessageID
+	return p.Sender.Send(ctx, next)
 }
