@@ -13,9 +13,6 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
-// timeZero reads better than time.Time{} at call sites.
-var timeZero time.Time
-
 // runAck pauses reminders for a finding until a date: the command-line twin
 // of the acknowledgement link in notices.
 func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) int {

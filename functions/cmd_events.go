@@ -27,8 +27,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	}
 	fs := flag.NewFlagSet("events handle", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "read the tenant from this snapshot (default $"+settingSnapshot+")")
-	configPath := fs.String("config", "", "config file (default $"+settingConfig+")")
+	tf := addTenantFlags(fs)
 	file, rest := splitPositional(args[1:])
 	if err := fs.Parse(rest); err != nil {
 		return usageCode(err)
@@ -54,15 +53,9 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "events handle: %v\n", err)
 		return exitRead
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	src, err := sourceFor(*snapshotDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "events handle: %v\n", err)
-		return exitRead
+	in, code := tf.load("events handle", stderr)
+	if code != exitOK {
+		return code
 	}
 	state, err := os.MkdirTemp("", "idpkeeper-events-")
 	if err != nil {
@@ -70,7 +63,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitRead
 	}
 	defer os.RemoveAll(state)
-	lp, err := localPipeline(cfg, src, state, state, timeZero, stdout, stderr)
+	lp, err := localPipeline(in.Config, in.Source, state, state, in.At, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "events handle: %v\n", err)
 		return exitRead
@@ -82,7 +75,6 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		enc.Encode(pipeline.EventOutcome{Outcome: pipeline.EventRejected, Reason: err.Error(), Jobs: []pipeline.JobRef{}})
 		return exitFindings
 	}
-	code := exitOK
 	for _, r := range raws {
 		out, err := lp.HandleEvent(ctx, r)
 		if err != nil {

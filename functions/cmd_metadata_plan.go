@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
@@ -17,9 +16,7 @@ import (
 func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("metadata plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "read the tenant from this snapshot (default $"+settingSnapshot+")")
-	configPath := fs.String("config", "", "config file (default $"+settingConfig+")")
-	nowFlag := fs.String("now", "", "plan as of this time (RFC 3339 or YYYY-MM-DD)")
+	tf := addTenantFlags(fs)
 	format := fs.String("format", "table", "table or json")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: idpkeeper metadata plan PARTNER [--snapshot DIR] [--config FILE] [--now TIME] [--format table|json]")
@@ -40,22 +37,12 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 		fs.Usage()
 		return exitUsage
 	}
-	at, err := parseNow(*nowFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "metadata plan: --now: %v\n", err)
-		return exitUsage
+	in, code := tf.load("metadata plan", stderr)
+	if code != exitOK {
+		return code
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	src, err := sourceFor(*snapshotDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
-		return exitRead
-	}
-	t, err := scan.Open(cfg, src)
+	cfg, at := in.Config, in.At
+	t, err := scan.Open(cfg, in.Source)
 	if err != nil {
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitRead
@@ -73,7 +60,7 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 	if at.IsZero() {
 		at = inv.CapturedAt
 	}
-	md, err := metadataOptions(ctx, *snapshotDir)
+	md, err := metadataOptions(ctx, in.SnapshotDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitRead

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
@@ -25,11 +24,9 @@ import (
 func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "read the tenant from this snapshot (default $"+settingSnapshot+"; empty: the live tenant)")
+	tf := addTenantFlags(fs)
 	stateDir := fs.String("state", ".idpkeeper-state", "folder for the ledger, reports and parked jobs")
 	outbox := fs.String("outbox", "outbox", "folder the notices are written to")
-	configPath := fs.String("config", "", "config file (default $"+settingConfig+")")
-	nowFlag := fs.String("now", "", "run as of this time (RFC 3339 or YYYY-MM-DD); default: the snapshot's capture time, or now")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: idpkeeper run --snapshot DIR --state DIR --outbox DIR [--config FILE] [--now TIME]")
 		fs.PrintDefaults()
@@ -41,22 +38,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	at, err := parseNow(*nowFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "run: --now: %v\n", err)
-		return exitUsage
+	in, code := tf.load("run", stderr)
+	if code != exitOK {
+		return code
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	src, err := sourceFor(*snapshotDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "run: %v\n", err)
-		return exitRead
-	}
-	lp, err := localPipeline(cfg, src, *stateDir, *outbox, at, stdout, stderr)
+	lp, err := localPipeline(in.Config, in.Source, *stateDir, *outbox, in.At, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return exitRead

@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/report"
@@ -16,9 +15,7 @@ import (
 func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	snapshotDir := fs.String("snapshot", os.Getenv(settingSnapshot), "scan this snapshot folder instead of the live tenant (default $"+settingSnapshot+")")
-	configPath := fs.String("config", "", "config file (default $"+settingConfig+", else built-in defaults)")
-	nowFlag := fs.String("now", "", "evaluate as of this time (RFC 3339 or YYYY-MM-DD); default: the snapshot's capture time, or now")
+	tf := addTenantFlags(fs)
 	format := fs.String("format", "table", "output format: table or json")
 	failOn := fs.String("fail-on", "never", "exit 1 when a finding is at least this severe: info, warning, critical, expired, or never")
 	fs.Usage = func() {
@@ -41,27 +38,16 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: --fail-on: %v\n", err)
 		return exitUsage
 	}
-	at, err := parseNow(*nowFlag)
-	if err != nil {
-		fmt.Fprintf(stderr, "scan: --now: %v\n", err)
-		return exitUsage
+	in, code := tf.load("scan", stderr)
+	if code != exitOK {
+		return code
 	}
-	cfg, err := loadConfig(*configPath)
-	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
-	}
-	src, err := sourceFor(*snapshotDir)
+	md, err := metadataOptions(ctx, in.SnapshotDir)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
-	md, err := metadataOptions(ctx, *snapshotDir)
-	if err != nil {
-		fmt.Fprintf(stderr, "scan: %v\n", err)
-		return exitRead
-	}
-	res, err := scan.Run(ctx, scan.Options{Config: cfg, Source: src, Now: at, Metadata: md})
+	res, err := scan.Run(ctx, scan.Options{Config: in.Config, Source: in.Source, Now: in.At, Metadata: md})
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
@@ -70,7 +56,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
-	code, _ := report.ExitCode(res.Report, *failOn)
+	code, _ = report.ExitCode(res.Report, *failOn)
 	return code
 }
 
