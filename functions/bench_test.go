@@ -180,7 +180,7 @@ func BenchmarkPipelineJobs(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
-		lp, err := localPipeline(cfg, src, filepath.Join(dir, "state"), filepath.Join(dir, "outbox"), time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), io.Discard, io.Discard)
+		lp, err := localPipeline(cfg, src, filepath.Join(dir, "state"), filepath.Join(dir, "outbox"), time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), false, io.Discard, io.Discard)
 		if err != nil {
 			b.Fatal(err)
 		}

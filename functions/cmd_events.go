@@ -63,7 +63,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return exitRead
 	}
 	defer os.RemoveAll(state)
-	lp, err := localPipeline(in.Config, in.Source, state, state, in.At, stdout, stderr)
+	lp, err := localPipeline(in.Config, in.Source, state, state, in.At, false, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "events handle: %v\n", err)
 		return exitRead

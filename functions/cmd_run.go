@@ -25,10 +25,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tf := addTenantFlags(fs)
+	apply := fs.Bool("apply", false, "let jobs write the safe repairs to the live tenant (never with --snapshot)")
 	stateDir := fs.String("state", ".idpkeeper-state", "folder for the ledger, reports and parked jobs")
 	outbox := fs.String("outbox", "outbox", "folder the notices are written to")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: idpkeeper run --snapshot DIR --state DIR --outbox DIR [--config FILE] [--now TIME]")
+		fmt.Fprintln(stderr, "Usage: idpkeeper run --snapshot DIR --state DIR --outbox DIR [--config FILE] [--now TIME] [--apply]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -42,7 +43,11 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	lp, err := localPipeline(in.Config, in.Source, *stateDir, *outbox, in.At, stdout, stderr)
+	if *apply && in.SnapshotDir != "" {
+		fmt.Fprintln(stderr, "run: --apply writes to the live tenant; it cannot be used with --snapshot")
+		return exitUsage
+	}
+	lp, err := localPipeline(in.Config, in.Source, *stateDir, *outbox, in.At, *apply, stdout, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return exitRead
@@ -74,7 +79,7 @@ type localRun struct {
 
 // localPipeline is the pipeline `run` and `events handle` use: an in-process
 // queue, the state in a folder, notices to the outbox only.
-func localPipeline(cfg *config.Config, src scan.Source, stateDir, outbox string, at time.Time, stdout, stderr io.Writer) (*localRun, error) {
+func localPipeline(cfg *config.Config, src scan.Source, stateDir, outbox string, at time.Time, apply bool, stdout, stderr io.Writer) (*localRun, error) {
 	clock, err := clockFor(src, at)
 	if err != nil {
 		return nil, err
@@ -91,6 +96,7 @@ func localPipeline(cfg *config.Config, src scan.Source, stateDir, outbox string,
 		Stdout:   stdout,
 		Logger:   funchost.NewLogger(stderr, stderr, slog.LevelWarn),
 		Now:      clock,
+		Apply:    apply,
 	})
 	if err != nil {
 		return nil, err

@@ -19,6 +19,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
+	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
@@ -95,6 +96,7 @@ func (a *functionsApp) router() *funchost.Router {
 	r.Handle("RotateCredential", a.job)
 	r.Handle("NotifyOwner", a.job)
 	r.Handle("Ack", a.ack)
+	r.Handle("Approve", a.approve)
 	return r
 }
 
@@ -273,6 +275,40 @@ func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*func
 		return nil, err
 	}
 	return httpJSON(200, map[string]any{"finding": finding, "pausedUntil": e.Ack.Until, "by": e.Ack.By}), nil
+}
+
+// approve applies a federation proposal: POST /api/approve?plan=ID&by=NAME
+// with the function key. IDPKEEPER_APPLY decides whether it writes.
+func (a *functionsApp) approve(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	req, err := inv.HTTPRequest("req")
+	if err != nil {
+		return httpJSON(400, map[string]string{"error": "request not understood"}), nil
+	}
+	planID := strings.TrimSpace(req.Query["plan"])
+	if planID == "" {
+		return httpJSON(400, map[string]string{"error": "give plan=PLAN-ID"}), nil
+	}
+	p, err := a.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p.Repair == nil {
+		return httpJSON(409, map[string]string{"error": "this app reads a snapshot: nothing can be approved"}), nil
+	}
+	by := "http"
+	if v := strings.TrimSpace(req.Query["by"]); v != "" {
+		by = "http:" + v
+	}
+	res, err := repair.Approve(ctx, *p.Repair, planID, by)
+	switch {
+	case errors.Is(err, repair.ErrStale):
+		return httpJSON(409, map[string]string{"error": err.Error()}), nil
+	case err != nil && strings.Contains(err.Error(), "not found"):
+		return httpJSON(404, map[string]string{"error": err.Error()}), nil
+	case err != nil:
+		return nil, err
+	}
+	return httpJSON(200, res), nil
 }
 
 // parseAckUntil reads an acknowledgement end date; a pause longer than 90

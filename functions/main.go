@@ -37,6 +37,8 @@ func commands() []command {
 		{"events", "events handle FILE: feed Key Vault events to the KeyVaultEvents code; one JSON line per event", runEvents},
 		{"jobs", "jobs dead-letters: list or resubmit jobs that could not be processed", runJobs},
 		{"ack", "ack FINDING --until DATE: pause reminders for a finding", runAck},
+		{"approve", "approve PLAN-ID [--apply]: apply a proposed federation change", runApprove},
+		{"undo", "undo JOURNAL-ID [--apply]: restore what a federation change replaced", runUndo},
 		{"serve", "run as the Azure Functions custom handler", runServe},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {
 			fmt.Fprintln(stdout, "idpkeeper", version)

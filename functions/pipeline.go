@@ -15,6 +15,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
+	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/snapshot"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
@@ -40,6 +41,10 @@ type pipelineParts struct {
 	// Now is the clock of the scan, the ledger and the notices; nil is the
 	// wall clock.
 	Now func() time.Time
+	// Apply lets the repair step write; false keeps it in dry run.
+	Apply bool
+	// Providers replace the Google/Facebook token endpoints (tests).
+	Providers map[string]repair.ProviderTester
 }
 
 // newPipeline assembles the job pipeline around the given parts.
@@ -60,7 +65,12 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 			return nil, err
 		}
 	}
+	rep, err := repairDeps(parts, led)
+	if err != nil {
+		return nil, err
+	}
 	return &pipeline.Pipeline{
+		Repair:   rep,
 		Config:   parts.Config,
 		Source:   parts.Source,
 		Sender:   parts.Sender,
@@ -130,7 +140,7 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 		sb.Close(ctx)
 		return nil, nil, err
 	}
-	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sb, State: state, Stdout: os.Stdout, Logger: logger, Now: clock})
+	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sb, State: state, Stdout: os.Stdout, Logger: logger, Now: clock, Apply: applyFromSettings()})
 	if err != nil {
 		sb.Close(ctx)
 		return nil, nil, err
@@ -154,4 +164,31 @@ func clockFor(src scan.Source, at time.Time) (func() time.Time, error) {
 	}
 	fixed := at.UTC()
 	return func() time.Time { return fixed }, nil
+}
+
+// repairDeps builds the repair step's clients for a live tenant. A snapshot
+// cannot be repaired (its replay refuses writes), so it gets none.
+func repairDeps(parts pipelineParts, led *ledger.Ledger) (*repair.Deps, error) {
+	if parts.Source.SnapshotDir != "" || parts.Source.Credential == nil {
+		return nil, nil
+	}
+	clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{
+		Transport: parts.Source.Transport, KeyVaultURLs: parts.Config.KeyVaults, GraphBaseURL: scan.GraphBaseURL(parts.Config),
+	})
+	if err != nil {
+		return nil, err
+	}
+	providers := parts.Providers
+	if providers == nil {
+		providers = map[string]repair.ProviderTester{"Google": repair.GoogleTester{}, "Facebook": repair.FacebookTester{}}
+	}
+	mode := repair.DryRun
+	if parts.Apply {
+		mode = repair.Apply
+	}
+	return &repair.Deps{
+		Graph: clients.Graph, Vaults: repair.VaultsOf(clients),
+		Journal: &repair.Journal{Store: parts.State, Now: parts.Now}, Ledger: led,
+		Providers: providers, Mode: mode, Now: parts.Now,
+	}, nil
 }

@@ -26,7 +26,15 @@ const (
 	// that sends notices.
 	settingKeyVault = "IDPKEEPER_KEYVAULT_URL"
 	settingMailbox  = "IDPKEEPER_NOTICE_MAILBOX"
+	// settingApply lets jobs write the safe repairs; anything else than
+	// "true" keeps them in dry run (they plan, journal nothing, notify).
+	settingApply = "IDPKEEPER_APPLY"
 )
+
+// applyFromSettings reads IDPKEEPER_APPLY.
+func applyFromSettings() bool {
+	return strings.EqualFold(strings.TrimSpace(os.Getenv(settingApply)), "true")
+}
 
 const defaultContainer = "idpkeeper"
 

@@ -193,6 +193,7 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
+    applyRepairs: enableRepair
     name: names.functionApp
     planName: names.plan
     location: location

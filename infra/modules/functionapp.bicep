@@ -57,6 +57,9 @@ param ackUrl string = ''
 @description('Key Vault URI (https://<vault>.vault.azure.net/) holding the IdP credentials.')
 param keyVaultUri string
 
+@description('IDPKEEPER_APPLY: true lets jobs write the safe repairs (new social secret versions, connector certificates, federation plans under policy auto or approved). Follows enableRepair.')
+param applyRepairs bool = false
+
 // Scale
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -122,6 +125,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'IDPKEEPER_NOTICE_MAILBOX', value: noticeMailbox }
         { name: 'IDPKEEPER_KEYVAULT_URL', value: keyVaultUri }
         { name: 'IDPKEEPER_ACK_URL', value: ackUrl }
+        { name: 'IDPKEEPER_APPLY', value: applyRepairs ? 'true' : 'false' }
         // IDPKEEPER_SNAPSHOT is deliberately absent: in Azure the live tenant is scanned.
       ]
     }

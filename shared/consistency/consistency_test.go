@@ -22,6 +22,7 @@ var contract = map[string]string{
 	"RotateCredential": "serviceBusTrigger",
 	"NotifyOwner":      "serviceBusTrigger",
 	"Ack":              "httpTrigger",
+	"Approve":          "httpTrigger",
 }
 
 // The Key Vault event types IdP Keeper subscribes to.
@@ -101,7 +102,7 @@ func TestFunctionsMatchContract(t *testing.T) {
 	for name, want := range map[string]struct {
 		route   string
 		methods []string
-	}{"Report": {"report", []string{"get"}}, "Ack": {"ack", []string{"get", "post"}}} {
+	}{"Report": {"report", []string{"get"}}, "Ack": {"ack", []string{"get", "post"}}, "Approve": {"approve", []string{"post"}}} {
 		f, ok := byName[name]
 		if !ok {
 			continue

@@ -199,6 +199,9 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 	default:
 		deadline = "There is no fixed date; please act as soon as you can."
 		subject = "[IdP Keeper] Action needed: " + subjectDep
+		if f.Severity == assess.Info {
+			subject = "[IdP Keeper] For your information: " + subjectDep
+		}
 	}
 	m.Subject = subject
 

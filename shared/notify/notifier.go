@@ -87,7 +87,29 @@ func (n *Notifier) Notify(ctx context.Context, f assess.Finding, claimer string)
 	if len(n.Channels) == 0 {
 		return res, errors.New("notify: no notification channel")
 	}
-	msg := Compose(f, dec.Stage, n.Config, n.Links)
+	return n.send(ctx, f, dec.Stage, claimer, res)
+}
+
+// Tell sends f's notice for an event outside the escalation schedule — a
+// repair done, a proposal waiting for approval — under stage, once per stage
+// and channel like any other notice, and regardless of acknowledgements
+// (they pause reminders, not news).
+func (n *Notifier) Tell(ctx context.Context, f assess.Finding, stage, claimer string) (Result, error) {
+	res := Result{FindingID: f.ID, Stage: stage}
+	if n.Ledger == nil {
+		return res, errors.New("notify: no ledger")
+	}
+	if _, err := n.Ledger.Observe(ctx, f); err != nil {
+		return res, fmt.Errorf("notify: %w", err)
+	}
+	if len(n.Channels) == 0 {
+		return res, errors.New("notify: no notification channel")
+	}
+	return n.send(ctx, f, stage, claimer, res)
+}
+
+func (n *Notifier) send(ctx context.Context, f assess.Finding, stage, claimer string, res Result) (Result, error) {
+	msg := Compose(f, stage, n.Config, n.Links)
 	var errs []error
 	for _, ch := range n.Channels {
 		cr := n.sendOne(ctx, ch, msg, claimer)
@@ -98,7 +120,7 @@ func (n *Notifier) Notify(ctx context.Context, f assess.Finding, claimer string)
 	}
 	res.Status = overall(res.Channels)
 	if len(errs) > 0 {
-		return res, fmt.Errorf("notify %s %s: %w", f.ID, dec.Stage, errors.Join(errs...))
+		return res, fmt.Errorf("notify %s %s: %w", f.ID, stage, errors.Join(errs...))
 	}
 	return res, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
 
@@ -64,6 +65,15 @@ func (p *Pipeline) RefreshMetadata(ctx context.Context, d jobs.Delivery) error {
 			return err
 		}
 	}
+	if p.Repair != nil && (plan.Action == metadata.ActionApply || plan.Action == metadata.ActionPropose) {
+		r, err := repair.ApplyFederationPlan(ctx, *p.Repair, plan, metadata.Policy(p.Config.Policy(pp.Dependency)))
+		if err != nil {
+			return err
+		}
+		if err := p.tell(ctx, d, d.Job.Dependency, fed.DisplayName, r); err != nil {
+			return err
+		}
+	}
 	findings := scan.PlanFindings([]scan.PartnerPlan{pp}, p.Config, res.Inventory, p.evaluationTime(t))
 	if len(findings) == 0 {
 		return p.record(ctx, dependencyLedgerID(d.Job.Dependency), d, OutcomeNothingToDo, string(plan.Outcome)+": "+plan.Reason)
@@ -88,12 +98,7 @@ func (p *Pipeline) RotateCredential(ctx context.Context, d jobs.Delivery) error 
 	}
 	ref := d.Job.Dependency
 	if strings.HasSuffix(d.Job.Reason, "NewVersionCreated") {
-		version := ""
-		if d.Job.Secret != nil {
-			version = d.Job.Secret.Name + "/" + d.Job.Secret.Version
-		}
-		return p.record(ctx, dependencyLedgerID(ref), d, OutcomePlanned,
-			"new version "+version+" is ready to apply to "+ref+"; applying is done by the repair step (not enabled)")
+		return p.applyNewVersion(ctx, d, res)
 	}
 	var related []assess.Finding
 	for _, f := range res.Findings {
@@ -181,4 +186,100 @@ func (p *Pipeline) scheduleRecheck(ctx context.Context, d jobs.Delivery, after t
 	next.NotBefore = &at
 	next.Source = d.MessageID
 	return p.Sender.Send(ctx, next)
+}
+
+// applyNewVersion hands a new secret or certificate version to the repair
+// step: a social identity provider's client secret, or an API connector's
+// client certificate. Without repair configured it only records the plan.
+func (p *Pipeline) applyNewVersion(ctx context.Context, d jobs.Delivery, res *scan.Result) error {
+	ref := d.Job.Dependency
+	if d.Job.Secret == nil {
+		return jobs.Permanent(fmt.Errorf("%s job for %s names no secret version", d.Job.Reason, ref))
+	}
+	secret := repair.SecretRef{Vault: d.Job.Secret.Vault, Name: d.Job.Secret.Name, Version: d.Job.Secret.Version}
+	if p.Repair == nil {
+		return p.record(ctx, dependencyLedgerID(ref), d, OutcomePlanned,
+			"new version "+secret.Name+"/"+secret.Version+" is ready to apply to "+ref+"; repair is not configured")
+	}
+	kind, id, _ := inventory.ParseRef(ref)
+	var (
+		r    repair.Result
+		name string
+		err  error
+	)
+	switch kind {
+	case inventory.KindSocial:
+		var idp *inventory.SocialIdentityProvider
+		for i := range res.Inventory.SocialIdentityProviders {
+			if inventory.SameID(res.Inventory.SocialIdentityProviders[i].ID, id) {
+				idp = &res.Inventory.SocialIdentityProviders[i]
+			}
+		}
+		if idp == nil {
+			return p.record(ctx, dependencyLedgerID(ref), d, OutcomeUnknownTarget, "no social identity provider "+id)
+		}
+		name = idp.DisplayName
+		r, err = repair.RotateSocialSecret(ctx, *p.Repair, repair.SocialRequest{
+			ProviderID: idp.ID, ProviderType: idp.Type, ClientID: idp.ClientID, Secret: secret,
+			FindingID: dependencyLedgerID(ref), MessageID: d.MessageID,
+		})
+	case inventory.KindConnector:
+		var conn *inventory.APIConnector
+		for i := range res.Inventory.APIConnectors {
+			if inventory.SameID(res.Inventory.APIConnectors[i].ID, id) {
+				conn = &res.Inventory.APIConnectors[i]
+			}
+		}
+		if conn == nil {
+			return p.record(ctx, dependencyLedgerID(ref), d, OutcomeUnknownTarget, "no API connector "+id)
+		}
+		name = conn.DisplayName
+		if conn.AuthType != inventory.AuthCertificate {
+			// A basic-auth password is rotated in stages (pending → probe →
+			// cut-over), started by expiry, not by a version someone stored.
+			return p.record(ctx, dependencyLedgerID(ref), d, OutcomeNothingToDo,
+				"connector "+conn.DisplayName+" uses "+conn.AuthType+" authentication; a new version of "+secret.Name+" is not applied directly")
+		}
+		r, err = repair.UploadConnectorCertificate(ctx, *p.Repair, repair.ConnectorCertRequest{ConnectorID: conn.ID, Secret: secret})
+	default:
+		return jobs.Permanent(fmt.Errorf("no repair for a new version backing %s", ref))
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.record(ctx, dependencyLedgerID(ref), d, r.Outcome, r.Detail); err != nil {
+		return err
+	}
+	return p.tell(ctx, d, ref, name, r)
+}
+
+// tell sends a repair's notice (cut-over done, provider rejected the secret,
+// proposal waiting for approval) to the dependency's owner, once.
+func (p *Pipeline) tell(ctx context.Context, d jobs.Delivery, ref, name string, r repair.Result) error {
+	if r.Notice == "" || p.Notifier == nil || r.Outcome == repair.OutcomeDryRun {
+		return nil
+	}
+	kind, id, _ := inventory.ParseRef(ref)
+	f := assess.Finding{
+		ID:         assess.NewID("repair", ref, r.Plan.ID, r.Outcome),
+		Kind:       "repair-" + r.Outcome,
+		Severity:   assess.Info,
+		Dependency: assess.Dependency{Ref: ref, Kind: kind, ID: id, Name: name},
+		Action:     r.Notice,
+	}
+	if r.Outcome == repair.OutcomeRejectedByProvider || r.Outcome == repair.OutcomeProposed || r.Outcome == repair.OutcomeBlocked {
+		f.Severity = assess.Warning
+	}
+	if dep := p.Config.Dependency(ref); dep != nil {
+		if o := p.Config.Owner(dep.Owner); o != nil {
+			f.Owner = &assess.Owner{Name: o.Name, Email: o.Email, Organisation: o.Organisation, Internal: o.Internal}
+		}
+	}
+	if f.Owner == nil {
+		// Repairs concern the tenant's own configuration: without an owner
+		// in the config, the administrators hear about them.
+		f.Owner = &assess.Owner{Email: p.Config.FallbackAdmin, Internal: true, Fallback: true}
+	}
+	_, err := p.Notifier.Tell(ctx, f, r.Outcome, d.MessageID)
+	return err
 }

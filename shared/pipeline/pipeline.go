@@ -27,6 +27,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
+	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
@@ -47,8 +48,13 @@ type Pipeline struct {
 	Notifier *notify.Notifier
 	// Metadata keeps the last good metadata per partner.
 	Metadata metadata.Store
-	Now      func() time.Time
-	Logger   *slog.Logger
+	// Repair, when set, lets jobs carry out the safe repairs (apply a new
+	// social secret version, upload a connector certificate, apply or
+	// propose a federation plan); its Mode decides whether anything is
+	// written. Nil: jobs only plan and notify.
+	Repair *repair.Deps
+	Now    func() time.Time
+	Logger *slog.Logger
 	// ScanTTL is how long a scan is reused by job handlers in the same
 	// process (many notify jobs arrive together after a timer scan).
 	ScanTTL time.Duration

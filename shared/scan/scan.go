@@ -82,7 +82,7 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	clients, err := tenant.NewClients(cred, tenant.ClientOptions{
 		Transport:    transport,
 		KeyVaultURLs: vaults,
-		GraphBaseURL: graphBase(cfg),
+		GraphBaseURL: GraphBaseURL(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -100,7 +100,9 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	return t, nil
 }
 
-func graphBase(cfg *config.Config) string {
+// GraphBaseURL is the config's Graph base with the v1.0 segment, or "" for
+// the public cloud default.
+func GraphBaseURL(cfg *config.Config) string {
 	if cfg.Tenant.GraphBaseURL == "" {
 		return ""
 	}

@@ -1,0 +1,298 @@
+package repair
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/microsoftgraph/msgraph-sdk-go/identity"
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	"golang.org/x/crypto/pkcs12"
+
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
+)
+
+// ConnectorCertRequest asks for a new client certificate to be uploaded to
+// an API connector.
+type ConnectorCertRequest struct {
+	ConnectorID string `json:"connectorId"`
+	// Secret is the Key Vault certificate's backing secret version; its
+	// value is the base64 PFX (content type application/x-pkcs12).
+	Secret SecretRef `json:"secret"`
+	// Password, when set, is a secret whose value opens the PFX. Key
+	// Vault's own PFX files have an empty password, so it is usually nil.
+	Password *SecretRef `json:"password,omitempty"`
+	// Owner names the API owner for the notice text ("the API owner").
+	Owner string `json:"owner,omitempty"`
+}
+
+// CertificateInfo is one entry of a connector's certificateList.
+type CertificateInfo struct {
+	Thumbprint string
+	NotBefore  time.Time
+	NotAfter   time.Time
+	Active     bool
+}
+
+// ConnectorObservation is what PlanConnectorCertificate decides from.
+type ConnectorObservation struct {
+	Request ConnectorCertRequest
+	Found   bool
+	// Kind is the connector's authentication type ("clientCertificate",
+	// "basic", ...).
+	Kind         string
+	Certificates []CertificateInfo
+	// NewThumbprint is the SHA-1 thumbprint (upper-case hex, as Entra
+	// shows it) of the certificate in the PFX; NewNotBefore/After its
+	// validity. PFXError is set when the PFX did not open.
+	NewThumbprint string
+	NewNotBefore  time.Time
+	NewNotAfter   time.Time
+	PFXError      string
+	Journal       *Entry
+	Now           time.Time
+}
+
+// ConnectorPlanID is the plan (and journal) ID of uploading ref to a
+// connector.
+func ConnectorPlanID(connectorID string, ref SecretRef) string {
+	return planID("cert", connectorID, vaultHost(ref.Vault), ref.Name, ref.Version)
+}
+
+// PlanConnectorCertificate decides whether to upload. Pure.
+func PlanConnectorCertificate(o ConnectorObservation) Plan {
+	req := o.Request
+	p := Plan{ID: ConnectorPlanID(req.ConnectorID, req.Secret), Kind: KindConnectorCert, Dependency: "connector/" + req.ConnectorID}
+	finishing := o.Journal != nil && o.Journal.Status == StatusApplying
+	listed := slices.ContainsFunc(o.Certificates, func(c CertificateInfo) bool { return c.Thumbprint == o.NewThumbprint })
+	switch {
+	case req.Secret.Version == "":
+		p.Blocked = "the certificate's secret version is required"
+	case !o.Found:
+		p.Blocked = fmt.Sprintf("Entra has no API connector %s", req.ConnectorID)
+	case o.PFXError != "":
+		p.Blocked = fmt.Sprintf("%s does not hold a usable PFX: %s", req.Secret, o.PFXError)
+	case o.Kind != "clientCertificate":
+		// Switching a connector from basic to certificate authentication
+		// changes what the API must accept: a person's decision.
+		p.Blocked = fmt.Sprintf("connector %s uses %s authentication, not a client certificate", req.ConnectorID, orDash(o.Kind))
+	case listed && !finishing:
+		p.Done = fmt.Sprintf("connector %s already lists certificate %s", req.ConnectorID, o.NewThumbprint)
+	case !o.NewNotAfter.IsZero() && !o.Now.Before(o.NewNotAfter):
+		p.Blocked = fmt.Sprintf("certificate %s in %s expired %s", o.NewThumbprint, req.Secret, o.NewNotAfter.Format(time.RFC3339))
+	}
+	if p.Blocked != "" || p.Done != "" {
+		return p
+	}
+	target := "apiConnectors/" + req.ConnectorID
+	p.Steps = []string{
+		fmt.Sprintf("read the PFX %s (thumbprint %s)", req.Secret, o.NewThumbprint),
+		fmt.Sprintf("POST %s/uploadClientCertificate", target),
+		fmt.Sprintf("read %s back; verify certificateList holds %s and report the active one", target, o.NewThumbprint),
+		"journal, then tell the API owner which certificate Entra presents from when",
+	}
+	p.Writes = []PlannedWrite{{Target: target, Field: "certificateList", From: strings.Join(thumbprints(o.Certificates), ","), To: "+" + o.NewThumbprint}}
+	return p
+}
+
+// UploadConnectorCertificate uploads a new client certificate to an API
+// connector and verifies that Entra lists it.
+func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCertRequest) (Result, error) {
+	if err := deps.checkApply(); err != nil {
+		return Result{}, err
+	}
+	kv, err := deps.vault(req.Secret)
+	if err != nil {
+		return Result{}, err
+	}
+	obs := ConnectorObservation{Request: req, Now: deps.now()}
+	conn, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).Get(ctx, nil)
+	if err != nil && !isNotFound(err) {
+		return Result{}, fmt.Errorf("repair: reading API connector %s: %w", req.ConnectorID, err)
+	}
+	if err == nil && conn != nil {
+		obs.Found = true
+		obs.Kind, obs.Certificates = connectorAuth(conn)
+	}
+
+	// The PFX must be read even to plan: its thumbprint decides whether
+	// the upload is needed. The value stays in this function.
+	var pfxB64, password string
+	if req.Secret.Version != "" {
+		sec, err := kv.GetSecret(ctx, req.Secret.Name, req.Secret.Version, nil)
+		if err != nil {
+			return Result{}, fmt.Errorf("repair: reading %s: %w", req.Secret, err)
+		}
+		pfxB64 = str(sec.Value)
+		if req.Password != nil {
+			pkv, err := deps.vault(*req.Password)
+			if err != nil {
+				return Result{}, err
+			}
+			pw, err := pkv.GetSecret(ctx, req.Password.Name, req.Password.Version, nil)
+			if err != nil {
+				return Result{}, fmt.Errorf("repair: reading the PFX password %s: %w", *req.Password, err)
+			}
+			password = str(pw.Value)
+		}
+		if ct := str(sec.ContentType); ct != "" && ct != "application/x-pkcs12" {
+			obs.PFXError = "content type is " + ct + ", not application/x-pkcs12"
+		} else if c, err := pfxCertificate(pfxB64, password); err != nil {
+			obs.PFXError = err.Error()
+		} else {
+			obs.NewThumbprint, obs.NewNotBefore, obs.NewNotAfter = c.Thumbprint, c.NotBefore, c.NotAfter
+		}
+	}
+	plan := PlanConnectorCertificate(obs)
+	if deps.Journal != nil {
+		if e, err := deps.Journal.Get(ctx, plan.ID); err == nil {
+			obs.Journal = &e
+			plan = PlanConnectorCertificate(obs)
+		} else if !errors.Is(err, statestore.ErrNotFound) {
+			return Result{}, err
+		}
+	}
+	res := Result{Plan: plan, Mode: deps.Mode.String(), JournalID: plan.ID}
+	switch {
+	case plan.Blocked != "":
+		res.Outcome, res.Detail = OutcomeBlocked, plan.Blocked
+		return res, nil
+	case plan.Done != "":
+		res.Outcome, res.Detail = OutcomeAlreadyApplied, plan.Done
+		return res, nil
+	case deps.Mode == DryRun:
+		res.Outcome, res.Detail = OutcomeDryRun, fmt.Sprintf("would upload certificate %s; nothing was written", obs.NewThumbprint)
+		return res, nil
+	}
+
+	before := map[string]string{"thumbprints": strings.Join(thumbprints(obs.Certificates), ","), "active": activeOf(obs.Certificates)}
+	entry, err := deps.Journal.begin(ctx, plan, before)
+	if err != nil {
+		return res, err
+	}
+	// Upload unless the connector already lists the thumbprint: that
+	// covers both a completed earlier attempt whose answer was lost and
+	// the step recorded in the journal, so the upload never happens twice.
+	listed := slices.ContainsFunc(obs.Certificates, func(c CertificateInfo) bool { return c.Thumbprint == obs.NewThumbprint })
+	if !listed && !entry.Done("upload") {
+		body := identity.NewApiConnectorsItemUploadClientCertificatePostRequestBody()
+		body.SetPkcs12Value(&pfxB64)
+		body.SetPassword(&password)
+		if _, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).UploadClientCertificate().Post(ctx, body, nil); err != nil {
+			return res, fmt.Errorf("repair: uploading certificate %s to connector %s: %w", obs.NewThumbprint, req.ConnectorID, err)
+		}
+	}
+	pfxB64, password = "", ""
+	if _, err = deps.Journal.step(ctx, plan.ID, "upload", StepOK, "certificate "+obs.NewThumbprint); err != nil {
+		return res, err
+	}
+
+	back, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).Get(ctx, nil)
+	if err != nil {
+		return res, fmt.Errorf("repair: reading back API connector %s: %w", req.ConnectorID, err)
+	}
+	_, certs := connectorAuth(back)
+	after := map[string]string{"thumbprints": strings.Join(thumbprints(certs), ","), "active": activeOf(certs)}
+	idx := slices.IndexFunc(certs, func(c CertificateInfo) bool { return c.Thumbprint == obs.NewThumbprint })
+	if idx < 0 {
+		detail := fmt.Sprintf("read-back: certificateList does not hold %s", obs.NewThumbprint)
+		_, _ = deps.Journal.step(ctx, plan.ID, "read-back", StepFailed, detail)
+		_, _ = deps.Journal.finish(ctx, plan.ID, StatusFailed, false, after)
+		res.Outcome, res.Detail = OutcomeBlocked, detail
+		return res, fmt.Errorf("repair: connector %s: %s", req.ConnectorID, detail)
+	}
+	newCert := certs[idx]
+	if _, err = deps.Journal.step(ctx, plan.ID, "read-back", StepOK, fmt.Sprintf("listed; active %s", activeOf(certs))); err != nil {
+		return res, err
+	}
+	if _, err = deps.Journal.finish(ctx, plan.ID, StatusVerified, true, after); err != nil {
+		return res, err
+	}
+	from := newCert.NotBefore
+	if from.IsZero() {
+		from = obs.NewNotBefore
+	}
+	res.Outcome, res.Verified = OutcomeApplied, true
+	state := "is the active certificate"
+	if !newCert.Active {
+		state = fmt.Sprintf("is listed but not yet active (active now: %s)", orDash(activeOf(certs)))
+	}
+	res.Detail = fmt.Sprintf("connector %s lists certificate %s, which %s", req.ConnectorID, newCert.Thumbprint, state)
+	res.Notice = fmt.Sprintf("To %s: from %s, Entra presents client certificate %s (valid until %s) when it calls API connector %s. Make sure the API accepts it; the previous certificate (%s) can be retired once it is no longer active.",
+		cmpOr(req.Owner, "the API owner"), from.UTC().Format("2006-01-02 15:04 MST"), newCert.Thumbprint, newCert.NotAfter.UTC().Format("2006-01-02"), req.ConnectorID, orDash(before["active"]))
+	return res, nil
+}
+
+// pfxCertificate opens a base64 PFX and returns its certificate's
+// thumbprint and validity. Errors never quote the input.
+func pfxCertificate(b64, password string) (CertificateInfo, error) {
+	der, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return CertificateInfo{}, errors.New("the value is not base64")
+	}
+	_, cert, err := pkcs12.Decode(der, password)
+	if err != nil {
+		// pkcs12 errors name the failing structure, never the content.
+		return CertificateInfo{}, fmt.Errorf("the PFX does not open: %v", err)
+	}
+	sum := sha1.Sum(cert.Raw)
+	return CertificateInfo{Thumbprint: strings.ToUpper(hex.EncodeToString(sum[:])), NotBefore: cert.NotBefore.UTC(), NotAfter: cert.NotAfter.UTC()}, nil
+}
+
+func connectorAuth(c models.IdentityApiConnectorable) (string, []CertificateInfo) {
+	switch a := c.GetAuthenticationConfiguration().(type) {
+	case models.ClientCertificateAuthenticationable:
+		var out []CertificateInfo
+		for _, ci := range a.GetCertificateList() {
+			if ci == nil {
+				continue
+			}
+			info := CertificateInfo{Thumbprint: strings.ToUpper(str(ci.GetThumbprint()))}
+			if nb := ci.GetNotBefore(); nb != nil {
+				info.NotBefore = time.Unix(*nb, 0).UTC()
+			}
+			if na := ci.GetNotAfter(); na != nil {
+				info.NotAfter = time.Unix(*na, 0).UTC()
+			}
+			info.Active = ci.GetIsActive() != nil && *ci.GetIsActive()
+			out = append(out, info)
+		}
+		return "clientCertificate", out
+	case models.BasicAuthenticationable:
+		return "basic", nil
+	case nil:
+		return "", nil
+	default:
+		return "other", nil
+	}
+}
+
+func thumbprints(cs []CertificateInfo) []string {
+	out := make([]string, 0, len(cs))
+	for _, c := range cs {
+		out = append(out, c.Thumbprint)
+	}
+	return out
+}
+
+func activeOf(cs []CertificateInfo) string {
+	for _, c := range cs {
+		if c.Active {
+			return c.Thumbprint
+		}
+	}
+	return ""
+}
+
+// isNotFound reports a Graph 404.
+func isNotFound(err error) bool {
+	var se interface{ GetStatusCode() int }
+	return errors.As(err, &se) && se.GetStatusCode() == http.StatusNotFound
+}
