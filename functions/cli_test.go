@@ -4,11 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -209,5 +214,36 @@ func TestAckCommand(t *testing.T) {
 	}
 	if code, _, _ := runCLI(t, "ack", id, "--until", "2020-01-01", "--state", state); code != exitUsage {
 		t.Errorf("past date accepted")
+	}
+}
+
+func TestProbeCommandsAreWired(t *testing.T) {
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"version":"1.0.0","action":"ShowBlockPage","userMessage":"Closed."}`)
+	}))
+	defer api.Close()
+	code, out, _ := runCLI(t, "probe", "api", api.URL, "--format", "json")
+	if code != exitOK || !strings.Contains(out, `"outcome": "block"`) || !strings.Contains(out, `"userMessage": "Closed."`) {
+		t.Errorf("probe api: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runCLI(t, "probe", "connector", "Nope", "--snapshot", exampleSnapshot); code != exitUsage {
+		t.Errorf("unknown connector: exit %d", code)
+	}
+	if code, _, _ := runCLI(t, "probe"); code != exitUsage {
+		t.Errorf("bare probe: exit %d", code)
+	}
+}
+
+func TestConnectorSteps(t *testing.T) {
+	inv := inventory.Inventory{UserFlows: []inventory.UserFlow{
+		{ID: "a", PostFederationSignup: "c1", PostAttributeCollection: "c2"},
+		{ID: "b", PostAttributeCollection: "c1"},
+	}}
+	got := connectorSteps(inv, "c1")
+	if len(got) != 2 || got[0] != "postFederationSignup" || got[1] != "postAttributeCollection" {
+		t.Errorf("steps of c1 = %v", got)
+	}
+	if got := connectorSteps(inv, "unused"); len(got) != 1 || got[0] != "postFederationSignup" {
+		t.Errorf("steps of an unused connector = %v", got)
 	}
 }

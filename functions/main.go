@@ -38,6 +38,7 @@ func commands() []command {
 		{"jobs", "jobs dead-letters: list or resubmit jobs that could not be processed", runJobs},
 		{"ack", "ack FINDING --until DATE: pause reminders for a finding", runAck},
 		{"approve", "approve PLAN-ID [--apply]: apply a proposed federation change", runApprove},
+		{"probe", "probe api URL | probe connector ID: check an API against the API connector contract", runProbe},
 		{"undo", "undo JOURNAL-ID [--apply]: restore what a federation change replaced", runUndo},
 		{"serve", "run as the Azure Functions custom handler", runServe},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {

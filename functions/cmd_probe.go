@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
+
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/probe"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
+)
+
+func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "api":
+			return probe.APICommand(ctx, args[1:], stdout, stderr, os.Getenv)
+		case "connector":
+			return runProbeConnector(ctx, args[1:], stdout, stderr)
+		}
+	}
+	fmt.Fprintln(stderr, "Usage: idpkeeper probe api URL [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--step postFederationSignup|postAttributeCollection] [--timeout D] [--format json]")
+	fmt.Fprintln(stderr, "       idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
+	return exitUsage
+}
+
+// runProbeConnector probes an API connector with its configured
+// authentication, for each user flow step it serves. The credential is read
+// from the Key Vault secret that backs the connector (tag or config) and
+// used for the request only.
+func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("probe connector", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	tf := addTenantFlags(fs)
+	format := fs.String("format", "text", "text or json")
+	id, rest := splitPositional(args)
+	if err := fs.Parse(rest); err != nil {
+		return usageCode(err)
+	}
+	if id == "" && fs.NArg() == 1 {
+		id = fs.Arg(0)
+	}
+	if id == "" || (*format != "text" && *format != "json") {
+		fmt.Fprintln(stderr, "Usage: idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
+		return exitUsage
+	}
+	in, code := tf.load("probe connector", stderr)
+	if code != exitOK {
+		return code
+	}
+	t, err := scan.Open(in.Config, in.Source)
+	if err != nil {
+		fmt.Fprintf(stderr, "probe connector: %v\n", err)
+		return exitRead
+	}
+	inv, err := t.Reader.Read(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "probe connector: %v\n", err)
+		return exitRead
+	}
+	var conn *inventory.APIConnector
+	for i := range inv.APIConnectors {
+		c := &inv.APIConnectors[i]
+		if inventory.SameID(c.ID, id) || strings.EqualFold(c.DisplayName, id) {
+			conn = c
+		}
+	}
+	if conn == nil {
+		fmt.Fprintf(stderr, "probe connector: no API connector %q\n", id)
+		return exitUsage
+	}
+	auth, warning := connectorAuth(ctx, in, inv, *conn)
+	if warning != "" {
+		fmt.Fprintln(stderr, "warning: "+warning)
+	}
+	steps := connectorSteps(inv, conn.ID)
+	worst := exitOK
+	enc := json.NewEncoder(stdout)
+	for _, step := range steps {
+		res := probe.Probe(ctx, probe.Request{URL: conn.TargetURL, Step: step, Auth: auth})
+		if *format == "json" {
+			enc.Encode(res)
+		} else {
+			fmt.Fprintf(stdout, "%s — %s\n", conn.DisplayName, step)
+			probe.WriteText(stdout, res)
+		}
+		if !res.WellFormed() {
+			worst = exitFindings
+		}
+	}
+	return worst
+}
+
+// connectorSteps are the steps user flows call the connector at; a
+// connector no flow uses yet is probed as a post-federation sign-up call.
+func connectorSteps(inv inventory.Inventory, id string) []probe.Step {
+	seen := map[probe.Step]bool{}
+	var steps []probe.Step
+	for _, f := range inv.UserFlows {
+		if inventory.SameID(f.PostFederationSignup, id) && !seen[probe.StepPostFederationSignup] {
+			seen[probe.StepPostFederationSignup] = true
+			steps = append(steps, probe.StepPostFederationSignup)
+		}
+		if inventory.SameID(f.PostAttributeCollection, id) && !seen[probe.StepPostAttributeCollection] {
+			seen[probe.StepPostAttributeCollection] = true
+			steps = append(steps, probe.StepPostAttributeCollection)
+		}
+	}
+	if len(steps) == 0 {
+		steps = []probe.Step{probe.StepPostFederationSignup}
+	}
+	return steps
+}
+
+// connectorAuth reads the credential of the connector from the Key Vault
+// secret that backs it. A snapshot holds no secret values, so a snapshot
+// probe goes without credentials (and says so).
+func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory, c inventory.APIConnector) (probe.Auth, string) {
+	if c.AuthType == inventory.AuthUnknown {
+		return probe.Auth{}, ""
+	}
+	if in.SnapshotDir != "" {
+		return probe.Auth{BasicUser: c.Username}, "a snapshot holds no secret values: probing without the connector's credential"
+	}
+	secret := backingSecret(in, inv, c)
+	if secret == nil {
+		return probe.Auth{BasicUser: c.Username}, "no Key Vault secret backs connector " + c.DisplayName + " (tag idpkeeper-dependency or config keyVaultSecret): probing without its credential"
+	}
+	clients, err := tenant.NewClients(in.Source.Credential, tenant.ClientOptions{KeyVaultURLs: []string{secret.Vault}})
+	if err != nil {
+		return probe.Auth{}, err.Error()
+	}
+	got, err := clients.Vaults[0].Client.GetSecret(ctx, secret.Name, secret.Version, &azsecrets.GetSecretOptions{})
+	if err != nil || got.Value == nil {
+		return probe.Auth{BasicUser: c.Username}, "cannot read " + secret.Name + " from Key Vault (needs Key Vault Secrets User): probing without the credential"
+	}
+	if c.AuthType == inventory.AuthBasic {
+		return probe.Auth{BasicUser: c.Username, BasicPassword: *got.Value}, ""
+	}
+	cert, err := probe.ClientCertificateFromBase64(*got.Value, "")
+	if err != nil {
+		return probe.Auth{}, "the certificate in " + secret.Name + " does not open: probing without it"
+	}
+	return probe.Auth{ClientCert: cert}, ""
+}
+
+func backingSecret(in tenantInputs, inv inventory.Inventory, c inventory.APIConnector) *inventory.Secret {
+	ref := inventory.Ref(inventory.KindConnector, c.ID)
+	for i := range inv.Secrets {
+		if inventory.SameRef(inv.Secrets[i].Tags[inventory.TagDependency], ref) {
+			return &inv.Secrets[i]
+		}
+	}
+	if d := in.Config.Dependency(ref); d != nil && d.KeyVaultSecret != "" {
+		for i := range inv.Secrets {
+			if strings.EqualFold(inv.Secrets[i].Name, d.KeyVaultSecret) || strings.HasSuffix(strings.ToLower(d.KeyVaultSecret), "/secrets/"+strings.ToLower(inv.Secrets[i].Name)) {
+				return &inv.Secrets[i]
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,173 @@
+package probe
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/pkcs12"
+)
+
+// LoadClientCertificate opens a PKCS#12 (.pfx) file. Errors never include
+// the password.
+func LoadClientCertificate(path, password string) (*tls.Certificate, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	cert, err := fromPKCS12(data, password)
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a PKCS#12 file this password opens", path)
+	}
+	return cert, nil
+}
+
+func fromPKCS12(data []byte, password string) (*tls.Certificate, error) {
+	key, cert, err := pkcs12.Decode(data, password)
+	if err != nil {
+		return nil, err
+	}
+	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+}
+
+// ClientCertificateFromBase64 opens a base64 PKCS#12, as Key Vault keeps a
+// certificate's backing secret.
+func ClientCertificateFromBase64(b64, password string) (*tls.Certificate, error) {
+	data, err := base64.StdEncoding.DecodeString(strings.TrimSpace(b64))
+	if err != nil {
+		return nil, errors.New("the certificate is not base64")
+	}
+	cert, err := fromPKCS12(data, password)
+	if err != nil {
+		return nil, errors.New("the certificate is not a PKCS#12 file this password opens")
+	}
+	return cert, nil
+}
+
+// Exit codes of APICommand.
+const (
+	ExitWellFormed = 0
+	ExitNotWell    = 1
+	ExitUsage      = 2
+)
+
+// APICommand runs `probe api URL [--basic-user U --basic-password-env VAR |
+// --client-cert FILE.pfx --client-cert-password-env VAR]
+// [--step postFederationSignup|postAttributeCollection] [--timeout D]
+// [--format json]`. Passwords come only from environment variables, so they
+// are never on a command line or in shell history. Exit 0 only for a
+// well-formed answer (continue, block, validation-error).
+func APICommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
+	fs := flag.NewFlagSet("probe api", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	user := fs.String("basic-user", "", "basic authentication user name")
+	passEnv := fs.String("basic-password-env", "", "environment variable holding the basic authentication password")
+	certFile := fs.String("client-cert", "", "client certificate (.pfx) to present")
+	certPassEnv := fs.String("client-cert-password-env", "", "environment variable holding the .pfx password (unset: empty password)")
+	step := fs.String("step", string(StepPostFederationSignup), "postFederationSignup or postAttributeCollection")
+	timeout := fs.Duration("timeout", DefaultTimeout, "how long to wait (Entra's connector timeout by default)")
+	format := fs.String("format", "text", "text or json")
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "Usage: idpkeeper probe api URL [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--step postFederationSignup|postAttributeCollection] [--timeout D] [--format json]")
+		fs.PrintDefaults()
+	}
+	target := ""
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		target, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return ExitWellFormed
+		}
+		return ExitUsage
+	}
+	if target == "" && fs.NArg() == 1 {
+		target = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "probe api: unexpected argument %q\n", fs.Arg(0))
+		return ExitUsage
+	}
+	usage := func(msg string) int {
+		fmt.Fprintln(stderr, "probe api: "+msg)
+		return ExitUsage
+	}
+	switch {
+	case target == "":
+		fs.Usage()
+		return ExitUsage
+	case Step(*step) != StepPostFederationSignup && Step(*step) != StepPostAttributeCollection:
+		return usage("--step must be postFederationSignup or postAttributeCollection")
+	case *format != "text" && *format != "json":
+		return usage("--format must be text or json")
+	case *user != "" && *certFile != "":
+		return usage("give basic authentication or a client certificate, not both")
+	case *user != "" && *passEnv == "":
+		return usage("--basic-user needs --basic-password-env VAR (the password is read from that variable)")
+	case *timeout <= 0:
+		return usage("--timeout must be positive")
+	}
+	if _, err := CheckURL(target); err != nil {
+		return usage(err.Error())
+	}
+	req := Request{URL: target, Step: Step(*step), Timeout: *timeout}
+	if *user != "" {
+		pw := getenv(*passEnv)
+		if pw == "" {
+			return usage("environment variable " + *passEnv + " is empty or unset")
+		}
+		req.Auth = Auth{BasicUser: *user, BasicPassword: pw}
+	}
+	if *certFile != "" {
+		pw := ""
+		if *certPassEnv != "" {
+			pw = getenv(*certPassEnv)
+		}
+		cert, err := LoadClientCertificate(*certFile, pw)
+		if err != nil {
+			return usage(err.Error())
+		}
+		req.Auth = Auth{ClientCert: cert}
+	}
+	res := Probe(ctx, req)
+	for _, w := range res.Warnings {
+		fmt.Fprintln(stderr, "warning: "+w)
+	}
+	if *format == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(res)
+	} else {
+		WriteText(stdout, res)
+	}
+	if res.WellFormed() {
+		return ExitWellFormed
+	}
+	return ExitNotWell
+}
+
+// WriteText prints a result for a person.
+func WriteText(w io.Writer, r Result) {
+	fmt.Fprintf(w, "outcome:  %s\n", r.Outcome)
+	fmt.Fprintf(w, "url:      %s (%s)\n", r.URL, r.Step)
+	if r.Status != 0 {
+		fmt.Fprintf(w, "status:   %d\n", r.Status)
+	}
+	fmt.Fprintf(w, "latency:  %s\n", r.Latency.Round(time.Millisecond))
+	if r.UserMessage != "" {
+		fmt.Fprintf(w, "message:  %s\n", r.UserMessage)
+	}
+	if r.TLSNotAfter != nil {
+		fmt.Fprintf(w, "tls:      %s, expires %s\n", r.TLSSubject, r.TLSNotAfter.Format("2006-01-02"))
+	}
+	if r.Detail != "" {
+		fmt.Fprintf(w, "detail:   %s\n", r.Detail)
+	}
+}
