@@ -12,6 +12,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/probe"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -129,7 +130,7 @@ func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory
 	if in.SnapshotDir != "" {
 		return probe.Auth{BasicUser: c.Username}, "a snapshot holds no secret values: probing without the connector's credential"
 	}
-	secret := backingSecret(in, inv, c)
+	secret := pipeline.BackingSecret(in.Config, inv, inventory.Ref(inventory.KindConnector, c.ID))
 	if secret == nil {
 		return probe.Auth{BasicUser: c.Username}, "no Key Vault secret backs connector " + c.DisplayName + " (tag idpkeeper-dependency or config keyVaultSecret): probing without its credential"
 	}
@@ -149,21 +150,4 @@ func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory
 		return probe.Auth{}, "the certificate in " + secret.Name + " does not open: probing without it"
 	}
 	return probe.Auth{ClientCert: cert}, ""
-}
-
-func backingSecret(in tenantInputs, inv inventory.Inventory, c inventory.APIConnector) *inventory.Secret {
-	ref := inventory.Ref(inventory.KindConnector, c.ID)
-	for i := range inv.Secrets {
-		if inventory.SameRef(inv.Secrets[i].Tags[inventory.TagDependency], ref) {
-			return &inv.Secrets[i]
-		}
-	}
-	if d := in.Config.Dependency(ref); d != nil && d.KeyVaultSecret != "" {
-		for i := range inv.Secrets {
-			if strings.EqualFold(inv.Secrets[i].Name, d.KeyVaultSecret) || strings.HasSuffix(strings.ToLower(d.KeyVaultSecret), "/secrets/"+strings.ToLower(inv.Secrets[i].Name)) {
-				return &inv.Secrets[i]
-			}
-		}
-	}
-	return nil
 }

@@ -128,3 +128,80 @@ func TestNewSocialSecretVersionIsAppliedThroughTheJob(t *testing.T) {
 		srv.Close()
 	}
 }
+
+type installedAPI struct{ accept map[string]bool }
+
+func (a *installedAPI) Accepts(_ context.Context, _, _, pw string) (bool, string, error) {
+	return a.accept[pw], "", nil
+}
+
+// A basic-auth connector's password near expiry is rotated in stages through
+// the RotateCredential job and its scheduled re-checks.
+func TestBasicAuthConnectorRotatesInStages(t *testing.T) {
+	tn, err := azurefake.LoadTenant(filepath.Join("..", "examples", "fixture", "tenant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	cfg, err := config.Load(filepath.Join("..", "examples", "idpkeeper.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clock := time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
+	now := func() time.Time { return clock }
+	queue := jobs.NewMemory(jobs.MemoryOptions{Clock: now})
+	outbox := t.TempDir()
+	p, err := newPipeline(pipelineParts{
+		Config: cfg, Source: scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()},
+		Sender: queue, State: statestore.Dir{Root: t.TempDir()}, Channels: []notify.Channel{notify.Outbox{Dir: outbox, Stdout: io.Discard}},
+		Apply: true, Now: now,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := &installedAPI{accept: map[string]bool{}}
+	p.Prober = api
+	event := `{"id":"ev-loyalty-1","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"loyalty-api-password","eventTime":"2026-11-01T09:00:00Z",` +
+		`"data":{"VaultName":"contoso-idp-kv","ObjectType":"Secret","ObjectName":"loyalty-api-password","Version":"5d0a3c2b1e4f6a8b0d2c4e6f8a0b3d5c"},"dataVersion":"1","metadataVersion":"1"}`
+	if out, err := p.HandleEvent(context.Background(), []byte(event)); err != nil || out.Outcome != "queued" {
+		t.Fatalf("event: %+v %v", out, err)
+	}
+	pendingValue := func() string {
+		var v string
+		srv.Tenant(func(tn *azurefake.Tenant) {
+			for _, s := range tn.Vaults["contoso-idp-kv.vault.azure.net"].Secrets {
+				if s.Name == "loyalty-api-password" {
+					for _, ver := range s.Versions {
+						if ver.Tags["idpkeeper-stage"] == "pending" {
+							v = ver.Value
+						}
+					}
+				}
+			}
+		})
+		return v
+	}
+	for day := 0; day < 4; day++ {
+		if _, err := queue.Drain(context.Background(), p.Handler()); err != nil {
+			t.Fatal(err)
+		}
+		if pw := pendingValue(); pw != "" {
+			api.accept[pw] = true // the API team installs it
+		}
+		clock = clock.Add(25 * time.Hour)
+	}
+	creds := srv.CredentialOf("a3b1c2d4-0001-4e5f-8a9b-0c1d2e3f4a5b")
+	if creds == "" || api.accept[creds] != true {
+		t.Fatalf("the connector does not present the installed pending password")
+	}
+	notices, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))
+	var all strings.Builder
+	for _, n := range notices {
+		b, _ := os.ReadFile(n)
+		all.Write(b)
+	}
+	if !strings.Contains(all.String(), "loyalty-api-password") || !strings.Contains(all.String(), "loyalty-devs@contoso.example") || strings.Contains(all.String(), creds) {
+		t.Errorf("notices do not tell the API owner where the password is, or carry it:\n%s", all.String())
+	}
+}

@@ -4,14 +4,18 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/assess"
+	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/probe"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
+	"github.com/idpkeeper/idpkeeper/shared/repair/staged"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
 
@@ -99,6 +103,9 @@ func (p *Pipeline) RotateCredential(ctx context.Context, d jobs.Delivery) error 
 	ref := d.Job.Dependency
 	if strings.HasSuffix(d.Job.Reason, "NewVersionCreated") {
 		return p.applyNewVersion(ctx, d, res)
+	}
+	if conn := basicConnector(res, ref); conn != nil && p.Repair != nil {
+		return p.stagedRotation(ctx, d, res, *conn)
 	}
 	var related []assess.Finding
 	for _, f := range res.Findings {
@@ -282,4 +289,106 @@ func (p *Pipeline) tell(ctx context.Context, d jobs.Delivery, ref, name string, 
 	}
 	_, err := p.Notifier.Tell(ctx, f, r.Outcome, d.MessageID)
 	return err
+}
+
+// ReasonStagedRotation marks the scheduled re-checks of a staged rotation.
+const ReasonStagedRotation = "staged-rotation"
+
+func basicConnector(res *scan.Result, ref string) *inventory.APIConnector {
+	kind, id, _ := inventory.ParseRef(ref)
+	if kind != inventory.KindConnector {
+		return nil
+	}
+	for i := range res.Inventory.APIConnectors {
+		c := &res.Inventory.APIConnectors[i]
+		if inventory.SameID(c.ID, id) && c.AuthType == inventory.AuthBasic {
+			return c
+		}
+	}
+	return nil
+}
+
+// stagedRotation moves a basic-auth connector's password rotation one stage
+// on (pending → API accepts → cut-over → promote), tells the API owner what
+// the stage needs, and schedules the next check while it is in progress.
+func (p *Pipeline) stagedRotation(ctx context.Context, d jobs.Delivery, res *scan.Result, conn inventory.APIConnector) error {
+	ref := inventory.Ref(inventory.KindConnector, conn.ID)
+	secret := BackingSecret(p.Config, res.Inventory, ref)
+	if secret == nil {
+		return p.record(ctx, dependencyLedgerID(ref), d, OutcomeNothingToDo,
+			"no Key Vault secret backs connector "+conn.DisplayName+" (tag idpkeeper-dependency or config keyVaultSecret): nothing to rotate")
+	}
+	kv := p.Repair.Vaults[vaultHost(secret.Vault)]
+	if kv == nil {
+		return jobs.Permanent(fmt.Errorf("vault %s of %s is not configured", secret.Vault, secret.Name))
+	}
+	prober := p.Prober
+	if prober == nil {
+		prober = APIProber{}
+	}
+	r := &staged.Rotator{Graph: p.Repair.Graph, Vault: kv, VaultURL: secret.Vault, Prober: prober,
+		Journal: p.Repair.Journal, Mode: p.Repair.Mode, Now: p.Repair.Now}
+	st, err := r.Step(ctx, conn.ID, secret.Name)
+	if errors.Is(err, staged.ErrNotBasic) {
+		return jobs.Permanent(err)
+	}
+	if err != nil {
+		return err
+	}
+	if err := p.record(ctx, dependencyLedgerID(ref), d, st.Stage, strings.Join(st.Wrote, "; ")); err != nil {
+		return err
+	}
+	if err := p.tell(ctx, d, ref, conn.DisplayName, repair.Result{Plan: repair.Plan{ID: st.JournalID}, Outcome: st.Stage, Notice: st.Notice}); err != nil {
+		return err
+	}
+	if st.Done || st.NextCheck == nil || p.Sender == nil {
+		return nil
+	}
+	next := d.Job
+	next.Reason, next.NotBefore, next.Source, next.Secret = ReasonStagedRotation, st.NextCheck, d.MessageID, nil
+	return p.Sender.Send(ctx, next)
+}
+
+// BackingSecret is the Key Vault secret that backs a dependency: tagged
+// idpkeeper-dependency, or named by the config's keyVaultSecret.
+func BackingSecret(cfg *config.Config, inv inventory.Inventory, ref string) *inventory.Secret {
+	for i := range inv.Secrets {
+		if inventory.SameRef(inv.Secrets[i].Tags[inventory.TagDependency], ref) {
+			return &inv.Secrets[i]
+		}
+	}
+	if d := cfg.Dependency(ref); d != nil && d.KeyVaultSecret != "" {
+		if sr, err := config.ParseSecretRef(d.KeyVaultSecret); err == nil {
+			for i := range inv.Secrets {
+				if sr.Matches(inv.Secrets[i].Vault, inv.Secrets[i].Name, "") {
+					return &inv.Secrets[i]
+				}
+			}
+		}
+	}
+	return nil
+}
+
+func vaultHost(vaultURL string) string {
+	h := strings.TrimPrefix(strings.TrimPrefix(strings.ToLower(vaultURL), "https://"), "http://")
+	h, _, _ = strings.Cut(h, "/")
+	return h
+}
+
+// APIProber checks a password against the API with the API connector
+// contract probe: any well-formed answer means the API authenticated the
+// call; auth-failed means it did not; anything else is a failure to retry.
+type APIProber struct{ Client *http.Client }
+
+// Accepts implements staged.Prober.
+func (a APIProber) Accepts(ctx context.Context, url, user, password string) (bool, string, error) {
+	r := probe.Probe(ctx, probe.Request{URL: url, Auth: probe.Auth{BasicUser: user, BasicPassword: password}, Client: a.Client})
+	switch {
+	case r.WellFormed():
+		return true, string(r.Outcome), nil
+	case r.Outcome == probe.AuthFailed:
+		return false, string(r.Outcome), nil
+	default:
+		return false, string(r.Outcome), fmt.Errorf("the API could not be probed: %s (%s)", r.Outcome, r.Detail)
+	}
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
+	"github.com/idpkeeper/idpkeeper/shared/repair/staged"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
@@ -53,6 +54,9 @@ type Pipeline struct {
 	// propose a federation plan); its Mode decides whether anything is
 	// written. Nil: jobs only plan and notify.
 	Repair *repair.Deps
+	// Prober checks pending basic-auth passwords against the API during a
+	// staged rotation; nil means the API connector contract probe.
+	Prober staged.Prober
 	Now    func() time.Time
 	Logger *slog.Logger
 	// ScanTTL is how long a scan is reused by job handlers in the same
