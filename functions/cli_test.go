@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 )
 
 func runCLI(t *testing.T, args ...string) (int, string, string) {
@@ -239,11 +240,11 @@ func TestConnectorSteps(t *testing.T) {
 		{ID: "a", PostFederationSignup: "c1", PostAttributeCollection: "c2"},
 		{ID: "b", PostAttributeCollection: "c1"},
 	}}
-	got := connectorSteps(inv, "c1")
+	got := pipeline.ConnectorSteps(inv, "c1")
 	if len(got) != 2 || got[0] != "postFederationSignup" || got[1] != "postAttributeCollection" {
 		t.Errorf("steps of c1 = %v", got)
 	}
-	if got := connectorSteps(inv, "unused"); len(got) != 1 || got[0] != "postFederationSignup" {
+	if got := pipeline.ConnectorSteps(inv, "unused"); len(got) != 1 || got[0] != "postFederationSignup" {
 		t.Errorf("steps of an unused connector = %v", got)
 	}
 }

@@ -81,7 +81,7 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 	if warning != "" {
 		fmt.Fprintln(stderr, "warning: "+warning)
 	}
-	steps := connectorSteps(inv, conn.ID)
+	steps := pipeline.ConnectorSteps(inv, conn.ID)
 	worst := exitOK
 	enc := json.NewEncoder(stdout)
 	for _, step := range steps {
@@ -97,27 +97,6 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 		}
 	}
 	return worst
-}
-
-// connectorSteps are the steps user flows call the connector at; a
-// connector no flow uses yet is probed as a post-federation sign-up call.
-func connectorSteps(inv inventory.Inventory, id string) []probe.Step {
-	seen := map[probe.Step]bool{}
-	var steps []probe.Step
-	for _, f := range inv.UserFlows {
-		if inventory.SameID(f.PostFederationSignup, id) && !seen[probe.StepPostFederationSignup] {
-			seen[probe.StepPostFederationSignup] = true
-			steps = append(steps, probe.StepPostFederationSignup)
-		}
-		if inventory.SameID(f.PostAttributeCollection, id) && !seen[probe.StepPostAttributeCollection] {
-			seen[probe.StepPostAttributeCollection] = true
-			steps = append(steps, probe.StepPostAttributeCollection)
-		}
-	}
-	if len(steps) == 0 {
-		steps = []probe.Step{probe.StepPostFederationSignup}
-	}
-	return steps
 }
 
 // connectorAuth reads the credential of the connector from the Key Vault

@@ -117,6 +117,16 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 	if err != nil {
 		return nil, err
 	}
+	// The API connectors are probed on the same schedule (live tenant only).
+	probes, err := p.ProbeConnectors(ctx, res.Inventory)
+	if err != nil {
+		log.Warn("connector probes not stored", "error", err.Error())
+	}
+	for _, pr := range probes {
+		if !pr.Result.WellFormed() {
+			log.Warn("API connector probe", "connector", pr.Name, "step", pr.Result.Step, "outcome", pr.Result.Outcome, "detail", pr.Result.Detail)
+		}
+	}
 	counts := map[jobs.Kind]int{}
 	for _, j := range queued {
 		counts[j.Kind]++

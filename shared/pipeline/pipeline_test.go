@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -14,14 +16,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/azurefake"
 	"github.com/idpkeeper/idpkeeper/shared/azuritetest"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
+	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
 var capturedAt = time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC)
@@ -239,4 +244,59 @@ func mustSplit(t testing.TB, data []byte) []json.RawMessage {
 		return raws
 	}
 	return []json.RawMessage{json.RawMessage(trimmed)}
+}
+
+// The scheduled probe calls every connector with its credential from Key
+// Vault and keeps the results.
+func TestProbeConnectorsOnSchedule(t *testing.T) {
+	var gotAuth []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		u, pw, _ := r.BasicAuth()
+		gotAuth = append(gotAuth, u+":"+pw)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"version":"1.0.0","action":"Continue"}`)
+	}))
+	defer api.Close()
+	tn, err := azurefake.LoadTenant(examples("fixture", "tenant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range tn.APIConnectors {
+		c["targetUrl"] = api.URL + "/" + c["id"].(string) // loopback only
+	}
+	for _, s := range tn.Vaults["contoso-idp-kv.vault.azure.net"].Secrets {
+		if s.Name == "loyalty-api-password" {
+			s.Versions[len(s.Versions)-1].Value = "loyalty-pw-canary"
+		}
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	cfg, _ := config.Load(examples("idpkeeper.yaml"))
+	clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: srv.Transport(), KeyVaultURLs: cfg.KeyVaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := statestore.Dir{Root: t.TempDir()}
+	p := &pipeline.Pipeline{Config: cfg, State: state, Repair: &repair.Deps{Graph: clients.Graph, Vaults: repair.VaultsOf(clients)},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	probes, err := p.ProbeConnectors(context.Background(), res.Inventory)
+	if err != nil || len(probes) != 3 {
+		t.Fatalf("%d probes, %v", len(probes), err)
+	}
+	for _, pr := range probes {
+		if pr.Result.Outcome != "continue" {
+			t.Errorf("%s: %s %s", pr.Name, pr.Result.Outcome, pr.Result.Detail)
+		}
+	}
+	if !strings.Contains(strings.Join(gotAuth, ","), "entra-signup:loyalty-pw-canary") {
+		t.Errorf("the loyalty API was not called with the connector's credential: %v", len(gotAuth))
+	}
+	data, _, err := state.Get(context.Background(), pipeline.LatestProbes)
+	if err != nil || strings.Contains(string(data), "loyalty-pw-canary") {
+		t.Fatalf("stored probes: %v (password stored: %v)", err, strings.Contains(string(data), "loyalty-pw-canary"))
+	}
 }
