@@ -154,7 +154,14 @@ type Secret struct {
 	Tags        map[string]string `json:"tags,omitempty"`
 	// Managed is true for the secret behind a Key Vault certificate.
 	Managed bool `json:"managed,omitempty"`
+	// AppliedVersion is the newest version the repair step applied to
+	// Entra (tagged idpkeeper-applied); "" when none was. A Version newer
+	// than it is waiting to be applied.
+	AppliedVersion string `json:"appliedVersion,omitempty"`
 }
+
+// TagApplied marks the secret version the repair step applied to Entra.
+const TagApplied = "idpkeeper-applied"
 
 // Dependency kinds, used in dependency references ("social/Google-OAUTH").
 const (

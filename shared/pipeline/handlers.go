@@ -101,7 +101,7 @@ func (p *Pipeline) RotateCredential(ctx context.Context, d jobs.Delivery) error 
 		return err
 	}
 	ref := d.Job.Dependency
-	if strings.HasSuffix(d.Job.Reason, "NewVersionCreated") {
+	if strings.HasSuffix(d.Job.Reason, "NewVersionCreated") || d.Job.Reason == ReasonScanNewVersion {
 		return p.applyNewVersion(ctx, d, res)
 	}
 	if conn := basicConnector(res, ref); conn != nil && p.Repair != nil {
@@ -291,8 +291,14 @@ func (p *Pipeline) tell(ctx context.Context, d jobs.Delivery, ref, name string, 
 	return err
 }
 
-// ReasonStagedRotation marks the scheduled re-checks of a staged rotation.
-const ReasonStagedRotation = "staged-rotation"
+// Job reasons the pipeline itself uses.
+const (
+	// ReasonStagedRotation marks the scheduled re-checks of a staged rotation.
+	ReasonStagedRotation = "staged-rotation"
+	// ReasonScanNewVersion: a scan found a secret version newer than the
+	// one applied to Entra.
+	ReasonScanNewVersion = "scan-new-version"
+)
 
 func basicConnector(res *scan.Result, ref string) *inventory.APIConnector {
 	kind, id, _ := inventory.ParseRef(ref)

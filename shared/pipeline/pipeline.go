@@ -142,6 +142,18 @@ func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result,
 			Reason:     "scan", Source: runID, CreatedAt: now,
 		})
 	}
+	// A newer secret version than the one applied (stored without an event
+	// reaching us) is applied like a SecretNewVersionCreated event.
+	for _, sec := range res.Inventory.Secrets {
+		ref := sec.Tags[inventory.TagDependency]
+		if kind, _, _ := inventory.ParseRef(ref); kind != inventory.KindSocial || sec.AppliedVersion == "" || sec.Version == sec.AppliedVersion {
+			continue
+		}
+		queued = append(queued, jobs.Job{
+			Version: jobs.Version, Kind: jobs.KindRotateCredential, Dependency: ref, Reason: ReasonScanNewVersion,
+			Secret: &jobs.SecretRef{Vault: sec.Vault, Name: sec.Name, Version: sec.Version}, Source: runID, CreatedAt: now,
+		})
+	}
 	days := p.Config.Defaults.EscalationDays
 	if len(days) == 0 {
 		days = config.DefaultEscalationDays()

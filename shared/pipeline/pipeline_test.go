@@ -300,3 +300,37 @@ func TestProbeConnectorsOnSchedule(t *testing.T) {
 		t.Fatalf("stored probes: %v (password stored: %v)", err, strings.Contains(string(data), "loyalty-pw-canary"))
 	}
 }
+
+// A scan that finds a secret version newer than the one applied to Entra
+// queues its rotation, as a SecretNewVersionCreated event would.
+func TestScanQueuesANewerVersionThanApplied(t *testing.T) {
+	tn, err := azurefake.LoadTenant(examples("fixture", "tenant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range tn.Vaults["contoso-idp-kv.vault.azure.net"].Secrets {
+		if s.Name == "google-client-secret" {
+			s.Versions[0].Tags = map[string]string{"idpkeeper-dependency": "social/Google-OAUTH", "idpkeeper-applied": "2025-07-01T09:00:00Z"}
+		}
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	r := newRig(t, statestore.Dir{Root: t.TempDir()})
+	r.p.Source = scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	_, queued, err := r.p.ScanAndQueue(context.Background(), "t")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, j := range queued {
+		if j.Kind == jobs.KindRotateCredential {
+			found++
+			if j.Reason != pipeline.ReasonScanNewVersion || j.Dependency != "social/Google-OAUTH" || j.Secret == nil || j.Secret.Version != "9f2a4c6e8b0d1f3a5c7e9b1d3f5a7c9e" {
+				t.Errorf("rotation job = %+v", j)
+			}
+		}
+	}
+	if found != 1 {
+		t.Fatalf("%d rotation jobs, want 1 for Google's newer version", found)
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
+	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
@@ -18,7 +19,7 @@ import (
 // AppliedTag is the Key Vault tag set on a secret version once Entra uses
 // it; its value is the cut-over time (RFC 3339). The newest version that
 // carries it is "the applied version".
-const AppliedTag = "idpkeeper-applied"
+const AppliedTag = inventory.TagApplied
 
 // SocialRequest asks for a new client secret version to be applied to a
 // social identity provider (a RotateCredential job).

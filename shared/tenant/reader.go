@@ -332,34 +332,38 @@ func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, er
 		}
 	}
 	err := r.parallel(ctx, len(out), func(ctx context.Context, i int) error {
-		version, err := currentVersion(ctx, v.Client, out[i].Name)
-		out[i].Version = version
+		version, applied, err := currentVersion(ctx, v.Client, out[i].Name)
+		out[i].Version, out[i].AppliedVersion = version, applied
 		return err
 	})
 	return out, err
 }
 
-// currentVersion is the newest version by creation time: the one a read
-// without a version returns, and the one Entra should be using.
-func currentVersion(ctx context.Context, c *azsecrets.Client, name string) (string, error) {
-	var newest string
-	var newestCreated time.Time
+// currentVersion is the newest version by creation time (the one a read
+// without a version returns, and the one Entra should be using) and the
+// newest one the repair step tagged as applied.
+func currentVersion(ctx context.Context, c *azsecrets.Client, name string) (newest, applied string, err error) {
+	var newestCreated, appliedCreated time.Time
 	pager := c.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil || p.Attributes == nil || p.Attributes.Created == nil {
 				continue
 			}
-			if newest == "" || p.Attributes.Created.After(newestCreated) {
-				newest, newestCreated = p.ID.Version(), *p.Attributes.Created
+			created := *p.Attributes.Created
+			if newest == "" || created.After(newestCreated) {
+				newest, newestCreated = p.ID.Version(), created
+			}
+			if p.Tags[inventory.TagApplied] != nil && (applied == "" || created.After(appliedCreated)) {
+				applied, appliedCreated = p.ID.Version(), created
 			}
 		}
 	}
-	return newest, nil
+	return newest, applied, nil
 }
 
 func secretFromProperties(vault, name string, a *azsecrets.SecretAttributes, contentType *string, tags map[string]string, managed *bool) inventory.Secret {
