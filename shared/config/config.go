@@ -89,6 +89,10 @@ type Defaults struct {
 	EscalationDays []int `yaml:"escalationDays" json:"escalationDays"`
 	// Policy is the default Dependency.Policy.
 	Policy string `yaml:"policy" json:"policy,omitempty"`
+	// PasswordLength and PasswordSymbols shape the basic-auth passwords a
+	// staged rotation generates (0: 32 characters).
+	PasswordLength  int  `yaml:"passwordLength" json:"passwordLength,omitempty"`
+	PasswordSymbols bool `yaml:"passwordSymbols" json:"passwordSymbols,omitempty"`
 }
 
 // Owner is a person or team told about a dependency.

@@ -355,3 +355,13 @@ func TestDocsCoverEveryField(t *testing.T) {
 	}
 	walk(reflect.TypeOf(Config{}))
 }
+
+func TestPasswordPolicy(t *testing.T) {
+	if _, err := Parse("p.yaml", []byte("version: 1\ndefaults:\n  passwordLength: 8\n")); err == nil || !strings.Contains(err.Error(), "defaults.passwordLength: 8 is outside 16–256") {
+		t.Errorf("short password length: %v", err)
+	}
+	cfg, err := Parse("p.yaml", []byte("version: 1\ndefaults:\n  passwordLength: 40\n  passwordSymbols: true\n"))
+	if err != nil || cfg.Defaults.PasswordLength != 40 || !cfg.Defaults.PasswordSymbols {
+		t.Errorf("%+v %v", cfg, err)
+	}
+}

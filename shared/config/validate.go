@@ -80,6 +80,9 @@ func (c *Config) problems() []Problem {
 		add("defaults.maxSecretAge", "must not be negative (0 turns the check off)")
 	}
 	ps = append(ps, c.escalationProblems()...)
+	if n := c.Defaults.PasswordLength; n != 0 && (n < 16 || n > 256) {
+		ps = append(ps, c.problem("defaults.passwordLength", "%d is outside 16–256 (0 for the default 32)", n))
+	}
 	if p := c.Defaults.Policy; p != "" && !validPolicy(p) {
 		add("defaults.policy", "unknown policy %q (use auto, propose or notify)", p)
 	}

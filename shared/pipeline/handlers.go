@@ -333,7 +333,8 @@ func (p *Pipeline) stagedRotation(ctx context.Context, d jobs.Delivery, res *sca
 		prober = APIProber{}
 	}
 	r := &staged.Rotator{Graph: p.Repair.Graph, Vault: kv, VaultURL: secret.Vault, Prober: prober,
-		Journal: p.Repair.Journal, Mode: p.Repair.Mode, Now: p.Repair.Now}
+		Journal: p.Repair.Journal, Mode: p.Repair.Mode, Now: p.Repair.Now,
+		Policy: staged.Policy{Length: p.Config.Defaults.PasswordLength, Symbols: p.Config.Defaults.PasswordSymbols}}
 	st, err := r.Step(ctx, conn.ID, secret.Name)
 	if errors.Is(err, staged.ErrNotBasic) {
 		return jobs.Permanent(err)
