@@ -39,7 +39,6 @@ func BenchmarkStartToListening(b *testing.B) {
 const bareServer = `package main
 
 import (
-	"io"
 	"net/http"
 	"os"
 )
