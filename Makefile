@@ -70,7 +70,7 @@ bench:
 stage:
 	rm -rf $(APP)
 	mkdir -p $(APP)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -o $(APP)/idpkeeper ./functions
+	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w" -o $(APP)/idpkeeper ./functions
 	chmod 0755 $(APP)/idpkeeper
 	cp host.json $(APP)/host.json
 	@test -n "$(FUNCTION_JSONS)" || { echo "stage: no functions/*/function.json found" >&2; exit 1; }

@@ -16,12 +16,12 @@ import (
 	"strings"
 	"time"
 
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
 // Channel delivers a composed notice. Errors never contain a URL (webhook
@@ -58,7 +58,7 @@ func noticeID(m Message) string { return m.FindingID + "/" + m.Stage }
 // would allow a real multipart/alternative, at the cost of building MIME by
 // hand and leaving the SDK's typed request; not worth it for a notice.
 type GraphMail struct {
-	Client *msgraphsdk.GraphServiceClient
+	Client *tenant.Graph
 	// From is the sending mailbox: UPN/address or user object ID.
 	From string
 }
@@ -391,7 +391,7 @@ func writeFileAtomic(path string, data []byte) error {
 // Deps are what FromConfig needs to build channels.
 type Deps struct {
 	// Graph is required when notifications.mail is configured.
-	Graph *msgraphsdk.GraphServiceClient
+	Graph *tenant.Graph
 	// HTTP is the webhook client (nil: 30 s timeout default).
 	HTTP *http.Client
 	// Stdout receives the outbox line.

@@ -30,7 +30,6 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -114,7 +113,7 @@ type Result struct {
 
 // Deps are the clients and stores a flow uses; built once at the edge.
 type Deps struct {
-	Graph *msgraphsdk.GraphServiceClient
+	Graph *tenant.Graph
 	// Vaults by host name ("contoso-idp-kv.vault.azure.net"); see VaultsOf.
 	Vaults map[string]*azsecrets.Client
 	// Journal is required in Apply mode (and for proposals, approve, undo).

@@ -33,7 +33,7 @@ const GraphScope = "https://graph.microsoft.com/.default"
 
 // Clients are the SDK clients a Reader uses.
 type Clients struct {
-	Graph  *msgraphsdk.GraphServiceClient
+	Graph  *Graph
 	Vaults []Vault
 }
 
@@ -79,10 +79,12 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 	if err != nil {
 		return nil, fmt.Errorf("graph request adapter: %w", err)
 	}
+	base := "https://graph.microsoft.com/v1.0"
 	if opts.GraphBaseURL != "" {
-		adapter.SetBaseUrl(strings.TrimRight(opts.GraphBaseURL, "/"))
+		base = strings.TrimRight(opts.GraphBaseURL, "/")
 	}
-	clients := &Clients{Graph: msgraphsdk.NewGraphServiceClient(adapter)}
+	adapter.SetBaseUrl(base)
+	clients := &Clients{Graph: NewGraph(adapter)}
 
 	kvHTTP := &http.Client{Transport: transport}
 	for _, u := range opts.KeyVaultURLs {

@@ -42,10 +42,10 @@ import (
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
-	msgraphsdk "github.com/microsoftgraph/msgraph-sdk-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
 
 	"github.com/idpkeeper/idpkeeper/shared/repair"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
 // Tags on the secret's versions.
@@ -118,7 +118,7 @@ func GeneratePassword(p Policy) (string, error) {
 
 // Rotator carries out the stages for one vault.
 type Rotator struct {
-	Graph    *msgraphsdk.GraphServiceClient
+	Graph    *tenant.Graph
 	Vault    *azsecrets.Client
 	VaultURL string
 	Prober   Prober
