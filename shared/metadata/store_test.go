@@ -5,55 +5,11 @@ import (
 	"context"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 )
-
-func TestFileStoreRoundTrip(t *testing.T) {
-	dir := t.TempDir()
-	s := FileStore{Dir: filepath.Join(dir, "records")}
-	ctx := context.Background()
-	if rec, err := s.Load(ctx, "fed-1"); rec != nil || err != nil {
-		t.Fatalf("empty store: %v %v", rec, err)
-	}
-	d := mustRead(t, []byte(fixtureAggregate(t, "")), ReadOptions{EntityID: partnerID})
-	rec := Record{PartnerID: "fed-1", FetchedAt: testNow, URL: "https://md.example/", ETag: `"e"`, DocumentSHA256: d.SHA256, Entity: d.Entity}
-	if err := s.Save(ctx, "fed-1", rec); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.Load(ctx, "FED-1") // IDs compare case-insensitively
-	if err != nil || got == nil {
-		t.Fatalf("load: %v %v", got, err)
-	}
-	if got.DocumentSHA256 != d.SHA256 || got.Entity.SAML.SigningCertificates[0].SHA256 != d.Entity.SAML.SigningCertificates[0].SHA256 ||
-		!got.FetchedAt.Equal(testNow) || got.Validators().ETag != `"e"` {
-		t.Fatalf("round trip lost data: %+v", got)
-	}
-	entries, _ := os.ReadDir(s.Dir)
-	if len(entries) != 1 || entries[0].Name() != "fed-1.json" {
-		t.Fatalf("files %v (temporary files must not stay)", entries)
-	}
-}
-
-func TestFileStorePathsStayInDir(t *testing.T) {
-	s := FileStore{Dir: t.TempDir()}
-	for _, id := range []string{"../../etc/passwd", "..", ".hidden", `a\b`, "a/b", "contoso.com"} {
-		p, err := s.path(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if filepath.Dir(p) != s.Dir || strings.HasPrefix(filepath.Base(p), ".") {
-			t.Errorf("%q maps to %q", id, p)
-		}
-	}
-	if _, err := s.path(""); err == nil {
-		t.Error("empty ID must fail")
-	}
-}
 
 // memStore is a Store for tests of Refresh.
 type memStore struct {

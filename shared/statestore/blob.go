@@ -44,8 +44,8 @@ type BlobOptions struct {
 
 // OpenBlob connects to the container and creates it when missing.
 func OpenBlob(ctx context.Context, opts BlobOptions) (*Blob, error) {
-	if opts.Container == "" {
-		return nil, errors.New("statestore: blob container name is empty")
+	if err := checkContainerName(opts.Container); err != nil {
+		return nil, err
 	}
 	var svc *azblob.Client
 	var err error
@@ -122,3 +122,17 @@ func (b *Blob) Put(ctx context.Context, name string, data []byte, cond Condition
 type readSeekNopCloser struct{ *bytes.Reader }
 
 func (readSeekNopCloser) Close() error { return nil }
+
+// checkContainerName applies Blob Storage's naming rule up front, so a bad
+// IDPKEEPER_STATE_CONTAINER is named as such instead of surfacing as an
+// HTTP 400 from the service.
+func checkContainerName(name string) error {
+	valid := len(name) >= 3 && len(name) <= 63 && !strings.HasPrefix(name, "-") && !strings.HasSuffix(name, "-") && !strings.Contains(name, "--")
+	for _, c := range name {
+		valid = valid && (c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-')
+	}
+	if !valid {
+		return fmt.Errorf("statestore: %q is not a blob container name (3–63 lower-case letters, digits and single hyphens)", name)
+	}
+	return nil
+}

@@ -3,6 +3,7 @@ package statestore_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 
@@ -93,5 +94,14 @@ func TestDirRefusesEscapingNames(t *testing.T) {
 	d := statestore.Dir{Root: t.TempDir()}
 	if _, err := d.Put(context.Background(), "../outside.json", []byte("x"), statestore.Condition{}); err == nil {
 		t.Fatal("wrote outside the state folder")
+	}
+}
+
+func TestOpenBlobRefusesBadContainerNames(t *testing.T) {
+	for _, name := range []string{"", "md", "Reports", "a--b", "-abc", strings.Repeat("a", 64)} {
+		_, err := statestore.OpenBlob(context.Background(), statestore.BlobOptions{ConnectionString: "UseDevelopmentStorage=true", Container: name})
+		if err == nil || !strings.Contains(err.Error(), "not a blob container name") {
+			t.Errorf("%q: %v", name, err)
+		}
 	}
 }
