@@ -84,3 +84,14 @@ func isHTTPS(raw string) bool {
 	u, err := url.Parse(raw)
 	return err == nil && u.Scheme == "https"
 }
+
+// FromLastGood is the Observation a refresh would make if the partner's
+// server answered "not modified": the last good record, as trusted as it was
+// when fetched. Scans use it to report what the metadata last said without
+// fetching it again (the RefreshMetadata job fetches).
+func FromLastGood(last *Record) (Observation, bool) {
+	if last == nil {
+		return Observation{}, false
+	}
+	return Observation{Entity: &last.Entity, Last: last, NotModified: true, Trusted: last.Signature.Verified || isHTTPS(last.URL)}, true
+}

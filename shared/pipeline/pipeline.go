@@ -103,6 +103,21 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 	if err != nil {
 		return nil, nil, err
 	}
+	if p.Metadata != nil {
+		// The report shows what each partner's metadata said at its last
+		// refresh; the RefreshMetadata jobs queued below fetch it anew.
+		plans, err := scan.LastGoodPlans(ctx, p.Config, res.Inventory, p.Metadata, p.evaluationTime(t))
+		if err != nil {
+			return nil, nil, err
+		}
+		if extra := scan.PlanFindings(plans, p.Config, res.Inventory, p.evaluationTime(t)); len(extra) > 0 {
+			res.Findings = append(res.Findings, extra...)
+			assess.SortFindings(res.Findings)
+			generated := res.Report.GeneratedAt
+			res.Report = report.Build(res.Inventory, res.Findings, p.evaluationTime(t), t.Label)
+			res.Report.GeneratedAt = generated
+		}
+	}
 	p.cached, p.cachedAt, p.tenant = &res, time.Now(), t
 	return p.cached, t, nil
 }

@@ -334,3 +334,36 @@ func TestScanQueuesANewerVersionThanApplied(t *testing.T) {
 		t.Fatalf("%d rotation jobs, want 1 for Google's newer version", found)
 	}
 }
+
+// After a refresh has kept a partner's metadata, the next timer report shows
+// what it said (here: Fabrikam's pending rollover) without fetching again.
+func TestTimerReportShowsLastRefreshedMetadata(t *testing.T) {
+	r := newRig(t, statestore.Dir{Root: t.TempDir()})
+	res, _, err := r.p.ScanAndQueue(context.Background(), "first")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range res.Findings {
+		if f.Kind == "federation-metadata-rollover-pending" {
+			t.Fatal("the first report knows metadata it never fetched")
+		}
+	}
+	for _, d := range r.collect(t) {
+		if d.Job.Kind == jobs.KindRefreshMetadata {
+			if err := r.p.Handler()(context.Background(), d); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	res, _, err = r.p.ScanAndQueue(context.Background(), "second")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
+	for _, f := range res.Report.Findings {
+		found = found || f.Kind == "federation-metadata-rollover-pending" && f.Dependency.Name == "Fabrikam"
+	}
+	if !found {
+		t.Error("the second report does not show Fabrikam's pending rollover")
+	}
+}

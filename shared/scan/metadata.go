@@ -150,6 +150,30 @@ func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inve
 	return plans, nil
 }
 
+// LastGoodPlans plans every partner with a metadata source from its last
+// good record, without fetching: what the metadata said at the last refresh.
+// Partners never refreshed yet are left out.
+func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, store metadata.Store, now time.Time) ([]PartnerPlan, error) {
+	var plans []PartnerPlan
+	for _, f := range inv.Federations {
+		if !HasMetadataSource(cfg, f) {
+			continue
+		}
+		last, err := store.Load(ctx, f.ID)
+		if err != nil {
+			return nil, err
+		}
+		obs, ok := metadata.FromLastGood(last)
+		if !ok {
+			continue
+		}
+		dep := federationDependency(cfg, f)
+		plans = append(plans, PartnerPlan{Federation: f, Dependency: dep,
+			Plan: metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})})
+	}
+	return plans, nil
+}
+
 // PlanFindings turns plans into findings. In-sync plans add nothing: the
 // certificate's expiry is already assessed from the tenant.
 func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
