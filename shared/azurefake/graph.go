@@ -1,10 +1,13 @@
 package azurefake
 
 import (
+	"bytes"
 	"compress/gzip"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/mail"
 	"net/url"
 	"strconv"
 	"strings"
@@ -212,9 +215,12 @@ type SentMail struct {
 	// msgraph-sdk-go sends "Message" and "SaveToSentItems", which Graph
 	// accepts (it matches action parameters case-insensitively).
 	Body map[string]any
-	// Raw is the request body as sent (after undoing gzip).
+	// Raw is the request body as sent (after undoing gzip); for the MIME
+	// form, the decoded RFC 5322 message.
 	Raw []byte
-	At  time.Time
+	// MIME is true when the message came in sendMail's MIME form.
+	MIME bool
+	At   time.Time
 }
 
 // sentMail holds each Server's accepted messages. It lives beside Server
@@ -251,6 +257,24 @@ func (s *Server) serveSendMail(w http.ResponseWriter, r *http.Request, user stri
 	raw, err := io.ReadAll(io.LimitReader(src, 4<<20))
 	if err != nil {
 		writeODataError(w, http.StatusBadRequest, "ErrorInvalidRequest", "Cannot read the request body.")
+		return
+	}
+	if strings.HasPrefix(strings.ToLower(r.Header.Get("Content-Type")), "text/plain") {
+		// The MIME form: a base64 RFC 5322 message.
+		mimeBytes, err := base64.StdEncoding.DecodeString(strings.TrimSpace(string(raw)))
+		if err != nil {
+			writeODataError(w, http.StatusBadRequest, "ErrorMimeContentInvalidBase64String", "Invalid base64 string for MIME content.")
+			return
+		}
+		msg, err := mail.ReadMessage(bytes.NewReader(mimeBytes))
+		if err != nil || msg.Header.Get("To") == "" {
+			writeODataError(w, http.StatusBadRequest, "ErrorInvalidRecipients", "A message can't be sent because it contains no recipients.")
+			return
+		}
+		v, _ := sentMail.LoadOrStore(s, new([]SentMail))
+		list := v.(*[]SentMail)
+		*list = append(*list, SentMail{User: user, MIME: true, Raw: mimeBytes, At: time.Now()})
+		w.WriteHeader(http.StatusAccepted)
 		return
 	}
 	var body map[string]any

@@ -3,12 +3,18 @@ package notify
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"mime"
+	"mime/multipart"
+	"mime/quotedprintable"
 	"net"
 	"net/http"
+	"net/mail"
+	"net/textproto"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -16,9 +22,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/microsoftgraph/msgraph-sdk-go/models"
+	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
-	"github.com/microsoftgraph/msgraph-sdk-go/users"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -48,15 +53,10 @@ func noticeID(m Message) string { return m.FindingID + "/" + m.Stage }
 // permission Mail.Send, limited to the From mailbox with Exchange RBAC for
 // Applications).
 //
-// A Graph message has exactly one body, so there is no multipart
-// text/plain + text/html through the JSON sendMail. The body is the HTML
-// part, built to degrade: plain paragraphs, no images, no styling that
-// carries meaning, and every link also written out as text, so a client
-// (or a conversion by the mail system) that shows text only still shows the
-// whole ask. The plain-text part goes to the other channels (outbox,
-// webhook). Sending MIME through sendMail (base64 text/plain request body)
-// would allow a real multipart/alternative, at the cost of building MIME by
-// hand and leaving the SDK's typed request; not worth it for a notice.
+// The JSON form of sendMail carries one body, so notices go as MIME
+// (sendMail's base64 text/plain form): multipart/alternative with the plain
+// text and the HTML part, the notice header, and Importance: High for the
+// last day and overdue stages.
 type GraphMail struct {
 	Client *tenant.Graph
 	// From is the sending mailbox: UPN/address or user object ID.
@@ -77,52 +77,73 @@ func (g GraphMail) Send(ctx context.Context, m Message) (string, error) {
 		return "", errors.New("mail: no recipient (configure an owner or fallbackAdmin)")
 	}
 	id := "mail:" + noticeID(m)
-	msg := models.NewMessage()
-	msg.SetSubject(&m.Subject)
-	body := models.NewItemBody()
-	ct := models.HTML_BODYTYPE
-	body.SetContentType(&ct)
-	body.SetContent(&m.HTML)
-	msg.SetBody(body)
-	msg.SetToRecipients(graphRecipients(m.To))
-	if len(m.Cc) > 0 {
-		msg.SetCcRecipients(graphRecipients(m.Cc))
+	raw, err := mimeMessage(m, id)
+	if err != nil {
+		return "", fmt.Errorf("mail: %w", err)
 	}
-	if strings.HasPrefix(m.Stage, overduePrefix) || m.Stage == "d1" {
-		imp := models.HIGH_IMPORTANCE
-		msg.SetImportance(&imp)
+	// sendMail takes a MIME message as a base64 text/plain body; Graph then
+	// saves it to Sent Items, the operator's record of what went out.
+	adapter := g.Client.GetAdapter()
+	target, err := url.Parse(strings.TrimRight(adapter.GetBaseUrl(), "/") + "/users/" + url.PathEscape(g.From) + "/sendMail")
+	if err != nil {
+		return "", fmt.Errorf("mail: %w", err)
 	}
-	h := models.NewInternetMessageHeader()
-	name, value := NoticeHeader, id
-	h.SetName(&name)
-	h.SetValue(&value)
-	msg.SetInternetMessageHeaders([]models.InternetMessageHeaderable{h})
-
-	req := users.NewItemSendMailPostRequestBody()
-	req.SetMessage(msg)
-	save := true // Sent Items is the operator's record of what went out
-	req.SetSaveToSentItems(&save)
-	if err := g.Client.Users().ByUserId(g.From).SendMail().Post(ctx, req, nil); err != nil {
+	info := abstractions.NewRequestInformation()
+	info.Method = abstractions.POST
+	info.SetUri(*target)
+	info.Headers.TryAdd("Content-Type", "text/plain")
+	info.Content = []byte(base64.StdEncoding.EncodeToString(raw))
+	if err := adapter.SendNoContent(ctx, info, abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}); err != nil {
 		return "", fmt.Errorf("mail: sendMail as %s: %s", g.From, graphError(err))
 	}
 	return id, nil
 }
 
-func graphRecipients(rs []Recipient) []models.Recipientable {
-	out := make([]models.Recipientable, 0, len(rs))
-	for _, r := range rs {
-		addr := models.NewEmailAddress()
-		email := r.Email
-		addr.SetAddress(&email)
-		if r.Name != "" {
-			n := r.Name
-			addr.SetName(&n)
+// mimeMessage builds the notice as multipart/alternative: the plain text and
+// the HTML part, so every mail client shows the whole ask.
+func mimeMessage(m Message, id string) ([]byte, error) {
+	var body bytes.Buffer
+	parts := multipart.NewWriter(&body)
+	for _, p := range []struct{ ct, content string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
+		w, err := parts.CreatePart(textproto.MIMEHeader{"Content-Type": {p.ct}, "Content-Transfer-Encoding": {"quoted-printable"}})
+		if err != nil {
+			return nil, err
 		}
-		rec := models.NewRecipient()
-		rec.SetEmailAddress(addr)
-		out = append(out, rec)
+		qp := quotedprintable.NewWriter(w)
+		if _, err := io.WriteString(qp, p.content); err != nil {
+			return nil, err
+		}
+		if err := qp.Close(); err != nil {
+			return nil, err
+		}
 	}
-	return out
+	if err := parts.Close(); err != nil {
+		return nil, err
+	}
+	var out bytes.Buffer
+	header := func(k, v string) { fmt.Fprintf(&out, "%s: %s\r\n", k, v) }
+	header("To", addressHeader(m.To))
+	if len(m.Cc) > 0 {
+		header("Cc", addressHeader(m.Cc))
+	}
+	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	header(NoticeHeader, id)
+	if strings.HasPrefix(m.Stage, overduePrefix) || m.Stage == "d1" {
+		header("Importance", "High")
+	}
+	header("MIME-Version", "1.0")
+	header("Content-Type", "multipart/alternative; boundary="+parts.Boundary())
+	out.WriteString("\r\n")
+	out.Write(body.Bytes())
+	return out.Bytes(), nil
+}
+
+func addressHeader(rs []Recipient) string {
+	list := make([]string, 0, len(rs))
+	for _, r := range rs {
+		list = append(list, (&mail.Address{Name: r.Name, Address: r.Email}).String())
+	}
+	return strings.Join(list, ", ")
 }
 
 // graphError names Graph's error code and message (ODataError's own Error()

@@ -6,9 +6,12 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"mime"
+	"mime/multipart"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	netmail "net/mail"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -52,43 +55,41 @@ func TestGraphMail(t *testing.T) {
 	if sent[0].User != "idpkeeper@contoso.com" {
 		t.Fatalf("sent as %q", sent[0].User)
 	}
-	// Decode what Graph received into the documented shape.
-	var body struct {
-		Message struct {
-			Subject string `json:"subject"`
-			Body    struct {
-				ContentType string `json:"contentType"`
-				Content     string `json:"content"`
-			} `json:"body"`
-			ToRecipients []struct {
-				EmailAddress struct{ Address, Name string } `json:"emailAddress"`
-			} `json:"toRecipients"`
-			CcRecipients []struct {
-				EmailAddress struct{ Address string } `json:"emailAddress"`
-			} `json:"ccRecipients"`
-			Importance             string                         `json:"importance"`
-			InternetMessageHeaders []struct{ Name, Value string } `json:"internetMessageHeaders"`
-		} `json:"message"`
-		SaveToSentItems bool `json:"saveToSentItems"`
+	// What Graph received: a MIME message, multipart/alternative.
+	if !sent[0].MIME {
+		t.Fatal("not sent in sendMail's MIME form")
 	}
-	if err := json.Unmarshal(sent[0].Raw, &body); err != nil {
+	msg, err := netmail.ReadMessage(bytes.NewReader(sent[0].Raw))
+	if err != nil {
 		t.Fatal(err)
 	}
-	msg := body.Message
-	if msg.Subject != m.Subject || msg.Body.ContentType != "html" || msg.Body.Content != m.HTML {
-		t.Fatalf("subject %q, contentType %q, body matches: %v", msg.Subject, msg.Body.ContentType, msg.Body.Content == m.HTML)
+	subject, _ := new(mime.WordDecoder).DecodeHeader(msg.Header.Get("Subject"))
+	to, _ := msg.Header.AddressList("To")
+	cc, _ := msg.Header.AddressList("Cc")
+	if subject != m.Subject || len(to) != 1 || to[0].Address != "it@fabrikam.com" || to[0].Name != "Fabrikam IT" ||
+		len(cc) != 1 || cc[0].Address != "idp-admins@contoso.com" {
+		t.Fatalf("subject %q to %v cc %v", subject, to, cc)
 	}
-	if len(msg.ToRecipients) != 1 || msg.ToRecipients[0].EmailAddress.Address != "it@fabrikam.com" || msg.ToRecipients[0].EmailAddress.Name != "Fabrikam IT" {
-		t.Fatalf("toRecipients %+v", msg.ToRecipients)
+	if msg.Header.Get(notify.NoticeHeader) != id || msg.Header.Get("Importance") != "High" {
+		t.Fatalf("headers %v", msg.Header)
 	}
-	if len(msg.CcRecipients) != 1 || msg.CcRecipients[0].EmailAddress.Address != "idp-admins@contoso.com" {
-		t.Fatalf("ccRecipients %+v", msg.CcRecipients)
+	mt, params, err := mime.ParseMediaType(msg.Header.Get("Content-Type"))
+	if err != nil || mt != "multipart/alternative" {
+		t.Fatalf("content type %q %v", mt, err)
 	}
-	if !body.SaveToSentItems || msg.Importance != "high" {
-		t.Fatalf("saveToSentItems %v importance %q", body.SaveToSentItems, msg.Importance)
+	parts := multipart.NewReader(msg.Body, params["boundary"])
+	var got []string
+	for {
+		p, err := parts.NextPart()
+		if err != nil {
+			break
+		}
+		b, _ := io.ReadAll(p)
+		// Mail text has CRLF line ends; the notice is composed with LF.
+		got = append(got, p.Header.Get("Content-Type")+"|"+strings.ReplaceAll(string(b), "\r\n", "\n"))
 	}
-	if len(msg.InternetMessageHeaders) != 1 || msg.InternetMessageHeaders[0].Name != notify.NoticeHeader || msg.InternetMessageHeaders[0].Value != id {
-		t.Fatalf("headers %+v", msg.InternetMessageHeaders)
+	if len(got) != 2 || got[0] != "text/plain; charset=utf-8|"+m.Text || got[1] != "text/html; charset=utf-8|"+m.HTML {
+		t.Fatalf("%d parts; text matches %v, html matches %v", len(got), len(got) > 0 && got[0] == "text/plain; charset=utf-8|"+m.Text, len(got) > 1 && got[1] == "text/html; charset=utf-8|"+m.HTML)
 	}
 }
 
