@@ -126,26 +126,35 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 			return nil, nil, err
 		}
 	}
-	sb, err := jobs.NewServiceBusFromEnv(cred)
-	if err != nil {
-		return nil, nil, err
+	// Without Service Bus settings the app still scans and serves reports
+	// (a first local run); it says so and queues nothing.
+	var sender jobs.Sender
+	closeSB := func() {}
+	if os.Getenv(jobs.SettingConnection) != "" || os.Getenv(jobs.SettingNamespace) != "" {
+		sb, err := jobs.NewServiceBusFromEnv(cred)
+		if err != nil {
+			return nil, nil, err
+		}
+		sender, closeSB = sb, func() { sb.Close(context.Background()) }
+	} else {
+		logger.Warn("no Service Bus configured (" + jobs.SettingConnection + "): scans run, jobs are not queued")
 	}
 	state, err := openState(ctx)
 	if err != nil {
-		sb.Close(ctx)
+		closeSB()
 		return nil, nil, err
 	}
 	clock, err := clockFor(src, time.Time{})
 	if err != nil {
-		sb.Close(ctx)
+		closeSB()
 		return nil, nil, err
 	}
-	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sb, State: state, Stdout: os.Stdout, Logger: logger, Now: clock, Apply: applyFromSettings()})
+	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sender, State: state, Stdout: os.Stdout, Logger: logger, Now: clock, Apply: applyFromSettings()})
 	if err != nil {
-		sb.Close(ctx)
+		closeSB()
 		return nil, nil, err
 	}
-	return p, func() { sb.Close(context.Background()) }, nil
+	return p, closeSB, nil
 }
 
 // clockFor fixes the clock: at when given; for a snapshot, its capture time

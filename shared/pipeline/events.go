@@ -82,6 +82,9 @@ func (p *Pipeline) HandleEvent(ctx context.Context, raw json.RawMessage) (EventO
 			CreatedAt: created.UTC(),
 		})
 	}
+	if p.Sender == nil {
+		return out, fmt.Errorf("event %s: no job queue configured (Service Bus settings)", ev.ID)
+	}
 	if err := p.Sender.Send(ctx, queued...); err != nil {
 		return out, fmt.Errorf("queue jobs for event %s: %w", ev.ID, err)
 	}

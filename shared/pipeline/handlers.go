@@ -130,7 +130,7 @@ func (p *Pipeline) RotateCredential(ctx context.Context, d jobs.Delivery) error 
 			Reason: d.Job.Reason, FindingID: f.ID, Stage: stage, Source: d.MessageID, CreatedAt: now,
 		})
 	}
-	if len(queued) > 0 {
+	if len(queued) > 0 && p.Sender != nil {
 		if err := p.Sender.Send(ctx, queued...); err != nil {
 			return err
 		}

@@ -184,6 +184,12 @@ func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result,
 			Source: runID, CreatedAt: now,
 		})
 	}
+	if p.Sender == nil {
+		if len(queued) > 0 {
+			p.log().Warn("no job queue: jobs not queued", "jobs", len(queued))
+		}
+		return *res, nil, nil
+	}
 	if len(queued) > 0 {
 		if err := p.Sender.Send(ctx, queued...); err != nil {
 			return *res, nil, fmt.Errorf("queue jobs: %w", err)

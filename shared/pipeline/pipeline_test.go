@@ -367,3 +367,21 @@ func TestTimerReportShowsLastRefreshedMetadata(t *testing.T) {
 		t.Error("the second report does not show Fabrikam's pending rollover")
 	}
 }
+
+// Without a queue (no Service Bus settings yet) the timer still scans and
+// stores the report; it queues nothing and says so instead of failing.
+func TestScanWithoutAQueue(t *testing.T) {
+	r := newRig(t, statestore.Dir{Root: t.TempDir()})
+	r.p.Sender = nil
+	res, queued, err := r.p.ScanAndQueue(context.Background(), "noqueue")
+	if err != nil || len(queued) != 0 || len(res.Findings) == 0 {
+		t.Fatalf("%d jobs, %d findings, %v", len(queued), len(res.Findings), err)
+	}
+	if _, _, err := r.state.Get(context.Background(), pipeline.LatestReport); err != nil {
+		t.Fatalf("report not stored: %v", err)
+	}
+	raws := mustSplit(t, []byte(`{"id":"e1","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv","ObjectName":"facebook-app-secret"}}`))
+	if _, err := r.p.HandleEvent(context.Background(), raws[0]); err == nil || !strings.Contains(err.Error(), "no job queue") {
+		t.Errorf("an event without a queue: %v", err)
+	}
+}
