@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -387,7 +388,6 @@ func TestQueuePropertiesAgree(t *testing.T) {
 	props := block(t, src, regexp.MustCompile(`namespaces/queues@[^']*'\s*=`), rel)
 	want := map[string]string{
 		"requiresDuplicateDetection":          "true",
-		"duplicateDetectionHistoryTimeWindow": "PT1H",
 		"maxDeliveryCount":                    "5",
 		"deadLetteringOnMessageExpiration":    "true",
 		"lockDuration":                        "PT5M",
@@ -400,6 +400,19 @@ func TestQueuePropertiesAgree(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: queue %s = %s, want %s", rel, k, got[k], v)
 		}
+	}
+	// Duplicate detection must remember a MessageID for as long as the ID
+	// stays the same (shared/jobs MessageIDPeriod), or a second scan of the
+	// day enqueues its jobs again. Service Bus allows at most 7 days.
+	got["duplicateDetectionHistoryTimeWindow"] = bicepProperty(t, props, "duplicateDetectionHistoryTimeWindow", rel)
+	window := duration(t, got["duplicateDetectionHistoryTimeWindow"], rel)
+	period := goMessageIDPeriod(t)
+	if window < period {
+		t.Errorf("%s: duplicateDetectionHistoryTimeWindow %s (%v) is shorter than shared/jobs MessageIDPeriod %v: a repeated job outside the window is not dropped",
+			rel, got["duplicateDetectionHistoryTimeWindow"], window, period)
+	}
+	if window > 7*24*time.Hour {
+		t.Errorf("%s: duplicateDetectionHistoryTimeWindow %v exceeds Service Bus's maximum of 7 days", rel, window)
 	}
 	ns := block(t, src, regexp.MustCompile(`Microsoft\.ServiceBus/namespaces@[^']*'\s*=`), rel)
 	if bicepProperty(t, ns, "name", rel+" sku") != "Standard" && !strings.Contains(ns, "name: 'Standard'") {
@@ -435,6 +448,22 @@ func TestQueuePropertiesAgree(t *testing.T) {
 			}
 		}
 	}
+}
+
+// goMessageIDPeriod reads `const MessageIDPeriod = N * time.Hour` (or
+// Minute) from shared/jobs/job.go.
+func goMessageIDPeriod(t *testing.T) time.Duration {
+	t.Helper()
+	const rel = "shared/jobs/job.go"
+	m := regexp.MustCompile(`(?m)^const\s+MessageIDPeriod\s*=\s*(\d+)\s*\*\s*time\.(Hour|Minute)\b`).FindStringSubmatch(read(t, rel))
+	if m == nil {
+		t.Fatalf("%s: no `const MessageIDPeriod = N * time.Hour`", rel)
+	}
+	n, _ := strconv.Atoi(m[1])
+	if m[2] == "Minute" {
+		return time.Duration(n) * time.Minute
+	}
+	return time.Duration(n) * time.Hour
 }
 
 // ---------------------------------------------------------------- app settings
