@@ -387,12 +387,12 @@ func TestQueuePropertiesAgree(t *testing.T) {
 	src := bicep(t, rel)
 	props := block(t, src, regexp.MustCompile(`namespaces/queues@[^']*'\s*=`), rel)
 	want := map[string]string{
-		"requiresDuplicateDetection":          "true",
-		"maxDeliveryCount":                    "5",
-		"deadLetteringOnMessageExpiration":    "true",
-		"lockDuration":                        "PT5M",
-		"defaultMessageTimeToLive":            "P14D",
-		"requiresSession":                     "false",
+		"requiresDuplicateDetection":       "true",
+		"maxDeliveryCount":                 "5",
+		"deadLetteringOnMessageExpiration": "true",
+		"lockDuration":                     "PT5M",
+		"defaultMessageTimeToLive":         "P14D",
+		"requiresSession":                  "false",
 	}
 	got := map[string]string{}
 	for k, v := range want {
