@@ -69,8 +69,8 @@ const (
 	// StageWouldProbe: a dry run found a pending password waiting for the
 	// API; probing needs its value, which a dry run does not read.
 	StageWouldProbe = "would-probe-pending"
-	StageCutOver     = "cut-over"
-	StageDone        = "done"
+	StageCutOver    = "cut-over"
+	StageDone       = "done"
 )
 
 // Prober says whether the API accepts a user and password. The API
