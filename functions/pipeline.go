@@ -43,6 +43,8 @@ type pipelineParts struct {
 	Now func() time.Time
 	// Apply lets the repair step write; false keeps it in dry run.
 	Apply bool
+	// ProbeCredentials lets the scheduled probes read connector credentials.
+	ProbeCredentials bool
 	// Providers replace the Google/Facebook token endpoints (tests).
 	Providers map[string]repair.ProviderTester
 }
@@ -52,7 +54,11 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 	led := &ledger.Ledger{Store: parts.State, Now: parts.Now}
 	channels := parts.Channels
 	if channels == nil {
-		deps := notify.Deps{Stdout: parts.Stdout, DefaultOutboxDir: "outbox"}
+		// The Functions app: every notice is kept in the state store
+		// (outbox/<date>/…), in front of the mail or webhook the config
+		// names. Never a folder by default — in Azure the app root is the
+		// read-only package.
+		deps := notify.Deps{Stdout: parts.Stdout, Store: &notify.Store{State: parts.State, Now: parts.Now, Logger: parts.Logger}}
 		if parts.Config.Notifications.Mail != nil && parts.Source.Credential != nil {
 			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport})
 			if err != nil {
@@ -70,7 +76,8 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		return nil, err
 	}
 	return &pipeline.Pipeline{
-		Repair:   rep,
+		Repair:           rep,
+		ProbeCredentials: parts.ProbeCredentials,
 		Config:   parts.Config,
 		Source:   parts.Source,
 		Sender:   parts.Sender,
@@ -149,7 +156,8 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 		closeSB()
 		return nil, nil, err
 	}
-	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sender, State: state, Stdout: os.Stdout, Logger: logger, Now: clock, Apply: applyFromSettings()})
+	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sender, State: state, Stdout: os.Stdout, Logger: logger, Now: clock,
+		Apply: applyFromSettings(), ProbeCredentials: probeCredentialsFromSettings()})
 	if err != nil {
 		closeSB()
 		return nil, nil, err
