@@ -119,12 +119,26 @@ func ackLinks() notify.Links {
 // azurePipeline is the pipeline the Functions app runs: the tenant (or
 // IDPKEEPER_SNAPSHOT), Service Bus, and the state store from settings.
 func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline, func(), error) {
+	return azurePipelineWith(ctx, logger, azureParts{})
+}
+
+// azureParts replace the two things a test cannot have from settings: the
+// live tenant (a test uses the HTTPS fake) and Service Bus (an in-process
+// queue). Everything else comes from the app settings, as in Azure.
+type azureParts struct {
+	Source *scan.Source
+	Sender jobs.Sender
+}
+
+func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts) (*pipeline.Pipeline, func(), error) {
 	cfg, err := loadConfig("")
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	src, err := sourceFor(os.Getenv(settingSnapshot))
-	if err != nil {
+	var src scan.Source
+	if over.Source != nil {
+		src = *over.Source
+	} else if src, err = sourceFor(os.Getenv(settingSnapshot)); err != nil {
 		return nil, nil, err
 	}
 	cred := src.Credential
@@ -135,15 +149,17 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 	}
 	// Without Service Bus settings the app still scans and serves reports
 	// (a first local run); it says so and queues nothing.
-	var sender jobs.Sender
+	sender := over.Sender
 	closeSB := func() {}
-	if os.Getenv(jobs.SettingConnection) != "" || os.Getenv(jobs.SettingNamespace) != "" {
+	switch {
+	case sender != nil:
+	case os.Getenv(jobs.SettingConnection) != "" || os.Getenv(jobs.SettingNamespace) != "":
 		sb, err := jobs.NewServiceBusFromEnv(cred)
 		if err != nil {
 			return nil, nil, err
 		}
 		sender, closeSB = sb, func() { sb.Close(context.Background()) }
-	} else {
+	default:
 		logger.Warn("no Service Bus configured (" + jobs.SettingConnection + "): scans run, jobs are not queued")
 	}
 	state, err := openState(ctx)
