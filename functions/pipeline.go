@@ -59,15 +59,26 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		// names. Never a folder by default — in Azure the app root is the
 		// read-only package.
 		deps := notify.Deps{Stdout: parts.Stdout, Store: &notify.Store{State: parts.State, Now: parts.Now, Logger: parts.Logger}}
-		if parts.Config.Notifications.Mail != nil && parts.Source.Credential != nil {
+		cfg := parts.Config
+		switch {
+		case cfg.Notifications.Mail != nil && parts.Source.Credential != nil:
 			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport})
 			if err != nil {
 				return nil, err
 			}
 			deps.Graph = clients.Graph
+		case cfg.Notifications.Mail != nil:
+			// A snapshot (a local run of the demo) has no tenant to mail
+			// through; its notices are stored, and say so.
+			withoutMail := *cfg
+			withoutMail.Notifications.Mail = nil
+			cfg = &withoutMail
+			if parts.Logger != nil {
+				parts.Logger.Warn("notices are not mailed: the app reads a snapshot (" + settingSnapshot + "), not a live tenant; they are kept in the state store")
+			}
 		}
 		var err error
-		if channels, err = notify.FromConfig(parts.Config, deps); err != nil {
+		if channels, err = notify.FromConfig(cfg, deps); err != nil {
 			return nil, err
 		}
 	}

@@ -66,6 +66,7 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
 
 output id string = namespace.id
 output name string = namespace.name
+output queueNames array = queueNames
 // <name>.servicebus.windows.net (ServiceBusConnection__fullyQualifiedNamespace);
 // serviceBusEndpoint is https://<name>.servicebus.windows.net:443/.
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

@@ -92,13 +92,20 @@ var (
 	}
 )
 
+// OperatorProbe is `idpkeeper probe connector ID`: an operator asks, with
+// their own sign-in (az login), to probe one connector with its credential.
+// The app's identity is not involved, so no infra switch: the operator
+// needs Key Vault Secrets User on the vault themselves.
+var OperatorProbe = Feature{Name: "probe connector command (the operator's own sign-in)", KeyVaultRole: "Key Vault Secrets User"}
+
 // Features lists them.
-var Features = []Feature{Scan, ProbeCredentials, Repair, MailNotices}
+var Features = []Feature{Scan, ProbeCredentials, Repair, MailNotices, OperatorProbe}
 
 // ValueReaders are the only non-test Go files that read a secret value
 // (azsecrets GetSecret), with the feature whose switch gates each read. A
 // scan, a dry run and an event never read one.
 var ValueReaders = map[string]Feature{
+	"functions/cmd_probe.go":         OperatorProbe,
 	"shared/pipeline/probes.go":      ProbeCredentials,
 	"shared/repair/social.go":        Repair,
 	"shared/repair/connector.go":     Repair,
