@@ -89,15 +89,15 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 	return &pipeline.Pipeline{
 		Repair:           rep,
 		ProbeCredentials: parts.ProbeCredentials,
-		Config:   parts.Config,
-		Source:   parts.Source,
-		Sender:   parts.Sender,
-		State:    parts.State,
-		Ledger:   led,
-		Notifier: &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: ackLinks(), Now: parts.Now},
-		Metadata: metadataStoreFor(parts.Source, parts.State),
-		Logger:   parts.Logger,
-		Now:      parts.Now,
+		Config:           parts.Config,
+		Source:           parts.Source,
+		Sender:           parts.Sender,
+		State:            parts.State,
+		Ledger:           led,
+		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: ackLinks(), Now: parts.Now},
+		Metadata:         metadataStoreFor(parts.Source, parts.State),
+		Logger:           parts.Logger,
+		Now:              parts.Now,
 	}, nil
 }
 

@@ -13,7 +13,7 @@ import (
 // goFeature is one `X = Feature{…}` of shared/access/access.go.
 type goFeature struct {
 	Var, Name, KeyVaultRole, Setting, InfraParam, AzdEnv string
-	GraphPermissions                                      []string
+	GraphPermissions                                     []string
 }
 
 const accessRel = "shared/access/access.go"
