@@ -1,33 +1,35 @@
 # IdP Keeper — build, test and stage the Azure Functions custom-handler app.
 #
-# Layout rule (research/functions-host.md §3): the Functions host discovers
-# functions ONE level under the folder that holds host.json, and the folder name
-# is the function name. The repo keeps function folders under functions/, so
-# `stage` builds a script root:
+# The Functions host discovers functions ONE level under the folder that holds
+# host.json, and the folder name is the function name. The repo keeps function
+# folders under functions/, so the app is staged into a script root by the Go
+# packager (infra/tools/funcapp, library shared/funcpackage):
 #
-#   build/app/
-#     host.json
-#     idpkeeper                 linux/amd64, CGO off, mode 0755 (defaultExecutablePath)
-#     ScanTimer/function.json   one folder per functions/<Name>/function.json
-#     Report/function.json
-#     examples/                 demo snapshot + config (if the repo has examples/)
-#     local.settings.json       only for `func start`; never zipped
+#   build/app/   (make stage)        build/local/   (make stage-local)
+#     host.json                        host.json
+#     idpkeeper       linux/amd64      idpkeeper(.exe)   this machine's OS/arch
+#     <Name>/function.json             <Name>/function.json
+#     config/  examples/               config/  examples/
+#                                      local.settings.json  (executable override)
 #
-# Relative paths in settings (IDPKEEPER_SNAPSHOT=examples/tenant, …) resolve
-# against the handler's working directory, which is the script root
-# (customHandler.description.workingDirectory is empty), i.e. build/app locally
-# and the package root in Azure — hence examples/ is copied in. The package is
-# read-only when run from a zip in Azure: point IDPKEEPER_STATE at a writable
-# location there (e.g. /tmp/idpkeeper-state) or use the blob-backed store.
+# Azure (Flex Consumption) is Linux x64 only; `func start` runs the handler on
+# this machine, so the local stage builds for it and local.settings.json
+# points the host at it through
+# AzureFunctionsJobHost__customHandler__description__defaultExecutablePath
+# (needed on Windows, where the file is idpkeeper.exe).
+#
+# `make package` writes build/idpkeeper.zip itself (Go archive/zip, handler
+# mode 0755, Unix "made by"), the zip azd deploys (azure.yaml dist) — the same
+# bytes from macOS, Linux or Windows.
 
 GO      ?= go
 BIN     := bin/idpkeeper
 APP     := build/app
+LOCAL   := build/local
 ZIP     := build/idpkeeper.zip
-# Folders under functions/ that contain a function.json; others are ignored.
-FUNCTION_JSONS := $(wildcard functions/*/function.json)
+FUNCAPP := $(GO) run ./infra/tools/funcapp
 
-.PHONY: build test tools lint infra-check stage package start clean bench
+.PHONY: build test tools lint infra-check stage stage-local package start clean bench
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -66,38 +68,25 @@ test: tools lint infra-check
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./functions/ ./shared/metadata/
 
-# stage: the script root, without zipping (CI can use this; it needs no `zip`).
+# stage: the linux/amd64 script root Azure runs, as a folder (for
+# `func azure functionapp publish`, or to look at).
 stage:
-	rm -rf $(APP)
-	mkdir -p $(APP)
-	CGO_ENABLED=0 GOOS=linux GOARCH=amd64 $(GO) build -trimpath -ldflags "-s -w" -o $(APP)/idpkeeper ./functions
-	chmod 0755 $(APP)/idpkeeper
-	cp host.json $(APP)/host.json
-	@test -n "$(FUNCTION_JSONS)" || { echo "stage: no functions/*/function.json found" >&2; exit 1; }
-	@for f in $(FUNCTION_JSONS); do \
-		name=$$(basename $$(dirname $$f)); \
-		mkdir -p $(APP)/$$name && cp $$f $(APP)/$$name/function.json && echo "staged function $$name"; \
-	done
-	@if [ -f local.settings.json ]; then cp local.settings.json $(APP)/local.settings.json; echo "staged local.settings.json"; fi
-	@if [ -d examples ]; then cp -R examples $(APP)/examples; echo "staged examples/"; fi
+	$(FUNCAPP) stage -dir $(APP)
 
-# package: stage, then zip the script root. Info-ZIP keeps the Unix mode, so
-# the binary stays executable; local.settings.json and local state are left out.
-package: stage
-	@command -v zip >/dev/null 2>&1 || { echo "package: 'zip' not found; install it, or use 'make stage'" >&2; exit 1; }
-	rm -f $(ZIP)
-	cd $(APP) && zip -q -r -X ../idpkeeper.zip . -x 'local.settings.json' -x '.idpkeeper-state/*'
-	@echo "wrote $(ZIP)"
+# stage-local: the script root for `func start` on this machine (macOS,
+# Windows, Linux, any arch), with local.settings.json (yours, or the sample).
+stage-local:
+	$(FUNCAPP) stage -native -dir $(LOCAL)
 
-# start: run the staged app under Core Tools. Without a local.settings.json the
-# sample is used (func start needs FUNCTIONS_WORKER_RUNTIME and
-# AzureWebJobsStorage — Azurite must be running for the timer trigger).
-start: stage
-	@if [ ! -f $(APP)/local.settings.json ]; then \
-		echo "start: no local.settings.json, using local.settings.sample.json"; \
-		cp local.settings.sample.json $(APP)/local.settings.json; \
-	fi
-	func start --script-root $(APP)
+# package: the deployment zip (what azd deploys; see azure.yaml).
+package:
+	$(FUNCAPP) package -o $(ZIP)
+
+# start: run the local stage under Core Tools. Azurite must be running
+# (AzureWebJobsStorage and IDPKEEPER_STATE); Service Bus: the emulator or a
+# namespace (docs/deploy.md).
+start: stage-local
+	func start --script-root $(LOCAL)
 
 clean:
 	rm -rf bin build

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"os"
 
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 )
@@ -28,6 +29,13 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *resubmit != "" && *queue == "" {
 		fmt.Fprintln(stderr, "jobs dead-letters: --resubmit needs --queue")
 		return exitUsage
+	}
+	enc := json.NewEncoder(stdout)
+	// Parked jobs live in the state store: they are listed even where no
+	// Service Bus is configured (a 403 parks a job at its first delivery).
+	if *resubmit == "" && os.Getenv(jobs.SettingConnection) == "" && os.Getenv(jobs.SettingNamespace) == "" {
+		fmt.Fprintf(stderr, "jobs dead-letters: no Service Bus configured (%s or %s): listing parked jobs only\n", jobs.SettingConnection, jobs.SettingNamespace)
+		return listParked(ctx, enc, stderr)
 	}
 	cred, err := credential()
 	if err != nil {
@@ -52,7 +60,6 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *queue != "" {
 		queues = []string{*queue}
 	}
-	enc := json.NewEncoder(stdout)
 	for _, q := range queues {
 		dls, err := sb.DeadLetters(ctx, q, *max)
 		if err != nil {
@@ -63,6 +70,12 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			enc.Encode(map[string]any{"source": "dead-letter", "deadLetter": d})
 		}
 	}
+	return listParked(ctx, enc, stderr)
+}
+
+// listParked prints the jobs parked in the state store (IDPKEEPER_STATE),
+// each with its reason — for a 403, the role to grant and where.
+func listParked(ctx context.Context, enc *json.Encoder, stderr io.Writer) int {
 	state, err := openState(ctx)
 	if err != nil {
 		fmt.Fprintf(stderr, "jobs dead-letters: %v\n", err)

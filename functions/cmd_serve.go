@@ -176,9 +176,11 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 	return httpAnswer(200, "text/plain; charset=utf-8", buf.String()), nil
 }
 
-// keyVaultEvents queues rotation jobs for Key Vault events. Rejected and
-// ignored events are acknowledged (200) with their reason in the logs; only
-// a failure to read the tenant or to queue makes Event Grid retry.
+// keyVaultEvents queues rotation jobs for Key Vault events, deciding from
+// the secret index the last timer scan stored: it never scans or calls Graph
+// or Key Vault, so Event Grid (which waits 30 s, then redelivers) gets its
+// answer at once. Rejected and ignored events are acknowledged (200) with
+// their reason in the logs; only a failure to queue makes Event Grid retry.
 func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
 	raw, ok := inv.RawData("event")
 	if !ok {
@@ -198,8 +200,13 @@ func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocat
 	}
 	resp := &funchost.InvocationResponse{}
 	var outcomes []pipeline.EventOutcome
+	// One state read for the whole delivery; no Graph or Key Vault call.
+	ix, err := p.LoadSecretIndex(ctx)
+	if err != nil {
+		inv.Logger().Warn("secret index not readable; unknown secrets are resolved by a job", "error", err.Error())
+	}
 	for _, r := range raws {
-		out, err := p.HandleEvent(ctx, r)
+		out, err := p.HandleEventWith(ctx, r, ix)
 		if err != nil {
 			return nil, err
 		}
@@ -359,7 +366,7 @@ func mustJSON(v any) string {
 
 // unquote removes JSON-string layers around a payload: the host delivers an
 // Event Grid event as an object, but a string-typed binding would arrive
-// double-encoded (research notes §1.3).
+// double-encoded (shared/funchost doc.go, [H4]).
 func unquote(raw []byte) []byte {
 	for i := 0; i < 3 && len(raw) > 0 && raw[0] == '"'; i++ {
 		var s string

@@ -15,7 +15,7 @@ import (
 )
 
 // serviceBusPayload builds a Service Bus trigger request the way the host
-// sends it (research notes §2.3; shared/funchost/testdata): the body
+// sends it (shared/funchost/testdata/README.md): the body
 // double-encoded in Data, message facts as quoted strings in Metadata.
 func serviceBusPayload(t *testing.T, messageID, body string) string {
 	t.Helper()
@@ -104,6 +104,11 @@ func TestNotifyOwnerFunctionSendsOneNoticeAcrossRedeliveries(t *testing.T) {
 
 func TestKeyVaultEventsFunction(t *testing.T) {
 	app := newTestApp(t, statestore.Dir{Root: t.TempDir()}, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	// The timer scan stores the secret index the function decides from.
+	if code, out := app.invoke(t, "ScanTimer", hostPayload(t, "timer_first_run.json")); code != 200 {
+		t.Fatalf("ScanTimer: %d %v", code, out)
+	}
+	app.queue.Drain(context.Background(), func(context.Context, jobs.Delivery) error { return nil })
 	event, err := os.ReadFile(filepath.Join("..", "examples", "events", "secret-near-expiry.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +120,7 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 		one = all[0]
 	}
 	// As the host sends an Event Grid trigger: Data.event is the object
-	// (research notes §2.2).
+	// (shared/funchost/testdata/README.md).
 	payload := `{"Data":{"event":` + string(one) + `},"Metadata":{"sys":{"MethodName":"KeyVaultEvents","UtcNow":"2026-11-20T06:00:00Z","RandGuid":"0"}}}`
 	code, out := app.invoke(t, "KeyVaultEvents", payload)
 	if code != 200 {
@@ -127,10 +132,29 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 		t.Fatalf("queued %+v, want one rotate-credential job for social/Facebook-OAUTH", delivered)
 	}
 
+	// A secret the scan's index does not list (it backs nothing, so the scan
+	// skipped it) is answered with a resolve-secret job; once that ran, the
+	// next event for it is ignored at once.
+	unmanaged := `{"id":"x3","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"smtp-relay-password","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"smtp-relay-password","ObjectType":"Secret"},"dataVersion":"1","metadataVersion":"1"}`
+	if code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":`+unmanaged+`},"Metadata":{}}`); code != 200 {
+		t.Fatalf("unmanaged secret: %d %v", code, out)
+	}
+	delivered = nil
+	app.queue.Drain(context.Background(), func(_ context.Context, d jobs.Delivery) error { delivered = append(delivered, d); return nil })
+	if len(delivered) != 1 || delivered[0].Job.Kind != jobs.KindResolveSecret {
+		t.Fatalf("unmanaged secret queued %+v, want one resolve-secret job", delivered)
+	}
+	if code, out := app.invoke(t, "RotateCredential", serviceBusPayload(t, delivered[0].MessageID, string(delivered[0].Body))); code != 200 {
+		t.Fatalf("the resolve job failed: %d %v\n%s", code, out, app.logs)
+	}
+	if n := app.queue.Pending(); n != 0 {
+		t.Fatalf("resolving an unmanaged secret queued %d jobs", n)
+	}
+
 	for name, bad := range map[string]string{
 		"unknown type": `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
 		"missing data": `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
-		"unmanaged":    `{"id":"x3","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"smtp-relay-password","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"smtp-relay-password","ObjectType":"Secret"},"dataVersion":"1","metadataVersion":"1"}`,
+		"unmanaged":    unmanaged,
 	} {
 		code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":`+bad+`},"Metadata":{}}`)
 		if code != 200 {

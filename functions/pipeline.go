@@ -43,6 +43,8 @@ type pipelineParts struct {
 	Now func() time.Time
 	// Apply lets the repair step write; false keeps it in dry run.
 	Apply bool
+	// ProbeCredentials lets the scheduled probes read connector credentials.
+	ProbeCredentials bool
 	// Providers replace the Google/Facebook token endpoints (tests).
 	Providers map[string]repair.ProviderTester
 }
@@ -52,16 +54,31 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 	led := &ledger.Ledger{Store: parts.State, Now: parts.Now}
 	channels := parts.Channels
 	if channels == nil {
-		deps := notify.Deps{Stdout: parts.Stdout, DefaultOutboxDir: "outbox"}
-		if parts.Config.Notifications.Mail != nil && parts.Source.Credential != nil {
+		// The Functions app: every notice is kept in the state store
+		// (outbox/<date>/…), in front of the mail or webhook the config
+		// names. Never a folder by default — in Azure the app root is the
+		// read-only package.
+		deps := notify.Deps{Stdout: parts.Stdout, Store: &notify.Store{State: parts.State, Now: parts.Now, Logger: parts.Logger}}
+		cfg := parts.Config
+		switch {
+		case cfg.Notifications.Mail != nil && parts.Source.Credential != nil:
 			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport})
 			if err != nil {
 				return nil, err
 			}
 			deps.Graph = clients.Graph
+		case cfg.Notifications.Mail != nil:
+			// A snapshot (a local run of the demo) has no tenant to mail
+			// through; its notices are stored, and say so.
+			withoutMail := *cfg
+			withoutMail.Notifications.Mail = nil
+			cfg = &withoutMail
+			if parts.Logger != nil {
+				parts.Logger.Warn("notices are not mailed: the app reads a snapshot (" + settingSnapshot + "), not a live tenant; they are kept in the state store")
+			}
 		}
 		var err error
-		if channels, err = notify.FromConfig(parts.Config, deps); err != nil {
+		if channels, err = notify.FromConfig(cfg, deps); err != nil {
 			return nil, err
 		}
 	}
@@ -70,16 +87,17 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		return nil, err
 	}
 	return &pipeline.Pipeline{
-		Repair:   rep,
-		Config:   parts.Config,
-		Source:   parts.Source,
-		Sender:   parts.Sender,
-		State:    parts.State,
-		Ledger:   led,
-		Notifier: &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: ackLinks(), Now: parts.Now},
-		Metadata: metadataStoreFor(parts.Source, parts.State),
-		Logger:   parts.Logger,
-		Now:      parts.Now,
+		Repair:           rep,
+		ProbeCredentials: parts.ProbeCredentials,
+		Config:           parts.Config,
+		Source:           parts.Source,
+		Sender:           parts.Sender,
+		State:            parts.State,
+		Ledger:           led,
+		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: ackLinks(), Now: parts.Now},
+		Metadata:         metadataStoreFor(parts.Source, parts.State),
+		Logger:           parts.Logger,
+		Now:              parts.Now,
 	}, nil
 }
 
@@ -112,12 +130,26 @@ func ackLinks() notify.Links {
 // azurePipeline is the pipeline the Functions app runs: the tenant (or
 // IDPKEEPER_SNAPSHOT), Service Bus, and the state store from settings.
 func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline, func(), error) {
+	return azurePipelineWith(ctx, logger, azureParts{})
+}
+
+// azureParts replace the two things a test cannot have from settings: the
+// live tenant (a test uses the HTTPS fake) and Service Bus (an in-process
+// queue). Everything else comes from the app settings, as in Azure.
+type azureParts struct {
+	Source *scan.Source
+	Sender jobs.Sender
+}
+
+func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts) (*pipeline.Pipeline, func(), error) {
 	cfg, err := loadConfig("")
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	src, err := sourceFor(os.Getenv(settingSnapshot))
-	if err != nil {
+	var src scan.Source
+	if over.Source != nil {
+		src = *over.Source
+	} else if src, err = sourceFor(os.Getenv(settingSnapshot)); err != nil {
 		return nil, nil, err
 	}
 	cred := src.Credential
@@ -128,15 +160,17 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 	}
 	// Without Service Bus settings the app still scans and serves reports
 	// (a first local run); it says so and queues nothing.
-	var sender jobs.Sender
+	sender := over.Sender
 	closeSB := func() {}
-	if os.Getenv(jobs.SettingConnection) != "" || os.Getenv(jobs.SettingNamespace) != "" {
+	switch {
+	case sender != nil:
+	case os.Getenv(jobs.SettingConnection) != "" || os.Getenv(jobs.SettingNamespace) != "":
 		sb, err := jobs.NewServiceBusFromEnv(cred)
 		if err != nil {
 			return nil, nil, err
 		}
 		sender, closeSB = sb, func() { sb.Close(context.Background()) }
-	} else {
+	default:
 		logger.Warn("no Service Bus configured (" + jobs.SettingConnection + "): scans run, jobs are not queued")
 	}
 	state, err := openState(ctx)
@@ -149,7 +183,8 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 		closeSB()
 		return nil, nil, err
 	}
-	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sender, State: state, Stdout: os.Stdout, Logger: logger, Now: clock, Apply: applyFromSettings()})
+	p, err := newPipeline(pipelineParts{Config: cfg, Source: src, Sender: sender, State: state, Stdout: os.Stdout, Logger: logger, Now: clock,
+		Apply: applyFromSettings(), ProbeCredentials: probeCredentialsFromSettings()})
 	if err != nil {
 		closeSB()
 		return nil, nil, err

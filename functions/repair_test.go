@@ -78,7 +78,11 @@ func TestNewSocialSecretVersionIsAppliedThroughTheJob(t *testing.T) {
 		}
 		event := `{"id":"ev-google-1","eventType":"Microsoft.KeyVault.SecretNewVersionCreated","subject":"google-client-secret","eventTime":"2026-11-24T08:00:00Z",` +
 			`"data":{"Id":"https://contoso-idp-kv.vault.azure.net/secrets/google-client-secret/aaaabbbbccccddddeeeeffff00001111","VaultName":"contoso-idp-kv","ObjectType":"Secret","ObjectName":"google-client-secret","Version":"aaaabbbbccccddddeeeeffff00001111"},"dataVersion":"1","metadataVersion":"1"}`
-		if out, err := p.HandleEvent(context.Background(), []byte(event)); err != nil || out.Outcome != "queued" {
+		// The timer scan's secret index, which KeyVaultEvents decides from.
+		if err := p.StoreSecretIndex(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := p.HandleEvent(context.Background(), []byte(event)); err != nil || out.Outcome != "queued" || out.Jobs[0].Kind != jobs.KindRotateCredential {
 			t.Fatalf("event: %+v %v", out, err)
 		}
 		// Delivered three times: one cut-over, one notice.
@@ -95,6 +99,9 @@ func TestNewSocialSecretVersionIsAppliedThroughTheJob(t *testing.T) {
 		if !apply {
 			if len(writes) != 0 {
 				t.Errorf("dry run wrote %d times", len(writes))
+			}
+			if n := srv.SecretValueReads(); n != 0 {
+				t.Errorf("dry run read %d secret values; it plans from properties only", n)
 			}
 			srv.Close()
 			continue

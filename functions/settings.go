@@ -29,11 +29,21 @@ const (
 	// settingApply lets jobs write the safe repairs; anything else than
 	// "true" keeps them in dry run (they plan, journal nothing, notify).
 	settingApply = "IDPKEEPER_APPLY"
+	// settingProbeCredentials lets the scheduled connector probes read each
+	// connector's credential from Key Vault ("true"; infra grants Key Vault
+	// Secrets User with it). Anything else: no value is read and the probes
+	// report no-credential.
+	settingProbeCredentials = "IDPKEEPER_PROBE_CREDENTIALS"
 )
 
 // applyFromSettings reads IDPKEEPER_APPLY.
-func applyFromSettings() bool {
-	return strings.EqualFold(strings.TrimSpace(os.Getenv(settingApply)), "true")
+func applyFromSettings() bool { return settingTrue(settingApply) }
+
+// probeCredentialsFromSettings reads IDPKEEPER_PROBE_CREDENTIALS.
+func probeCredentialsFromSettings() bool { return settingTrue(settingProbeCredentials) }
+
+func settingTrue(name string) bool {
+	return strings.EqualFold(strings.TrimSpace(os.Getenv(name)), "true")
 }
 
 const defaultContainer = "idpkeeper"

@@ -43,17 +43,38 @@ param noticeMailbox string = ''
 @description('IDPKEEPER_ACK_URL: the Ack function URL with its function key, for links in notices. Set by the azure.yaml postdeploy hook once the code is deployed; empty: notices say to run `idpkeeper ack`.')
 param ackUrl string = ''
 
-@description('Grant Microsoft Graph app roles with the Graph Bicep extension (needs Privileged Role Administrator). False: run infra/scripts/grant-graph-permissions.sh instead.')
+@description('Grant Microsoft Graph app roles with the Graph Bicep extension (needs Privileged Role Administrator), in the complete phase. False: run infra/scripts/grant-graph-permissions.sh instead.')
 param grantGraphPermissions bool = true
 
-@description('Create the Event Grid subscription to KeyVaultEvents. Needs the code deployed first (azure.yaml postdeploy sets it).')
-param subscribeKeyVaultEvents bool = false
+@description('''initial: everything that can exist before the code (first provision of `azd up`). complete: also the Event Grid subscription to KeyVaultEvents (Event Grid validates the function when it is created) and the Graph app-role grants (the managed identity must have replicated to Microsoft Graph, msgraph-bicep-types#193). The azure.yaml postdeploy hook sets complete and provisions again; postdown sets initial.''')
+@allowed([
+  'initial'
+  'complete'
+])
+param deployPhase string = 'initial'
 
 @description('Grant Graph Mail.Send in Entra ID (restrict it with an Exchange application access policy). False when Exchange RBAC for Applications grants "Application Mail.Send" instead.')
 param graphMailSend bool = true
 
-@description('Repair phase (off): Graph ReadWrite permissions and Key Vault Secrets Officer.')
+@description('Repair (off): jobs write the safe repairs (IDPKEEPER_APPLY=true); grants Graph IdentityProvider/APIConnectors ReadWrite and Key Vault Secrets Officer.')
 param enableRepair bool = false
+
+@description('Connector probes with credentials (off): the scheduled API connector probes read each connector\'s password or certificate (IDPKEEPER_PROBE_CREDENTIALS=true); grants Key Vault Secrets User. Off: no secret value is read, probes report no-credential.')
+param enableProbeCredentials bool = false
+
+@description('Comma-separated names of the Key Vault secrets backing the connectors and IdPs (they must exist). Set: Secrets User / Secrets Officer are granted on these secrets only. Empty: on the whole vault (RBAC cannot scope to a secret that does not exist yet).')
+param credentialSecretNames string = ''
+
+@description('Mixed into the name of the vault infra creates. The azure.yaml postdown hook changes it, so `azd up` after `azd down` does not collide with the soft-deleted vault (purge protection keeps its name taken for the retention period).')
+param keyVaultNameSalt string = ''
+
+@description('Purge protection on the vault infra creates (recommended; cannot be turned off once on). Off only for throw-away environments: `azd down --purge` can then free the name at once.')
+param keyVaultPurgeProtection bool = true
+
+@description('Days a deleted vault (and its secrets) stays recoverable, 7–90. Cannot be changed after creation.')
+@minValue(7)
+@maxValue(90)
+param keyVaultSoftDeleteRetentionDays int = 90
 
 @description('Flex Consumption instance memory (MB).')
 @allowed([512, 2048, 4096])
@@ -78,7 +99,10 @@ var names = {
   applicationInsights: 'appi-idpkeeper-${resourceToken}'
   storage: 'stidpk${resourceToken}'
   serviceBus: 'sb-idpkeeper-${resourceToken}'
-  keyVault: 'kv-idpk-${resourceToken}'
+  // 'kv-idpk-' + 13 characters: 21 of the 24 a vault name allows. With a
+  // salt (after azd down) the name changes; without one it is the name
+  // earlier versions created.
+  keyVault: empty(keyVaultNameSalt) ? 'kv-idpk-${resourceToken}' : 'kv-idpk-${toLower(uniqueString(resourceToken, keyVaultNameSalt))}'
   plan: 'plan-idpkeeper-${resourceToken}'
   functionApp: 'func-idpkeeper-${resourceToken}'
   systemTopic: 'evgt-idpkeeper-${resourceToken}'
@@ -98,6 +122,8 @@ var deadLetterContainerName = 'eventgrid-deadletter'
 
 // The Event Grid–triggered function (folder functions/KeyVaultEvents).
 var keyVaultEventsFunction = 'KeyVaultEvents'
+
+var completePhase = deployPhase == 'complete'
 
 var keyVaultResourceGroup = empty(existingKeyVaultName) || empty(existingKeyVaultResourceGroup)
   ? resourceGroup().name
@@ -158,6 +184,8 @@ module keyVault 'modules/keyvault.bicep' = {
     existingKeyVaultName: existingKeyVaultName
     location: location
     tags: tags
+    purgeProtection: keyVaultPurgeProtection
+    softDeleteRetentionInDays: keyVaultSoftDeleteRetentionDays
   }
 }
 
@@ -167,6 +195,7 @@ module roles 'modules/roles.bicep' = {
     principalId: identity.outputs.principalId
     storageAccountName: storage.outputs.name
     serviceBusNamespaceName: serviceBus.outputs.name
+    queueNames: serviceBus.outputs.queueNames
     applicationInsightsName: monitoring.outputs.applicationInsightsName
   }
 }
@@ -178,10 +207,17 @@ module keyVaultRoles 'modules/roles-keyvault.bicep' = {
     principalId: identity.outputs.principalId
     keyVaultName: keyVault.outputs.name
     enableRepair: enableRepair
+    enableProbeCredentials: enableProbeCredentials
+    credentialSecretNames: empty(credentialSecretNames) ? [] : map(split(credentialSecretNames, ','), n => trim(n))
   }
 }
 
-module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions) {
+// In the complete phase only: the identity was created by the first
+// provision, minutes earlier, and has replicated to Microsoft Graph by now
+// (a grant to a brand-new principal fails: msgraph-bicep-types#193). The
+// postdeploy hook retries the provision and, if it keeps failing, says what
+// to re-run.
+module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermissions && completePhase) {
   name: 'graph-permissions'
   params: {
     principalId: identity.outputs.principalId
@@ -194,6 +230,7 @@ module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
     applyRepairs: enableRepair
+    probeCredentials: enableProbeCredentials
     name: names.functionApp
     planName: names.plan
     location: location
@@ -234,7 +271,7 @@ module eventGrid 'modules/eventgrid.bicep' = {
     systemTopicName: names.systemTopic
     functionAppId: functionApp.outputs.id
     functionName: keyVaultEventsFunction
-    createSubscription: subscribeKeyVaultEvents
+    createSubscription: completePhase
     identityId: identity.outputs.id
     deadLetterStorageAccountId: storage.outputs.id
     deadLetterContainerName: deadLetterContainerName
@@ -258,4 +295,8 @@ output storageAccountName string = storage.outputs.name
 output keyVaultUri string = keyVault.outputs.uri
 output keyVaultName string = keyVault.outputs.name
 output keyVaultRbacAuthorization bool = keyVault.outputs.rbacAuthorization
+// Read by the postdown hook to tell the purge story.
+output keyVaultPurgeProtection bool = keyVault.outputs.purgeProtection
+output keyVaultSoftDeleteRetentionDays int = keyVault.outputs.softDeleteRetentionInDays
+output deployPhase string = deployPhase
 output resourceGroupName string = resourceGroup().name

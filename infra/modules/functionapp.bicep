@@ -60,6 +60,9 @@ param keyVaultUri string
 @description('IDPKEEPER_APPLY: true lets jobs write the safe repairs (new social secret versions, connector certificates, federation plans under policy auto or approved). Follows enableRepair.')
 param applyRepairs bool = false
 
+@description('IDPKEEPER_PROBE_CREDENTIALS: true lets the scheduled connector probes read each connector\'s credential. Follows enableProbeCredentials (which grants Key Vault Secrets User).')
+param probeCredentials bool = false
+
 // Scale
 @allowed([512, 2048, 4096])
 param instanceMemoryMB int = 2048
@@ -126,6 +129,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'IDPKEEPER_KEYVAULT_URL', value: keyVaultUri }
         { name: 'IDPKEEPER_ACK_URL', value: ackUrl }
         { name: 'IDPKEEPER_APPLY', value: applyRepairs ? 'true' : 'false' }
+        { name: 'IDPKEEPER_PROBE_CREDENTIALS', value: probeCredentials ? 'true' : 'false' }
         // IDPKEEPER_SNAPSHOT is deliberately absent: in Azure the live tenant is scanned.
       ]
     }

@@ -5,6 +5,13 @@
 // A new vault uses Azure RBAC (no access policies), soft delete and purge
 // protection. Deploy this module in the vault's resource group (main.bicep
 // scopes it there).
+//
+// Redeploys: `azd down` deletes the resource group, which only soft-deletes
+// the vault; with purge protection its name stays taken for
+// softDeleteRetentionInDays (Azure/azure-cli#29115), so main.bicep mixes a
+// salt into the name that the azure.yaml postdown hook changes. The old vault
+// stays recoverable (`az keyvault recover`) for that period; docs/deploy.md
+// has the whole story.
 
 @description('Name of the vault to create; ignored when existingKeyVaultName is set.')
 param name string
@@ -14,6 +21,14 @@ param existingKeyVaultName string = ''
 
 param location string
 param tags object = {}
+
+@description('Purge protection (recommended): a deleted vault cannot be purged before the retention period ends. Cannot be turned off once on.')
+param purgeProtection bool = true
+
+@description('Days a deleted vault stays recoverable (7–90; fixed at creation).')
+@minValue(7)
+@maxValue(90)
+param softDeleteRetentionInDays int = 90
 
 var useExisting = !empty(existingKeyVaultName)
 
@@ -29,8 +44,9 @@ resource newVault 'Microsoft.KeyVault/vaults@2023-07-01' = if (!useExisting) {
     }
     enableRbacAuthorization: true
     enableSoftDelete: true
-    softDeleteRetentionInDays: 90
-    enablePurgeProtection: true
+    softDeleteRetentionInDays: softDeleteRetentionInDays
+    // Key Vault accepts true or null here, never false.
+    enablePurgeProtection: purgeProtection ? true : null
     publicNetworkAccess: 'Enabled'
   }
 }
@@ -47,3 +63,5 @@ output location string = useExisting ? existingVault!.location : newVault!.locat
 // assignments then have no effect (grant "list/get" secret permissions, or
 // switch the vault to RBAC). Surfaced as an output so deploy.md can tell.
 output rbacAuthorization bool = useExisting ? (existingVault!.properties.?enableRbacAuthorization ?? false) : true
+output purgeProtection bool = useExisting ? (existingVault!.properties.?enablePurgeProtection ?? false) : purgeProtection
+output softDeleteRetentionInDays int = useExisting ? (existingVault!.properties.?softDeleteRetentionInDays ?? 90) : softDeleteRetentionInDays

@@ -18,11 +18,22 @@
 //     the IdP Keeper state container (statestore: read/write with ETags) and
 //     Event Grid's dead-letter writes (the system topic uses this identity).
 //
-//   Azure Service Bus Data Receiver + Data Sender — on the namespace.
-//     Receiver: the three serviceBusTrigger functions and the dead-letter
-//     listing (`idpkeeper jobs dead-letters`). Sender: ScanTimer and
-//     KeyVaultEvents enqueue jobs; Resubmit moves dead-letters back. Data
-//     Owner (manage rights) is not needed: infra creates the queues.
+//   Azure Service Bus Data Owner — on each of the three job queues, nothing
+//     on the namespace. The functions receive (the serviceBusTrigger
+//     functions, `idpkeeper jobs dead-letters`) and send (ScanTimer,
+//     KeyVaultEvents, RotateCredential and RefreshMetadata follow-ups,
+//     Resubmit) — Receiver + Sender would cover that — but Flex Consumption's
+//     target-based scaling reads each queue's message count through the
+//     app's connection, which needs the Manage claim; without it the scale
+//     controller falls back to incremental scaling (one instance at a time)
+//     when a scan queues hundreds of notices. Data Owner is the built-in role
+//     with Manage (learn.microsoft.com/azure/azure-functions/
+//     functions-bindings-service-bus, "Grant permission to the identity":
+//     trigger → Data Receiver or Data Owner). Trade-off, and why it is scoped
+//     to the queues: Manage on a queue also allows changing or deleting that
+//     queue; on the namespace it would extend to every entity in it. The
+//     queues hold only job references (no secrets), and infra re-creates
+//     them on the next provision.
 //
 //   Monitoring Metrics Publisher — on the Application Insights component.
 //     Required for Entra ID–authenticated telemetry ingestion
@@ -34,12 +45,13 @@
 param principalId string
 param storageAccountName string
 param serviceBusNamespaceName string
+@description('The three job queues; Data Owner is assigned on each.')
+param queueNames array
 param applicationInsightsName string
 
 var roleIds = {
   storageBlobDataOwner: 'b7e6dc6d-f1e8-4753-8033-0f276bb0955b'
-  serviceBusDataReceiver: '4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0'
-  serviceBusDataSender: '69a216fc-b8fb-44d8-bc22-1f3c2cd27a39'
+  serviceBusDataOwner: '090c5cfd-751d-490a-894a-3ce6f1109419'
   monitoringMetricsPublisher: '3913510d-42f4-4e42-8a64-420c390055eb'
 }
 
@@ -50,6 +62,13 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' existing = {
 resource serviceBus 'Microsoft.ServiceBus/namespaces@2024-01-01' existing = {
   name: serviceBusNamespaceName
 }
+
+resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' existing = [
+  for name in queueNames: {
+    parent: serviceBus
+    name: name
+  }
+]
 
 resource applicationInsights 'Microsoft.Insights/components@2020-02-02' existing = {
   name: applicationInsightsName
@@ -65,25 +84,17 @@ resource storageBlobDataOwner 'Microsoft.Authorization/roleAssignments@2022-04-0
   }
 }
 
-resource serviceBusReceiver 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus.id, principalId, roleIds.serviceBusDataReceiver)
-  scope: serviceBus
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataReceiver)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
+resource serviceBusQueueOwner 'Microsoft.Authorization/roleAssignments@2022-04-01' = [
+  for (name, i) in queueNames: {
+    name: guid(queues[i].id, principalId, roleIds.serviceBusDataOwner)
+    scope: queues[i]
+    properties: {
+      roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataOwner)
+      principalId: principalId
+      principalType: 'ServicePrincipal'
+    }
   }
-}
-
-resource serviceBusSender 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
-  name: guid(serviceBus.id, principalId, roleIds.serviceBusDataSender)
-  scope: serviceBus
-  properties: {
-    roleDefinitionId: subscriptionResourceId('Microsoft.Authorization/roleDefinitions', roleIds.serviceBusDataSender)
-    principalId: principalId
-    principalType: 'ServicePrincipal'
-  }
-}
+]
 
 resource metricsPublisher 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(applicationInsights.id, principalId, roleIds.monitoringMetricsPublisher)

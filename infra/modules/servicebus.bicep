@@ -9,9 +9,13 @@
 // Queue properties (the same for the three queues; shared/consistency checks
 // that infra/local/servicebus-emulator/Config.json matches, within the
 // emulator's limits):
-//   requiresDuplicateDetection true, window PT1H — job MessageIDs are
-//     deterministic per day, so a scan that runs twice enqueues nothing new.
-//     NOTE: requiresDuplicateDetection cannot be changed on an existing queue.
+//   requiresDuplicateDetection true, window P1D — job MessageIDs are
+//     deterministic per UTC day (shared/jobs MessageIDPeriod), so the window
+//     must cover a whole day for "a scan that runs twice enqueues nothing
+//     new" to hold at any hour (a window of PT1H forgot the 06:00 scan's IDs
+//     by 07:00). shared/consistency checks window ≥ MessageIDPeriod.
+//     NOTE: requiresDuplicateDetection cannot be changed on an existing
+//     queue; the window can (an update, no data loss).
 //   lockDuration PT5M (the Service Bus maximum) — a handler may take minutes
 //     (metadata fetch up to 60 s, several Graph calls); the Functions extension
 //     also renews the lock (host.json maxAutoLockRenewalDuration, default 5 min).
@@ -48,7 +52,7 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
     name: queueName
     properties: {
       requiresDuplicateDetection: true
-      duplicateDetectionHistoryTimeWindow: 'PT1H'
+      duplicateDetectionHistoryTimeWindow: 'P1D'
       maxDeliveryCount: 5
       deadLetteringOnMessageExpiration: true
       lockDuration: 'PT5M'
@@ -62,6 +66,7 @@ resource queues 'Microsoft.ServiceBus/namespaces/queues@2024-01-01' = [
 
 output id string = namespace.id
 output name string = namespace.name
+output queueNames array = queueNames
 // <name>.servicebus.windows.net (ServiceBusConnection__fullyQualifiedNamespace);
 // serviceBusEndpoint is https://<name>.servicebus.windows.net:443/.
 output fullyQualifiedNamespace string = split(replace(namespace.properties.serviceBusEndpoint, 'https://', ''), ':')[0]

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -50,6 +51,9 @@ var (
 		"WEBSITE_CONTENTSHARE", "WEBSITE_CONTENTAZUREFILECONNECTIONSTRING", "WEBSITE_TIME_ZONE",
 		"TZ", "WEBSITE_NODE_DEFAULT_VERSION", "AzureWebJobsStorage", "ServiceBusConnection",
 		"IDPKEEPER_SNAPSHOT",
+		// Azure runs host.json's linux/amd64 handler; only a local stage
+		// names another binary.
+		"AzureFunctionsJobHost__customHandler__description__defaultExecutablePath",
 	)
 	// Identity-based connections and telemetry the Azure app needs.
 	requiredInAzure = []string{
@@ -386,13 +390,12 @@ func TestQueuePropertiesAgree(t *testing.T) {
 	src := bicep(t, rel)
 	props := block(t, src, regexp.MustCompile(`namespaces/queues@[^']*'\s*=`), rel)
 	want := map[string]string{
-		"requiresDuplicateDetection":          "true",
-		"duplicateDetectionHistoryTimeWindow": "PT1H",
-		"maxDeliveryCount":                    "5",
-		"deadLetteringOnMessageExpiration":    "true",
-		"lockDuration":                        "PT5M",
-		"defaultMessageTimeToLive":            "P14D",
-		"requiresSession":                     "false",
+		"requiresDuplicateDetection":       "true",
+		"maxDeliveryCount":                 "5",
+		"deadLetteringOnMessageExpiration": "true",
+		"lockDuration":                     "PT5M",
+		"defaultMessageTimeToLive":         "P14D",
+		"requiresSession":                  "false",
 	}
 	got := map[string]string{}
 	for k, v := range want {
@@ -400,6 +403,19 @@ func TestQueuePropertiesAgree(t *testing.T) {
 		if got[k] != v {
 			t.Errorf("%s: queue %s = %s, want %s", rel, k, got[k], v)
 		}
+	}
+	// Duplicate detection must remember a MessageID for as long as the ID
+	// stays the same (shared/jobs MessageIDPeriod), or a second scan of the
+	// day enqueues its jobs again. Service Bus allows at most 7 days.
+	got["duplicateDetectionHistoryTimeWindow"] = bicepProperty(t, props, "duplicateDetectionHistoryTimeWindow", rel)
+	window := duration(t, got["duplicateDetectionHistoryTimeWindow"], rel)
+	period := goMessageIDPeriod(t)
+	if window < period {
+		t.Errorf("%s: duplicateDetectionHistoryTimeWindow %s (%v) is shorter than shared/jobs MessageIDPeriod %v: a repeated job outside the window is not dropped",
+			rel, got["duplicateDetectionHistoryTimeWindow"], window, period)
+	}
+	if window > 7*24*time.Hour {
+		t.Errorf("%s: duplicateDetectionHistoryTimeWindow %v exceeds Service Bus's maximum of 7 days", rel, window)
 	}
 	ns := block(t, src, regexp.MustCompile(`Microsoft\.ServiceBus/namespaces@[^']*'\s*=`), rel)
 	if bicepProperty(t, ns, "name", rel+" sku") != "Standard" && !strings.Contains(ns, "name: 'Standard'") {
@@ -437,6 +453,22 @@ func TestQueuePropertiesAgree(t *testing.T) {
 	}
 }
 
+// goMessageIDPeriod reads `const MessageIDPeriod = N * time.Hour` (or
+// Minute) from shared/jobs/job.go.
+func goMessageIDPeriod(t *testing.T) time.Duration {
+	t.Helper()
+	const rel = "shared/jobs/job.go"
+	m := regexp.MustCompile(`(?m)^const\s+MessageIDPeriod\s*=\s*(\d+)\s*\*\s*time\.(Hour|Minute)\b`).FindStringSubmatch(read(t, rel))
+	if m == nil {
+		t.Fatalf("%s: no `const MessageIDPeriod = N * time.Hour`", rel)
+	}
+	n, _ := strconv.Atoi(m[1])
+	if m[2] == "Minute" {
+		return time.Duration(n) * time.Minute
+	}
+	return time.Duration(n) * time.Hour
+}
+
 // ---------------------------------------------------------------- app settings
 
 // goSettingNames returns every IDPKEEPER_* name the Go code (non-test) reads,
@@ -445,8 +477,13 @@ func goSettingNames(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
 	lit := regexp.MustCompile(`"(IDPKEEPER_[A-Z0-9_]+)"`)
+	// shared/access names the azd environment variables that switch a
+	// feature on (AzdEnv: "IDPKEEPER_ENABLE_…"): those are read by azd, not
+	// by the app (TestFeaturesGrantsAndCalls checks them).
+	azdEnv := regexp.MustCompile(`AzdEnv:\s*"IDPKEEPER_[A-Z0-9_]+"`)
 	for _, dir := range goDirs(t) {
 		for rel, src := range goSources(t, dir) {
+			src = azdEnv.ReplaceAllString(src, "")
 			for _, m := range lit.FindAllStringSubmatch(src, -1) {
 				out[m[1]] = rel
 			}
@@ -706,15 +743,70 @@ func TestKeyVaultRoles(t *testing.T) {
 	const rel = "infra/modules/roles-keyvault.bicep"
 	src := bicep(t, rel)
 	ids := objectStrings(block(t, src, regexp.MustCompile(`(?m)^var\s+roleIds\s*=`), rel))
-	if ids["keyVaultReader"] != "21090545-7ca7-4776-b22c-e363652d74d2" {
-		t.Errorf("%s: keyVaultReader role ID %q", rel, ids["keyVaultReader"])
+	// Built-in role IDs (learn.microsoft.com/azure/role-based-access-control/built-in-roles/security).
+	for name, id := range map[string]string{
+		"keyVaultReader":         "21090545-7ca7-4776-b22c-e363652d74d2",
+		"keyVaultSecretsUser":    "4633458b-17de-408a-b874-0445c86b69e6",
+		"keyVaultSecretsOfficer": "b86a8fe4-44ce-4948-aee5-eccb2c155cd7",
+	} {
+		if ids[name] != id {
+			t.Errorf("%s: role ID %s = %q, want %s", rel, name, ids[name], id)
+		}
 	}
-	if !regexp.MustCompile(`resource\s+secretsOfficer\s+'[^']+'\s*=\s*if\s*\(\s*enableRepair\s*\)`).MatchString(src) {
-		t.Errorf("%s: Key Vault Secrets Officer must be conditional on enableRepair", rel)
+	// Every assignment of a role that reads values is conditional on its
+	// feature; Reader (properties only) is not.
+	assignments := roleAssignments(src)
+	if len(assignments) == 0 {
+		t.Fatalf("%s: no role assignments", rel)
 	}
-	if strings.Contains(src, "4633458b-17de-408a-b874-0445c86b69e6") {
-		t.Errorf("%s: Key Vault Secrets User reads secret values; the scan needs Key Vault Reader only", rel)
+	for _, a := range assignments {
+		switch a.role {
+		case "keyVaultReader":
+			if a.cond != "" {
+				t.Errorf("%s: Key Vault Reader (%s) must always be granted, not if (%s)", rel, a.name, a.cond)
+			}
+		case "keyVaultSecretsUser":
+			if !strings.HasPrefix(a.cond, "enableProbeCredentials") {
+				t.Errorf("%s: %s grants Key Vault Secrets User (reads values) without `if (enableProbeCredentials …)`: %q", rel, a.name, a.cond)
+			}
+		case "keyVaultSecretsOfficer":
+			if !strings.HasPrefix(a.cond, "enableRepair") {
+				t.Errorf("%s: %s grants Key Vault Secrets Officer without `if (enableRepair …)`: %q", rel, a.name, a.cond)
+			}
+		default:
+			t.Errorf("%s: %s assigns %s, which no feature asks for", rel, a.name, a.role)
+		}
 	}
+}
+
+// roleAssignment is one roleAssignments resource of a Bicep file: its
+// symbolic name, the roleIds key it assigns and its condition ("" when
+// unconditional).
+type roleAssignment struct{ name, role, cond, scope string }
+
+func roleAssignments(src string) []roleAssignment {
+	head := regexp.MustCompile(`(?m)^resource\s+(\w+)\s+'Microsoft\.Authorization/roleAssignments@[^']*'\s*=\s*(\[\s*for\s+[^:]+:\s*)?(if\s*\(([^)]*)\))?`)
+	var out []roleAssignment
+	locs := head.FindAllStringSubmatchIndex(src, -1)
+	for i, loc := range locs {
+		end := len(src)
+		if i+1 < len(locs) {
+			end = locs[i+1][0]
+		}
+		body := src[loc[1]:end]
+		a := roleAssignment{name: src[loc[2]:loc[3]]}
+		if loc[8] >= 0 {
+			a.cond = strings.TrimSpace(src[loc[8]:loc[9]])
+		}
+		if m := regexp.MustCompile(`roleIds\.(\w+)`).FindStringSubmatch(body); m != nil {
+			a.role = m[1]
+		}
+		if m := regexp.MustCompile(`(?m)^\s*scope\s*:\s*(\S+)`).FindStringSubmatch(body); m != nil {
+			a.scope = m[1]
+		}
+		out = append(out, a)
+	}
+	return out
 }
 
 // ---------------------------------------------------------------- azd, outputs, modules
@@ -734,6 +826,7 @@ func TestAzdProject(t *testing.T) {
 			Dist     string         `yaml:"dist"`
 			Hooks    map[string]any `yaml:"hooks"`
 		} `yaml:"services"`
+		Hooks map[string]any `yaml:"hooks"`
 	}
 	if err := yaml.Unmarshal([]byte(read(t, "azure.yaml")), &doc); err != nil {
 		t.Fatalf("azure.yaml: %v", err)
@@ -753,14 +846,26 @@ func TestAzdProject(t *testing.T) {
 		if tag != name {
 			t.Errorf("azure.yaml service %q, but infra/modules/functionapp.bicep tags the site azd-service-name %q", name, tag)
 		}
-		if svc.Host != "function" || svc.Language != "custom" || svc.Dist == "" {
-			t.Errorf("azure.yaml service %s: host %q language %q dist %q; want function, custom and a dist folder", name, svc.Host, svc.Language, svc.Dist)
+		// A dist ending in .zip is deployed as it is (azd
+		// service_target_functionapp.go): our packager sets the handler's
+		// mode, which azd would not for language custom.
+		if svc.Host != "function" || svc.Language != "custom" || !strings.HasSuffix(svc.Dist, ".zip") {
+			t.Errorf("azure.yaml service %s: host %q language %q dist %q; want function, custom and the package zip", name, svc.Host, svc.Language, svc.Dist)
 		}
 		hook, _ := svc.Hooks["prepackage"].(map[string]any)
 		run, _ := hook["run"].(string)
-		if !strings.Contains(run, "make stage") || !strings.Contains(run, svc.Dist) {
-			t.Errorf("azure.yaml service %s: prepackage hook %q should stage into %s", name, run, svc.Dist)
+		if !strings.Contains(run, "go run ./infra/tools/funcapp package") || !strings.Contains(run, svc.Dist) {
+			t.Errorf("azure.yaml service %s: prepackage hook %q should write %s with the Go packager", name, run, svc.Dist)
 		}
+	}
+	for _, h := range []string{"postdeploy", "postdown"} {
+		hook, _ := doc.Hooks[h].(map[string]any)
+		if run, _ := hook["run"].(string); run != "go run ./infra/tools/funcapp "+h {
+			t.Errorf("azure.yaml hook %s runs %q, want go run ./infra/tools/funcapp %s", h, run, h)
+		}
+	}
+	if !exists("infra/tools/funcapp/main.go") {
+		t.Error("infra/tools/funcapp (the packager and hooks azure.yaml runs) is missing")
 	}
 	if !strings.Contains(fa, "'azd-service-name': serviceName") {
 		t.Errorf("infra/modules/functionapp.bicep: site is not tagged 'azd-service-name': serviceName")

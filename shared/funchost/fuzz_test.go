@@ -10,7 +10,7 @@ import (
 
 // FuzzDecodeData checks the tolerant decoder on arbitrary input: it must never
 // panic, and wrapping a value in 1–3 JSON-string layers (what the host does to
-// string trigger values, research §1.3) must not change what it decodes to.
+// string trigger values, [H4]) must not change what it decodes to.
 func FuzzDecodeData(f *testing.F) {
 	// Seeds: shapes the host sends (testdata/README.md) and edge cases.
 	for _, s := range []string{

@@ -7,11 +7,13 @@ import (
 	"os"
 )
 
-// NewLogger returns a text logger that writes records below Error to stdout
-// and Error and above to stderr. The host logs the handler's stdout as
-// information and treats stderr lines as errors
-// (HttpWorkerDescription.UseStdErrorStreamForErrorsOnly; research §1.1), so
-// splitting by level keeps the host's log levels truthful.
+// NewLogger returns a text logger that writes Debug and Info records to
+// stdout and Warn and above to stderr. The host logs the handler's stdout as
+// Information; a stderr line is a Warning when it contains "warn" (slog's
+// level=WARN does) and an Error otherwise (WorkerProcess.ParseErrorMessageAndLog
+// with HttpWorkerDescription.UseStdErrorStreamForErrorsOnly; [H6], [H7] in
+// doc.go). Only this split lets warnings reach Application Insights as
+// warnings.
 func NewLogger(stdout, stderr io.Writer, level slog.Leveler) *slog.Logger {
 	opts := &slog.HandlerOptions{Level: level}
 	return slog.New(splitHandler{
@@ -28,7 +30,7 @@ func DefaultLogger() *slog.Logger {
 type splitHandler struct{ low, high slog.Handler }
 
 func (s splitHandler) pick(l slog.Level) slog.Handler {
-	if l >= slog.LevelError {
+	if l >= slog.LevelWarn {
 		return s.high
 	}
 	return s.low

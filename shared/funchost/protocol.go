@@ -15,7 +15,7 @@ import (
 
 // HeaderInvocationID is the request header carrying the host's invocation ID.
 // Source: azure-functions-host HttpWorkerConstants.cs / DefaultHttpWorkerService.AddHeaders
-// (research notes §1.3).
+// ([H4] in doc.go).
 const HeaderInvocationID = "X-Azure-Functions-InvocationId"
 
 // ErrNoData reports that a binding name is absent from the request's Data.
@@ -29,7 +29,7 @@ var ErrNoMetadata = errors.New("funchost: no such key in Metadata")
 // Values are kept raw because their encoding depends on the trigger (objects
 // for timer/Event Grid, double-encoded strings for Service Bus, quoted strings
 // and numbers-as-strings in Metadata); use the Invocation accessors.
-// Source: azure-functions-host Workers/Http/HttpScriptInvocationContext.cs (research §1.3).
+// Source: azure-functions-host Workers/Http/HttpScriptInvocationContext.cs ([H4]).
 type InvocationRequest struct {
 	Data     map[string]json.RawMessage `json:"Data"`
 	Metadata map[string]json.RawMessage `json:"Metadata"`
@@ -37,7 +37,7 @@ type InvocationRequest struct {
 
 // InvocationResponse is the body the handler returns with a 2xx status.
 // Output values should be JSON objects or arrays: the host converts any output
-// string that happens to be valid base64 into bytes (research §1.4).
+// string that happens to be valid base64 into bytes ([H5]).
 // Source: azure-functions-host Workers/Http/HttpScriptInvocationResult.cs.
 type InvocationResponse struct {
 	Outputs     map[string]any `json:"Outputs"`
@@ -190,7 +190,7 @@ func (inv *Invocation) MetadataTime(key string) (time.Time, bool) {
 }
 
 // SysMetadata is Metadata.sys, present for every trigger.
-// Source: azure-webjobs-sdk Bindings/SysBindingData.cs (research §1.3).
+// Source: azure-webjobs-sdk Bindings/SysBindingData.cs ([H4]).
 type SysMetadata struct {
 	MethodName string `json:"MethodName"`
 	UtcNow     Time   `json:"UtcNow"`
@@ -206,7 +206,7 @@ func (inv *Invocation) Sys() SysMetadata {
 
 // RetryContext is Metadata.RetryContext, sent when a host retry policy
 // (timer, Event Hubs, …) is retrying an invocation.
-// Source: azure-functions-host ScriptInvocationContextExtensions.SetRetryContext (research §7).
+// Source: azure-functions-host ScriptInvocationContextExtensions.SetRetryContext ([D2]).
 // Fields are read leniently (numbers may arrive as strings).
 type RetryContext struct {
 	RetryCount    int64

@@ -32,8 +32,8 @@ const MaxRequestBytes = 16 << 20
 type Handler func(ctx context.Context, inv *Invocation) (*InvocationResponse, error)
 
 // functionNameRE is the host's function (folder) name rule, case-insensitive,
-// and "host" is reserved. Source: azure-functions-host Utility.cs
-// FunctionNameValidationRegex `^[a-z][a-z0-9_\-]{0,127}$(?<!^host$)` (research §3).
+// and "host" is reserved. Source: azure-functions-host src/WebJobs.Script/Utility.cs
+// FunctionNameValidationRegex `^[a-z][a-z0-9_\-]{0,127}$(?<!^host$)`.
 var functionNameRE = regexp.MustCompile(`(?i)^[a-z][a-z0-9_\-]{0,127}$`)
 
 // ValidFunctionName reports whether name is acceptable to the host as a
@@ -102,7 +102,7 @@ func (rt *Router) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.URL.Path == "/" {
 		// Readiness poll (every 25 ms at start-up) and HostMonitor ping: the
 		// host only needs *a* response, so keep this free of I/O.
-		// Source: DefaultHttpWorkerService.IsWorkerReady / PingAsync (research §1.2).
+		// Source: DefaultHttpWorkerService.IsWorkerReady / PingAsync ([H2]).
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			w.Header().Set("Allow", "GET, HEAD")
 			writeJSON(w, http.StatusMethodNotAllowed, errorBody{Error: "method not allowed on /"})
@@ -188,7 +188,7 @@ func (rt *Router) invoke(w http.ResponseWriter, r *http.Request, rte route) {
 
 // call runs h, converting a panic into an error (with stack in the log) so one
 // bad invocation neither kills the process (3 crashes in 30 min stop the
-// host, research §1.2) nor leaves the host without an answer.
+// host, [H2]) nor leaves the host without an answer.
 func (rt *Router) call(ctx context.Context, h Handler, inv *Invocation) (resp *InvocationResponse, err error) {
 	defer func() {
 		if p := recover(); p != nil {
@@ -214,7 +214,7 @@ func warnStringOutputs(log *slog.Logger, resp *InvocationResponse) {
 }
 
 // writeJSON writes v with the exact content type the host requires
-// (a 200 with another media type fails the invocation; research §1.4).
+// (a 200 with another media type fails the invocation; [H2]).
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -44,7 +44,7 @@ func newTestRouter() testRouter {
 	return testRouter{NewRouter(NewLogger(out, errw, slog.LevelDebug)), out, errw}
 }
 
-// invoke sends body as the host does (research §1.3: POST /<FunctionName>,
+// invoke sends body as the host does ([H2]: POST /<FunctionName>,
 // invocation ID header, JSON content type).
 func (tr testRouter) invoke(t *testing.T, method, path, body string) *httptest.ResponseRecorder {
 	t.Helper()
@@ -77,7 +77,7 @@ func decodeBody(t *testing.T, rec *httptest.ResponseRecorder) map[string]any {
 
 func assertJSONContentType(t *testing.T, rec *httptest.ResponseRecorder) {
 	t.Helper()
-	// The host rejects a 200 whose media type is not JSON (research §1.4);
+	// The host rejects a 200 whose media type is not JSON ([H2]);
 	// net/http would sniff text/plain if the header were left unset.
 	if got := rec.Header().Get("Content-Type"); got != "application/json" {
 		t.Errorf("Content-Type = %q, want exactly application/json", got)
@@ -114,7 +114,7 @@ func TestRouterTimerInvocation(t *testing.T) {
 		}
 		resp := &InvocationResponse{}
 		resp.Logf("first run: %v", ti.ScheduleStatus.Last.IsZero())
-		// An object output must stay an object (base64 trap, research §1.4).
+		// An object output must stay an object (base64 trap, [H5]).
 		resp.SetOutput("report", map[string]any{"findings": []any{map[string]any{"id": "f1"}}, "count": 1})
 		resp.ReturnValue = map[string]any{"ok": true}
 		return resp, nil
@@ -171,8 +171,8 @@ func TestRouterHTTPTriggerOutput(t *testing.T) {
 	if res["statusCode"] != "200" || res["body"] != `{"format":"json"}` {
 		t.Errorf("Outputs.res = %v", res)
 	}
-	if strings.Contains(tr.stdout.String(), "base64") {
-		t.Errorf("object output must not trigger the base64 warning: %s", tr.stdout)
+	if strings.Contains(tr.stdout.String()+tr.stderr.String(), "base64") {
+		t.Errorf("object output must not trigger the base64 warning: %s%s", tr.stdout, tr.stderr)
 	}
 }
 
@@ -185,8 +185,8 @@ func TestRouterWarnsOnStringOutput(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("status = %d", rec.Code)
 	}
-	if log := tr.stdout.String(); !strings.Contains(log, "base64") || !strings.Contains(log, "output=out") {
-		t.Errorf("want a base64-trap warning naming the output, got %q", log)
+	if log := tr.stderr.String(); !strings.Contains(log, "level=WARN") || !strings.Contains(log, "base64") || !strings.Contains(log, "output=out") {
+		t.Errorf("want a base64-trap warning on stderr naming the output, got %q", log)
 	}
 }
 
@@ -368,12 +368,24 @@ func TestLoggerSplitsByLevel(t *testing.T) {
 	l := NewLogger(out, errw, slog.LevelInfo).With("k", "v").WithGroup("g")
 	l.Debug("hidden")
 	l.Info("to stdout")
-	l.Warn("also stdout")
-	l.Error("to stderr")
-	if s := out.String(); !strings.Contains(s, "to stdout") || !strings.Contains(s, "also stdout") || strings.Contains(s, "to stderr") || strings.Contains(s, "hidden") {
+	l.Warn("warning to stderr")
+	l.Error("error to stderr")
+	if s := out.String(); !strings.Contains(s, "to stdout") || strings.Contains(s, "stderr") || strings.Contains(s, "hidden") {
 		t.Errorf("stdout = %q", s)
 	}
-	if s := errw.String(); !strings.Contains(s, "to stderr") || strings.Contains(s, "stdout") || !strings.Contains(s, "k=v") {
-		t.Errorf("stderr = %q", s)
+	errLines := strings.Split(strings.TrimSpace(errw.String()), "\n")
+	if len(errLines) != 2 || strings.Contains(errw.String(), "stdout") || !strings.Contains(errw.String(), "k=v") {
+		t.Fatalf("stderr = %q", errw.String())
+	}
+	// The host's rule (WorkerProcess.ParseErrorMessageAndLog): a stderr line
+	// containing "warn" is a Warning, any other an Error.
+	hostLevel := func(line string) string {
+		if strings.Contains(strings.ToLower(line), "warn") {
+			return "Warning"
+		}
+		return "Error"
+	}
+	if hostLevel(errLines[0]) != "Warning" || hostLevel(errLines[1]) != "Error" {
+		t.Errorf("the host would log %q as %s and %q as %s", errLines[0], hostLevel(errLines[0]), errLines[1], hostLevel(errLines[1]))
 	}
 }

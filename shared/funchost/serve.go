@@ -14,7 +14,7 @@ import (
 )
 
 // Environment variables the host sets on the handler process.
-// Source: azure-functions-host Workers/Http/HttpWorkerConstants.cs (research §1.1).
+// Source: azure-functions-host Workers/Http/HttpWorkerConstants.cs ([H1]).
 const (
 	EnvCustomHandlerPort = "FUNCTIONS_CUSTOMHANDLER_PORT"
 	EnvHTTPWorkerPort    = "FUNCTIONS_HTTPWORKER_PORT" // legacy name, same value

@@ -21,7 +21,7 @@ import (
 //	                   "LastUpdated":"2024-11-30T14:43:50.403838+00:00"},
 //	 "IsPastDue":false}
 //
-// Sources: azure-webjobs-sdk-extensions Timers/TimerInfo.cs; research §2.1
+// Sources: azure-webjobs-sdk-extensions Timers/TimerInfo.cs ([W1])
 // (observed Go custom-handler payload, dazfuller blog 2024-11-30);
 // azure-webjobs-sdk-extensions PR #825 (no-zone "0001-01-01T00:00:00" defaults).
 type TimerInfo struct {
@@ -69,7 +69,7 @@ const (
 //
 // Sources: azure-sdk-for-net Microsoft.Azure.WebJobs.Extensions.EventGrid
 // EventGridExtensionConfigProvider.cs / EventGridTriggerAttributeBindingProvider.cs
-// (research §2.2); observed shapes KarlGW/azfunc trigger/event_grid_test.go;
+// ([K1] in doc.go: observed shapes in KarlGW/azfunc trigger/event_grid_test.go);
 // MicrosoftDocs azure-docs articles/event-grid/event-schema-key-vault.md.
 type EventGridEvent struct {
 	Schema  EventSchema
@@ -183,7 +183,7 @@ func (inv *Invocation) EventGridEvents(name string) ([]EventGridEvent, error) {
 // ServiceBusMessage is a Service Bus trigger invocation: the body from
 // Data.<name> and the message properties from Metadata.
 //
-// As received (research §2.3; KarlGW/azfunc trigger/service_bus_test.go;
+// As received ([K1]; KarlGW/azfunc trigger/service_bus_test.go;
 // azure-functions-host unit test ValidateDefaultInvocationRequest):
 // "DeliveryCount":"1", "SequenceNumber":"1" (numbers as strings),
 // "MessageId":"\"…\"", "ContentType":"\"application/json\"" (quoted strings),
@@ -311,7 +311,7 @@ func firstTime(inv *Invocation, keys ...string) time.Time {
 //	 "Params":{},"Identities":[…],"Body":"…"}
 //
 // Sources: azure-functions-host Extensions/HttpRequestExtensions.cs
-// (GetRequestAsJObject), research §1.6; KarlGW/azfunc trigger/http_test.go.
+// (GetRequestAsJObject); KarlGW/azfunc trigger/http_test.go.
 // Decoding is lenient: Query/Params may arrive as a JSON-encoded string
 // (the custom-handler docs show "Query": "{}"), header values as a string or
 // an array, and Body as a string or any other JSON value (kept as its text).
@@ -427,7 +427,7 @@ func headerMap(raw json.RawMessage) (map[string][]string, error) {
 
 // HTTPResponse is the value for an `http` output binding (Outputs.<res>).
 // It is always encoded as a JSON object — a bare string output would be
-// subject to the host's base64 conversion (research §1.4) — with all four
+// subject to the host's base64 conversion ([H5]) — with all four
 // keys the host's HttpOutputBindingResponse knows. Some host versions mark all
 // four as required (azure-functions-host commit 1a0aed3:
 // "Output body should have 'StatusCode', 'Status', 'Body', and 'Headers'"),

@@ -36,7 +36,7 @@ func mustTime(t *testing.T, s string) time.Time {
 }
 
 func TestTimerFirstRun(t *testing.T) {
-	// Shape: research §2.1, observed Go custom-handler payload (dazfuller blog).
+	// Shape: [W1] in doc.go, observed Go custom-handler payload (dazfuller blog).
 	inv := fixture(t, "timer_first_run.json", "ScanTimer")
 	ti, err := inv.Timer("timer")
 	if err != nil {

@@ -32,14 +32,25 @@ func Permanent(err error) error {
 	return &permanentError{err: err}
 }
 
+// PermanentError is implemented by errors from other packages that know
+// retrying cannot help — a 403 that needs a role granted
+// (access.Denied), a notice channel that cannot work — without those
+// packages importing jobs.
+type PermanentError interface {
+	error
+	Permanent() bool
+}
+
 // IsPermanent reports whether err, or an error it wraps, was marked with
-// Permanent or is one of the Decode errors.
+// Permanent, is one of the Decode errors, or says so itself
+// (PermanentError).
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
 	var p *permanentError
-	return errors.As(err, &p) ||
+	var pe PermanentError
+	return errors.As(err, &p) || (errors.As(err, &pe) && pe.Permanent()) ||
 		errors.Is(err, ErrMalformed) || errors.Is(err, ErrUnsupportedVersion) ||
 		errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrInvalid)
 }

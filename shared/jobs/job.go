@@ -21,19 +21,35 @@ const (
 	KindRefreshMetadata  Kind = "refresh-metadata"
 	KindRotateCredential Kind = "rotate-credential"
 	KindNotifyOwner      Kind = "notify-owner"
+	// KindResolveSecret: a Key Vault event named a secret the last scan did
+	// not know (created or re-versioned since). The KeyVaultEvents handler
+	// answers Event Grid at once and leaves finding out which dependency it
+	// backs to this job. It travels on the rotation queue, because what it
+	// leads to is a rotate-credential job.
+	KindResolveSecret Kind = "resolve-secret"
 )
 
 // Kinds lists every kind this build handles.
-func Kinds() []Kind { return []Kind{KindRefreshMetadata, KindRotateCredential, KindNotifyOwner} }
+func Kinds() []Kind {
+	return []Kind{KindRefreshMetadata, KindRotateCredential, KindNotifyOwner, KindResolveSecret}
+}
 
 // Known reports whether k is one of Kinds.
 func (k Kind) Known() bool {
 	switch k {
-	case KindRefreshMetadata, KindRotateCredential, KindNotifyOwner:
+	case KindRefreshMetadata, KindRotateCredential, KindNotifyOwner, KindResolveSecret:
 		return true
 	}
 	return false
 }
+
+// MessageIDPeriod is how long the same job keeps the same MessageID: the
+// bucket in the ID is the UTC day. Service Bus duplicate detection drops a
+// repeat only while the first message's ID is inside the queue's
+// duplicateDetectionHistoryTimeWindow, so that window must be at least this
+// long (infra/modules/servicebus.bicep sets P1D; shared/consistency checks
+// the two agree).
+const MessageIDPeriod = 24 * time.Hour
 
 // Version is the job message format this build writes and reads. Adding an
 // optional field keeps the version (readers ignore unknown fields); a change
@@ -156,6 +172,9 @@ func (j Job) Validate() error {
 	}
 	if err := checkDependency(j.Dependency); err != nil {
 		return err
+	}
+	if j.Kind == KindResolveSecret && j.Secret == nil {
+		return fmt.Errorf("%w: resolve-secret job for %s names no secret", ErrInvalid, j.Dependency)
 	}
 	if j.Kind == KindNotifyOwner && j.Stage == "" {
 		return fmt.Errorf("%w: notify-owner job for %s has no stage", ErrInvalid, j.Dependency)
@@ -312,7 +331,7 @@ func (q Queues) Queue(k Kind) string {
 	switch k {
 	case KindRefreshMetadata:
 		return q.Metadata
-	case KindRotateCredential:
+	case KindRotateCredential, KindResolveSecret:
 		return q.Rotation
 	case KindNotifyOwner:
 		return q.Notices

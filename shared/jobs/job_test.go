@@ -198,7 +198,7 @@ func TestQueues(t *testing.T) {
 	if q != want {
 		t.Fatalf("queuesFrom = %+v, want %+v", q, want)
 	}
-	for k, name := range map[Kind]string{KindRefreshMetadata: want.Metadata, KindRotateCredential: want.Rotation, KindNotifyOwner: want.Notices, "other": ""} {
+	for k, name := range map[Kind]string{KindRefreshMetadata: want.Metadata, KindRotateCredential: want.Rotation, KindResolveSecret: want.Rotation, KindNotifyOwner: want.Notices, "other": ""} {
 		if got := q.Queue(k); got != name {
 			t.Errorf("Queue(%s) = %q, want %q", k, got, name)
 		}
@@ -208,7 +208,58 @@ func TestQueues(t *testing.T) {
 	}
 }
 
+// MessageIDPeriod is what MessageID does: an ID stays the same for the whole
+// UTC day a job is created in and changes the moment the next period
+// starts. Service Bus must remember an ID at least that long
+// (shared/consistency compares it with the queues' duplicate-detection
+// window).
+func TestMessageIDPeriod(t *testing.T) {
+	start := time.Date(2026, 11, 24, 0, 0, 0, 0, time.UTC)
+	j := rotateJob()
+	j.CreatedAt = start
+	first := j.MessageID()
+	j.CreatedAt = start.Add(MessageIDPeriod - time.Nanosecond)
+	if j.MessageID() != first {
+		t.Errorf("the same job changed ID within one period: %s vs %s", first, j.MessageID())
+	}
+	j.CreatedAt = start.Add(MessageIDPeriod)
+	if j.MessageID() == first {
+		t.Errorf("a job one period later keeps ID %s; the period is longer than MessageIDPeriod", first)
+	}
+	// Two instants less than a period apart but across a period boundary
+	// differ: duplicates are suppressed per period, not per sliding window.
+	j.CreatedAt = start.Add(-time.Minute)
+	if j.MessageID() == first {
+		t.Error("jobs either side of midnight UTC share an ID")
+	}
+}
+
+func TestResolveSecretJob(t *testing.T) {
+	j := Job{Version: Version, Kind: KindResolveSecret, Dependency: "secret/contoso-idp-kv/new-secret", Reason: "Microsoft.KeyVault.SecretNewVersionCreated",
+		Secret: &SecretRef{Vault: "https://contoso-idp-kv.vault.azure.net/", Name: "new-secret", Version: "v1"}, CreatedAt: day}
+	body, _ := j.Encode()
+	got, err := Decode(body)
+	if err != nil || got.Kind != KindResolveSecret {
+		t.Fatalf("Decode(resolve-secret) = %+v, %v", got, err)
+	}
+	j.Secret = nil
+	if err := j.Validate(); !errors.Is(err, ErrInvalid) {
+		t.Errorf("a resolve-secret job without a secret: %v, want ErrInvalid", err)
+	}
+}
+
+type selfPermanent struct{ permanent bool }
+
+func (e selfPermanent) Error() string   { return "denied" }
+func (e selfPermanent) Permanent() bool { return e.permanent }
+
 func TestPermanent(t *testing.T) {
+	if !IsPermanent(fmt.Errorf("job: %w", selfPermanent{true})) {
+		t.Error("an error that says it is permanent (PermanentError) is not treated as one")
+	}
+	if IsPermanent(fmt.Errorf("job: %w", selfPermanent{false})) {
+		t.Error("an error whose Permanent() is false is treated as permanent")
+	}
 	base := errors.New("boom")
 	if IsPermanent(base) || IsPermanent(nil) || Permanent(nil) != nil {
 		t.Fatal("plain errors and nil are not permanent")

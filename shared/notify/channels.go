@@ -25,6 +25,7 @@ import (
 	abstractions "github.com/microsoft/kiota-abstractions-go"
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
+	"github.com/idpkeeper/idpkeeper/shared/access"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
@@ -71,10 +72,10 @@ func (GraphMail) Name() string { return "mail" }
 // sendMail answers 202 with no body, so Graph gives no ID of its own.
 func (g GraphMail) Send(ctx context.Context, m Message) (string, error) {
 	if g.Client == nil || g.From == "" {
-		return "", errors.New("mail: no Graph client or sending mailbox configured")
+		return "", permanent(errors.New("mail: no Graph client or sending mailbox configured"), "set notifications.mail.from or IDPKEEPER_NOTICE_MAILBOX")
 	}
 	if len(m.To) == 0 {
-		return "", errors.New("mail: no recipient (configure an owner or fallbackAdmin)")
+		return "", permanent(errors.New("mail: no recipient"), "configure an owner for the dependency, or fallbackAdmin")
 	}
 	id := "mail:" + noticeID(m)
 	raw, err := mimeMessage(m, id)
@@ -94,10 +95,49 @@ func (g GraphMail) Send(ctx context.Context, m Message) (string, error) {
 	info.Headers.TryAdd("Content-Type", "text/plain")
 	info.Content = []byte(base64.StdEncoding.EncodeToString(raw))
 	if err := adapter.SendNoContent(ctx, info, abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}); err != nil {
-		return "", fmt.Errorf("mail: sendMail as %s: %s", g.From, graphError(err))
+		return "", g.sendError(err)
 	}
 	return id, nil
 }
+
+// sendError says whether a failed sendMail is worth a retry. Graph's
+// answers (learn.microsoft.com/graph/api/user-sendmail, "Errors"; and
+// learn.microsoft.com/graph/errors): 403 ErrorAccessDenied — the app has no
+// Mail.Send for this mailbox (not granted, or an Exchange application access
+// policy / RBAC scope excludes it); 404 ErrorInvalidUser /
+// MailboxNotEnabledForRESTAPI — no such mailbox or no Exchange Online
+// licence; 400 — Graph refused the message itself. None of them changes by
+// retrying. 401, 429 and 5xx may.
+func (g GraphMail) sendError(err error) error {
+	text := fmt.Errorf("mail: sendMail as %s: %s", g.From, graphError(err))
+	var oe *odataerrors.ODataError
+	if !errors.As(err, &oe) {
+		return text
+	}
+	switch oe.ResponseStatusCode {
+	case http.StatusForbidden:
+		return access.Classify(&graphSendError{text: text.Error(), err: err}, access.Need{
+			Graph:        "Mail.Send, restricted to mailbox " + g.From + " (Exchange application access policy or RBAC for Applications; docs/deploy.md)",
+			GraphFeature: access.MailNotices,
+		})
+	case http.StatusNotFound:
+		return permanent(text, "the mailbox "+g.From+" does not exist or has no Exchange Online mailbox: set IDPKEEPER_NOTICE_MAILBOX (or notifications.mail.from) to a licensed or shared mailbox")
+	case http.StatusBadRequest:
+		return permanent(text, "Graph refused the message; check the recipients' addresses in the config (owners, fallbackAdmin)")
+	}
+	return text
+}
+
+// graphSendError keeps the readable text next to the SDK error, so that
+// access.Classify can find the ODataError and the log still says what Graph
+// answered.
+type graphSendError struct {
+	text string
+	err  error
+}
+
+func (e *graphSendError) Error() string { return e.text }
+func (e *graphSendError) Unwrap() error { return e.err }
 
 // mimeMessage builds the notice as multipart/alternative: the plain text and
 // the HTML part, so every mail client shows the whole ask.
@@ -211,10 +251,10 @@ func IsTeamsWorkflow(u *url.URL) bool {
 func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 	u, err := url.Parse(w.URL)
 	if err != nil || u.Host == "" {
-		return "", errors.New("webhook: the configured URL does not parse")
+		return "", permanent(errors.New("webhook: the configured URL does not parse"), "fix notifications.webhook.url")
 	}
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
-		return "", errors.New("webhook: the configured URL must be https")
+		return "", permanent(errors.New("webhook: the configured URL must be https"), "fix notifications.webhook.url")
 	}
 	var payload any
 	if IsTeamsWorkflow(u) {
@@ -248,7 +288,17 @@ func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
 		// The response body is not quoted: some endpoints echo the request URL.
-		return "", fmt.Errorf("webhook: POST to %s: HTTP %d", u.Hostname(), resp.StatusCode)
+		err := fmt.Errorf("webhook: POST to %s: HTTP %d", u.Hostname(), resp.StatusCode)
+		switch resp.StatusCode {
+		case http.StatusNotFound, http.StatusGone:
+			// A deleted workflow or channel connector answers 404.
+			return "", permanent(err, "the webhook no longer exists; update notifications.webhook.url")
+		case http.StatusUnauthorized, http.StatusForbidden:
+			return "", permanent(err, "the webhook refused the call (its URL's signature is wrong, expired or regenerated); update notifications.webhook.url")
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType, http.StatusMethodNotAllowed:
+			return "", permanent(err, "the webhook does not accept this notice; check that notifications.webhook.url is a Teams workflow or an endpoint taking IdP Keeper's JSON (docs/config.md)")
+		}
+		return "", err // 408, 429, 5xx: worth a retry
 	}
 	// A Logic Apps / Workflows run ID identifies the delivery on that side.
 	if run := resp.Header.Get("x-ms-workflow-run-id"); run != "" {
@@ -339,10 +389,10 @@ var safeFileName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]*$`)
 func (o Outbox) Send(_ context.Context, m Message) (string, error) {
 	base := m.FindingID + "-" + m.Stage
 	if !safeFileName.MatchString(base) {
-		return "", fmt.Errorf("outbox: finding %q and stage %q do not make a file name", m.FindingID, m.Stage)
+		return "", permanent(fmt.Errorf("outbox: finding %q and stage %q do not make a file name", m.FindingID, m.Stage), "")
 	}
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
-		return "", fmt.Errorf("outbox: %w", err)
+		return "", o.folderError(err)
 	}
 	var eml strings.Builder
 	fmt.Fprintf(&eml, "To: %s\n", addressList(m.To))
@@ -352,15 +402,25 @@ func (o Outbox) Send(_ context.Context, m Message) (string, error) {
 	fmt.Fprintf(&eml, "Subject: %s\n%s: %s\nContent-Type: text/plain; charset=utf-8\n\n%s", oneLine(m.Subject), NoticeHeader, noticeID(m), m.Text)
 	emlPath := filepath.Join(o.Dir, base+".eml")
 	if err := writeFileAtomic(emlPath, []byte(eml.String())); err != nil {
-		return "", err
+		return "", o.folderError(err)
 	}
 	if err := writeFileAtomic(filepath.Join(o.Dir, base+".html"), []byte(m.HTML)); err != nil {
-		return "", err
+		return "", o.folderError(err)
 	}
 	if o.Stdout != nil {
 		fmt.Fprintf(o.Stdout, "notice %s %s to %s: %s (%s)\n", m.FindingID, m.Stage, orNobody(m.Recipients()), oneLine(m.Subject), emlPath)
 	}
 	return "outbox:" + base + ".eml", nil
+}
+
+// folderError: a folder the process may not write to stays so. In Azure the
+// app root is the deployment package, mounted read-only.
+func (o Outbox) folderError(err error) error {
+	if readOnly(err) {
+		return permanent(fmt.Errorf("outbox: folder %s is not writable: %w", o.Dir, err),
+			"remove notifications.outbox from the config (in Azure the app's folder is read-only; the Functions app keeps every notice in the state store, outbox/<date>/) or point it at a writable folder")
+	}
+	return err
 }
 
 func addressList(rs []Recipient) string {
@@ -417,17 +477,27 @@ type Deps struct {
 	HTTP *http.Client
 	// Stdout receives the outbox line.
 	Stdout io.Writer
-	// DefaultOutboxDir is used when the config names no channel at all: the
-	// local default is an outbox folder and a line on stdout.
+	// DefaultOutboxDir is used when the config names no channel at all and
+	// there is no Store: the local default is an outbox folder and a line on
+	// stdout.
 	DefaultOutboxDir string
+	// Store, when set, keeps every notice in the state store (channel
+	// "store") in front of the configured channels. The Functions app sets
+	// it always: with no channel configured notices are stored and logged.
+	Store *Store
 }
 
-// FromConfig builds the channels cfg.Notifications names, or an Outbox in
-// DefaultOutboxDir when it names none. A relative outbox dir is taken
-// relative to the config file.
+// FromConfig builds the channels cfg.Notifications names, after d.Store when
+// set; with neither, an Outbox in DefaultOutboxDir. A relative outbox dir is
+// taken relative to the config file.
 func FromConfig(cfg *config.Config, d Deps) ([]Channel, error) {
 	var out []Channel
 	n := cfg.Notifications
+	if d.Store != nil {
+		st := *d.Store
+		st.Only = n.Mail == nil && n.Webhook == nil && n.Outbox == nil
+		out = append(out, st)
+	}
 	if n.Mail != nil {
 		if d.Graph == nil {
 			return nil, errors.New("notify: notifications.mail needs a Graph client")

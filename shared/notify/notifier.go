@@ -112,20 +112,23 @@ func (n *Notifier) send(ctx context.Context, f assess.Finding, stage, claimer st
 	msg := Compose(f, stage, n.Config, n.Links)
 	var errs []error
 	for _, ch := range n.Channels {
-		cr := n.sendOne(ctx, ch, msg, claimer)
+		cr, err := n.sendOne(ctx, ch, msg, claimer)
 		if cr.Status == StatusFailed {
-			errs = append(errs, fmt.Errorf("%s: %s", cr.Channel, cr.Error))
+			errs = append(errs, err)
 		}
 		res.Channels = append(res.Channels, cr)
 	}
 	res.Status = overall(res.Channels)
 	if len(errs) > 0 {
-		return res, fmt.Errorf("notify %s %s: %w", f.ID, stage, errors.Join(errs...))
+		return res, newNoticeError(fmt.Sprintf("notify %s %s", f.ID, stage), errs)
 	}
 	return res, nil
 }
 
-func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer string) ChannelResult {
+// sendOne claims, sends and records one channel. The error (nil unless
+// cr.Status is StatusFailed) keeps the channel's error, so a permanent cause
+// stays recognisable.
+func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer string) (ChannelResult, error) {
 	cr := ChannelResult{Channel: ch.Name()}
 	recipient := msg.Recipients()
 	if ch.Name() == "webhook" {
@@ -134,7 +137,7 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 	won, holder, err := n.Ledger.ClaimNoticeFor(ctx, msg.FindingID, msg.Stage, ch.Name(), recipient, claimer)
 	if err != nil {
 		cr.Status, cr.Error = StatusFailed, "ledger: "+err.Error()
-		return cr
+		return cr, fmt.Errorf("%s: ledger: %w", cr.Channel, err)
 	}
 	if !won {
 		cr.MessageID = holder.MessageID
@@ -142,7 +145,7 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 		if holder.Status == ledger.StatusSent {
 			cr.Status = StatusSkippedAlreadySent
 		}
-		return cr
+		return cr, nil
 	}
 	id, sendErr := ch.Send(ctx, msg)
 	// The outcome is recorded even when ctx ended meanwhile (the function
@@ -152,18 +155,21 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 	if sendErr != nil {
 		cr.Status, cr.Error = StatusFailed, sendErr.Error()
 		if _, err := n.Ledger.MarkNoticeFailed(mctx, msg.FindingID, msg.Stage, ch.Name(), sendErr); err != nil {
-			// The claim stays: at most once (see ledger.ClaimNotice).
+			// The claim stays: at most once (see ledger.ClaimNotice). A
+			// retry is needed to learn more, so this is not permanent.
 			cr.Error += "; and the ledger: " + err.Error()
+			return cr, fmt.Errorf("%s: %s", cr.Channel, cr.Error)
 		}
-		return cr
+		return cr, fmt.Errorf("%s: %w", cr.Channel, sendErr)
 	}
 	cr.Status, cr.MessageID = StatusSent, id
 	if _, err := n.Ledger.MarkNoticeSent(mctx, msg.FindingID, msg.Stage, ch.Name(), id); err != nil {
 		// Sent but not recorded: the claim stays and blocks a resend, which
 		// is what we want; report it so the job is looked at.
 		cr.Status, cr.Error = StatusFailed, "sent, but the ledger was not updated: "+err.Error()
+		return cr, fmt.Errorf("%s: %s", cr.Channel, cr.Error)
 	}
-	return cr
+	return cr, nil
 }
 
 func overall(cs []ChannelResult) string {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/access"
 	"github.com/idpkeeper/idpkeeper/shared/assess"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
@@ -27,6 +28,9 @@ const (
 	OutcomeResolved      = "resolved"
 	OutcomePlanned       = "planned"
 	OutcomeUnknownTarget = "unknown-dependency"
+	// OutcomeResolvedEvent: a resolve-secret job found the dependencies an
+	// event's secret backs and queued their rotation jobs.
+	OutcomeResolvedEvent = "resolved-event"
 )
 
 // RefreshMetadata refreshes one partner's metadata, keeps it as the last good
@@ -72,7 +76,7 @@ func (p *Pipeline) RefreshMetadata(ctx context.Context, d jobs.Delivery) error {
 	if p.Repair != nil && (plan.Action == metadata.ActionApply || plan.Action == metadata.ActionPropose) {
 		r, err := repair.ApplyFederationPlan(ctx, *p.Repair, plan, metadata.Policy(p.Config.Policy(pp.Dependency)))
 		if err != nil {
-			return err
+			return access.Classify(err, repairNeed("IdentityProvider.ReadWrite.All"))
 		}
 		if err := p.tell(ctx, d, d.Job.Dependency, fed.DisplayName, r); err != nil {
 			return err
@@ -252,7 +256,13 @@ func (p *Pipeline) applyNewVersion(ctx context.Context, d jobs.Delivery, res *sc
 		return jobs.Permanent(fmt.Errorf("no repair for a new version backing %s", ref))
 	}
 	if err != nil {
-		return err
+		// A 403 (no Key Vault Secrets Officer, no Graph ReadWrite
+		// permission) is parked at once with the grant it needs.
+		graph := "IdentityProvider.ReadWrite.All"
+		if kind == inventory.KindConnector {
+			graph = "APIConnectors.ReadWrite.All"
+		}
+		return access.Classify(err, repairNeed(graph))
 	}
 	if err := p.record(ctx, dependencyLedgerID(ref), d, r.Outcome, r.Detail); err != nil {
 		return err
@@ -289,6 +299,13 @@ func (p *Pipeline) tell(ctx context.Context, d jobs.Delivery, ref, name string, 
 	}
 	_, err := p.Notifier.Tell(ctx, f, r.Outcome, d.MessageID)
 	return err
+}
+
+// repairNeed is what the repair step needs: Key Vault Secrets Officer and
+// the Graph permission of the object it writes, both granted with
+// enableRepair.
+func repairNeed(graphPermission string) access.Need {
+	return access.Need{KeyVault: access.Repair, Graph: graphPermission, GraphFeature: access.Repair}
 }
 
 // Job reasons the pipeline itself uses.
@@ -340,7 +357,7 @@ func (p *Pipeline) stagedRotation(ctx context.Context, d jobs.Delivery, res *sca
 		return jobs.Permanent(err)
 	}
 	if err != nil {
-		return err
+		return access.Classify(err, repairNeed("APIConnectors.ReadWrite.All"))
 	}
 	if err := p.record(ctx, dependencyLedgerID(ref), d, st.Stage, strings.Join(st.Wrote, "; ")); err != nil {
 		return err

@@ -54,6 +54,11 @@ type Pipeline struct {
 	// propose a federation plan); its Mode decides whether anything is
 	// written. Nil: jobs only plan and notify.
 	Repair *repair.Deps
+	// ProbeCredentials lets the scheduled connector probes read each
+	// connector's credential from Key Vault (IDPKEEPER_PROBE_CREDENTIALS;
+	// infra grants Key Vault Secrets User with it). Off: no secret value is
+	// read and the probes report no-credential.
+	ProbeCredentials bool
 	// Prober checks pending basic-auth passwords against the API during a
 	// staged rotation; nil means the API connector contract probe.
 	Prober staged.Prober
@@ -122,6 +127,19 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 	return p.cached, t, nil
 }
 
+// fresh scans the tenant now, whatever the cache holds.
+func (p *Pipeline) fresh(ctx context.Context) (*scan.Result, error) {
+	res, _, err := p.freshScan(ctx)
+	return res, err
+}
+
+func (p *Pipeline) freshScan(ctx context.Context) (*scan.Result, *scan.Tenant, error) {
+	p.mu.Lock()
+	p.cached = nil
+	p.mu.Unlock()
+	return p.current(ctx)
+}
+
 // evaluationTime is the pipeline's clock, except for a snapshot without an
 // explicit clock, which is judged at its capture time.
 func (p *Pipeline) evaluationTime(t *scan.Tenant) time.Time {
@@ -135,14 +153,15 @@ func (p *Pipeline) evaluationTime(t *scan.Tenant) time.Time {
 // metadata refresh for every partner with a metadata source and a notice job
 // for every finding whose notice stage is due. It returns the jobs queued.
 func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result, []jobs.Job, error) {
-	p.mu.Lock()
-	p.cached = nil // a timer scan always reads afresh
-	p.mu.Unlock()
-	res, t, err := p.current(ctx)
+	res, t, err := p.freshScan(ctx) // a timer scan always reads afresh
 	if err != nil {
 		return scan.Result{}, nil, err
 	}
 	if err := p.storeReport(ctx, res.Report); err != nil {
+		return *res, nil, err
+	}
+	// The KeyVaultEvents handler decides from this index alone.
+	if err := p.storeSecretIndex(ctx, res); err != nil {
 		return *res, nil, err
 	}
 	now := p.evaluationTime(t)
@@ -228,6 +247,7 @@ func (p *Pipeline) Handler() jobs.Handler {
 		jobs.KindRefreshMetadata:  p.RefreshMetadata,
 		jobs.KindRotateCredential: p.RotateCredential,
 		jobs.KindNotifyOwner:      p.NotifyOwner,
+		jobs.KindResolveSecret:    p.ResolveSecret,
 	}.Dispatch
 }
 

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/idpkeeper/idpkeeper/shared/access"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/probe"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
@@ -22,26 +23,41 @@ type ConnectorProbe struct {
 }
 
 // ProbeConnectors runs the API connector contract probe against every
-// connector, for each step user flows call it at, with its configured
-// credential (read from the backing Key Vault secret for the request only),
-// and stores the results. It needs the live tenant's clients (Repair); a
-// snapshot has no credentials and no reachable APIs, so nothing is probed.
+// connector, for each step user flows call it at, and stores the results.
+// With ProbeCredentials on, each connector's credential is read from its
+// backing Key Vault secret for the request only (Key Vault Secrets User);
+// with it off no value is read, the probe goes without it and a connector
+// that expects one reports no-credential — never auth-failed, which would
+// blame a credential nobody tested. It needs the live tenant's clients
+// (Repair); a snapshot has no credentials and no reachable APIs, so nothing
+// is probed.
 func (p *Pipeline) ProbeConnectors(ctx context.Context, inv inventory.Inventory) ([]ConnectorProbe, error) {
 	if p.Repair == nil {
 		return nil, nil
 	}
 	var out []ConnectorProbe
 	for _, c := range inv.APIConnectors {
-		auth := probe.Auth{BasicUser: c.Username}
-		if secret := BackingSecret(p.Config, inv, inventory.Ref(inventory.KindConnector, c.ID)); secret != nil {
-			if a, err := credentialFor(ctx, p.Repair, c, *secret); err == nil {
-				auth = a
+		auth, missing := probe.Auth{}, ""
+		secret := BackingSecret(p.Config, inv, inventory.Ref(inventory.KindConnector, c.ID))
+		switch {
+		case !p.ProbeCredentials:
+			missing = "credentials are not read: turn on " + access.ProbeCredentials.Name + " (" + access.ProbeCredentials.Enable() + "; grants " + access.ProbeCredentials.KeyVaultRole + ")"
+		case secret == nil:
+			missing = "no Key Vault secret backs this connector (tag " + inventory.TagDependency + " or config keyVaultSecret)"
+		default:
+			a, err := credentialFor(ctx, p.Repair, c, *secret)
+			if err != nil {
+				missing = err.Error()
+				p.log().Warn("connector probe without its credential", "connector", c.DisplayName, "reason", missing)
 			} else {
-				p.log().Warn("connector probe without its credential", "connector", c.DisplayName, "reason", err.Error())
+				auth = a
 			}
 		}
 		for _, step := range ConnectorSteps(inv, c.ID) {
 			r := probe.Probe(ctx, probe.Request{URL: c.TargetURL, Step: step, Auth: auth})
+			if missing != "" {
+				r = withoutCredential(r, missing)
+			}
 			out = append(out, ConnectorProbe{ConnectorID: c.ID, Name: c.DisplayName, Result: r})
 		}
 	}
@@ -57,14 +73,42 @@ func (p *Pipeline) ProbeConnectors(ctx context.Context, inv inventory.Inventory)
 	return out, nil
 }
 
+// withoutCredential reports a probe made without the connector's
+// credential. What the network said (TLS, timeout, unreachable) still
+// stands; what the API answered does not judge the credential, so it
+// becomes no-credential — with a warning when the API let an
+// unauthenticated call through.
+func withoutCredential(r probe.Result, why string) probe.Result {
+	switch r.Outcome {
+	case probe.TLSError, probe.Timeout, probe.Unreachable:
+		r.Warnings = append(r.Warnings, "probed without the credential: "+why)
+		return r
+	}
+	if r.WellFormed() {
+		r.Warnings = append(r.Warnings, "the API answered "+string(r.Outcome)+" to a call without credentials: it may not check them")
+	}
+	r.Outcome = probe.NoCredential
+	if r.Detail != "" {
+		why += "; the API answered: " + r.Detail
+	}
+	r.Detail = why
+	return r
+}
+
 func credentialFor(ctx context.Context, deps *repair.Deps, c inventory.APIConnector, s inventory.Secret) (probe.Auth, error) {
 	kv := deps.Vaults[vaultHost(s.Vault)]
 	if kv == nil {
 		return probe.Auth{}, fmt.Errorf("vault %s is not configured", s.Vault)
 	}
 	got, err := kv.GetSecret(ctx, s.Name, "", nil)
-	if err != nil || got.Value == nil {
+	if err != nil {
+		if d := access.Classify(err, access.Need{KeyVault: access.ProbeCredentials}); access.IsDenied(d) {
+			return probe.Auth{}, d
+		}
 		return probe.Auth{}, fmt.Errorf("cannot read %s", s.Name)
+	}
+	if got.Value == nil {
+		return probe.Auth{}, fmt.Errorf("%s has no value", s.Name)
 	}
 	if c.AuthType == inventory.AuthBasic {
 		return probe.Auth{BasicUser: c.Username, BasicPassword: *got.Value}, nil

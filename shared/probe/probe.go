@@ -58,6 +58,11 @@ const (
 	TLSError        Outcome = "tls-error"
 	Timeout         Outcome = "timeout"
 	Unreachable     Outcome = "unreachable"
+	// NoCredential: the scheduled probe ran without the connector's
+	// credential (IdP Keeper is not allowed to read it, or could not). The
+	// API's answer then says nothing about the credential Entra sends, so
+	// it is never reported as auth-failed.
+	NoCredential Outcome = "no-credential"
 )
 
 // Auth is the connector's authentication. Its values are secrets: String

@@ -71,7 +71,9 @@ func PlanConnectorCertificate(o ConnectorObservation) Plan {
 	req := o.Request
 	p := Plan{ID: ConnectorPlanID(req.ConnectorID, req.Secret), Kind: KindConnectorCert, Dependency: "connector/" + req.ConnectorID}
 	finishing := o.Journal != nil && o.Journal.Status == StatusApplying
-	listed := slices.ContainsFunc(o.Certificates, func(c CertificateInfo) bool { return c.Thumbprint == o.NewThumbprint })
+	// NewThumbprint is empty when the PFX was not read (a dry run): then
+	// nothing can be known to be listed yet.
+	listed := o.NewThumbprint != "" && slices.ContainsFunc(o.Certificates, func(c CertificateInfo) bool { return c.Thumbprint == o.NewThumbprint })
 	switch {
 	case req.Secret.Version == "":
 		p.Blocked = "the certificate's secret version is required"
@@ -86,19 +88,23 @@ func PlanConnectorCertificate(o ConnectorObservation) Plan {
 	case listed && !finishing:
 		p.Done = fmt.Sprintf("connector %s already lists certificate %s", req.ConnectorID, o.NewThumbprint)
 	case !o.NewNotAfter.IsZero() && !o.Now.Before(o.NewNotAfter):
-		p.Blocked = fmt.Sprintf("certificate %s in %s expired %s", o.NewThumbprint, req.Secret, o.NewNotAfter.Format(time.RFC3339))
+		p.Blocked = fmt.Sprintf("certificate %s in %s expired %s", orDash(o.NewThumbprint), req.Secret, o.NewNotAfter.Format(time.RFC3339))
 	}
 	if p.Blocked != "" || p.Done != "" {
 		return p
 	}
 	target := "apiConnectors/" + req.ConnectorID
+	cert := o.NewThumbprint
+	if cert == "" {
+		cert = "the certificate in " + req.Secret.String() + " (thumbprint known once the PFX is read, in apply mode)"
+	}
 	p.Steps = []string{
-		fmt.Sprintf("read the PFX %s (thumbprint %s)", req.Secret, o.NewThumbprint),
-		fmt.Sprintf("POST %s/uploadClientCertificate", target),
-		fmt.Sprintf("read %s back; verify certificateList holds %s and report the active one", target, o.NewThumbprint),
+		fmt.Sprintf("read the PFX %s (thumbprint %s)", req.Secret, orDash(o.NewThumbprint)),
+		fmt.Sprintf("POST %s/uploadClientCertificate unless certificateList already holds it", target),
+		fmt.Sprintf("read %s back; verify certificateList holds %s and report the active one", target, cert),
 		"journal, then tell the API owner which certificate Entra presents from when",
 	}
-	p.Writes = []PlannedWrite{{Target: target, Field: "certificateList", From: strings.Join(thumbprints(o.Certificates), ","), To: "+" + o.NewThumbprint}}
+	p.Writes = []PlannedWrite{{Target: target, Field: "certificateList", From: strings.Join(thumbprints(o.Certificates), ","), To: "+" + cert}}
 	return p
 }
 
@@ -122,10 +128,32 @@ func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCer
 		obs.Kind, obs.Certificates = connectorAuth(conn)
 	}
 
-	// The PFX must be read even to plan: its thumbprint decides whether
-	// the upload is needed. The value stays in this function.
+	// A dry run plans from the version's properties (it exists, is a PFX,
+	// its expiry — for a Key Vault certificate the secret's exp is the
+	// certificate's notAfter); the PFX itself is read only in apply mode,
+	// where the upload follows unless Entra already lists its thumbprint.
+	// The value stays in this function.
 	var pfxB64, password string
-	if req.Secret.Version != "" {
+	if req.Secret.Version != "" && deps.Mode == DryRun {
+		versions, err := listVersions(ctx, kv, req.Secret.Name)
+		if err != nil {
+			return Result{}, err
+		}
+		idx := slices.IndexFunc(versions, func(v SecretVersion) bool { return strings.EqualFold(v.Version, req.Secret.Version) })
+		switch {
+		case idx < 0:
+			obs.PFXError = "the version does not exist"
+		case versions[idx].ContentType != "" && versions[idx].ContentType != "application/x-pkcs12":
+			obs.PFXError = "content type is " + versions[idx].ContentType + ", not application/x-pkcs12"
+		default:
+			if nb := versions[idx].NotBefore; nb != nil {
+				obs.NewNotBefore = nb.UTC()
+			}
+			if exp := versions[idx].Expires; exp != nil {
+				obs.NewNotAfter = exp.UTC()
+			}
+		}
+	} else if req.Secret.Version != "" {
 		sec, err := kv.GetSecret(ctx, req.Secret.Name, req.Secret.Version, nil)
 		if err != nil {
 			return Result{}, fmt.Errorf("repair: reading %s: %w", req.Secret, err)
@@ -168,7 +196,8 @@ func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCer
 		res.Outcome, res.Detail = OutcomeAlreadyApplied, plan.Done
 		return res, nil
 	case deps.Mode == DryRun:
-		res.Outcome, res.Detail = OutcomeDryRun, fmt.Sprintf("would upload certificate %s; nothing was written", obs.NewThumbprint)
+		res.Outcome = OutcomeDryRun
+		res.Detail = fmt.Sprintf("would read the PFX %s and upload it to connector %s unless Entra already lists it; no secret value was read and nothing was written", req.Secret, req.ConnectorID)
 		return res, nil
 	}
 

@@ -46,7 +46,10 @@ type SecretVersion struct {
 	Created   time.Time
 	NotBefore *time.Time
 	Expires   *time.Time
-	Tags      map[string]string
+	// ContentType is the secret's content type ("application/x-pkcs12"
+	// for a certificate's backing secret).
+	ContentType string
+	Tags        map[string]string
 }
 
 // Applied reports whether Entra was switched to this version.
@@ -246,6 +249,17 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 		v, _ := NewestUsable(obs.Versions, obs.Now)
 		ref.Version = v.Version
 	}
+	if deps.Mode == DryRun {
+		// A dry run plans from Entra's provider and the versions'
+		// properties only. The value is read only when a write will follow:
+		// the provider test needs it, so it runs in apply mode, right
+		// before the PATCH it guards. (A dry run therefore needs no more
+		// than Key Vault Reader.)
+		res.Outcome = OutcomeDryRun
+		res.Detail = fmt.Sprintf("would read %s, test it at %s with client ID %s, PATCH identityProviders/%s and tag the version; no secret value was read and nothing was written",
+			ref, typ, obs.ClientID, req.ProviderID)
+		return res, nil
+	}
 	var target SecretVersion
 	for _, v := range obs.Versions {
 		if strings.EqualFold(v.Version, ref.Version) {
@@ -258,20 +272,17 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 		previous = SecretRef{Vault: ref.Vault, Name: ref.Name, Version: applied.Version}.String()
 	}
 
-	var entry Entry
-	if deps.Mode == Apply {
-		// Crash point: before any write. The entry holds Before so that a
-		// re-run knows what was replaced even after Entra changed.
-		entry, err = deps.Journal.begin(ctx, plan, map[string]string{"appliedVersion": previous, "clientId": obs.ClientID})
-		if err != nil {
-			return res, err
-		}
+	// Crash point: before any write. The entry holds Before so that a
+	// re-run knows what was replaced even after Entra changed.
+	entry, err := deps.Journal.begin(ctx, plan, map[string]string{"appliedVersion": previous, "clientId": obs.ClientID})
+	if err != nil {
+		return res, err
 	}
 
 	// 1–2. Read the value and test it at the provider, unless an earlier
 	// attempt already passed the test (it is skipped then so that the value
 	// is not read again for nothing; the PATCH below needs it, though).
-	needValue := !entry.Done("patch") || deps.Mode == DryRun
+	needValue := !entry.Done("patch")
 	var value string
 	if needValue {
 		sec, err := kv.GetSecret(ctx, ref.Name, ref.Version, nil)
@@ -294,20 +305,13 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 			res.Detail = fmt.Sprintf("%s rejected client ID %s with secret %s: %s", typ, obs.ClientID, ref, verdict.Code)
 			res.Notice = fmt.Sprintf("The new client secret %s for the %s identity provider %s was NOT applied: %s rejected it (%s). Entra still uses %s. Check the secret issued by %s for client ID %s and store a corrected version in Key Vault.",
 				ref, typ, req.ProviderID, typ, verdict.Code, orDash(previous), typ, obs.ClientID)
-			if deps.Mode == Apply {
-				if _, err := deps.Journal.step(ctx, plan.ID, "provider-test", StepFailed, verdict.Code); err != nil {
-					return res, err
-				}
-				if _, err := deps.Journal.finish(ctx, plan.ID, StatusRejected, false, nil); err != nil {
-					return res, err
-				}
-				recordLedger(ctx, deps, req, plan, OutcomeRejectedByProvider, verdict.Code)
+			if _, err := deps.Journal.step(ctx, plan.ID, "provider-test", StepFailed, verdict.Code); err != nil {
+				return res, err
 			}
-			return res, nil
-		}
-		if deps.Mode == DryRun {
-			res.Outcome = OutcomeDryRun
-			res.Detail = fmt.Sprintf("%s accepted the secret (%s); nothing was written", typ, verdict.Code)
+			if _, err := deps.Journal.finish(ctx, plan.ID, StatusRejected, false, nil); err != nil {
+				return res, err
+			}
+			recordLedger(ctx, deps, req, plan, OutcomeRejectedByProvider, verdict.Code)
 			return res, nil
 		}
 		if entry, err = deps.Journal.step(ctx, plan.ID, "provider-test", StepOK, verdict.Code); err != nil {
@@ -406,7 +410,7 @@ func listVersions(ctx context.Context, kv *azsecrets.Client, name string) ([]Sec
 			if p == nil || p.ID == nil {
 				continue
 			}
-			v := SecretVersion{Version: p.ID.Version(), Tags: map[string]string{}}
+			v := SecretVersion{Version: p.ID.Version(), ContentType: str(p.ContentType), Tags: map[string]string{}}
 			if a := p.Attributes; a != nil {
 				v.Enabled = a.Enabled == nil || *a.Enabled
 				if a.Created != nil {

@@ -66,8 +66,11 @@ const (
 	StageWaiting     = "waiting-for-api"
 	StageOverdue     = "overdue"
 	StageWouldCut    = "would-cut-over"
-	StageCutOver     = "cut-over"
-	StageDone        = "done"
+	// StageWouldProbe: a dry run found a pending password waiting for the
+	// API; probing needs its value, which a dry run does not read.
+	StageWouldProbe = "would-probe-pending"
+	StageCutOver    = "cut-over"
+	StageDone       = "done"
 )
 
 // Prober says whether the API accepts a user and password. The API
@@ -304,6 +307,12 @@ func (r *Rotator) Step(ctx context.Context, connectorID, secretName string) (Sta
 	}
 	if user == "" {
 		return st, repairErr("connector %s does not use basic authentication", connectorID)
+	}
+	if r.Mode != repair.Apply {
+		// The value is read only when a write may follow (the cut-over);
+		// a dry run says what it would check instead.
+		st.Stage = StageWouldProbe
+		return st, nil
 	}
 	pw, err := r.Vault.GetSecret(ctx, secretName, pending.id, nil)
 	if err != nil || pw.Value == nil {

@@ -205,6 +205,24 @@ func TestStagedRotationDryRunWritesNothing(t *testing.T) {
 	}
 }
 
+// With a pending password waiting for the API, a dry run says it would probe
+// and reads nothing: probing needs the value, and no write would follow.
+func TestStagedRotationDryRunReadsNoPendingPassword(t *testing.T) {
+	g := newRig(t, repair.Apply)
+	if st, err := g.r.Step(context.Background(), connectorID, secretName); err != nil || st.Stage != staged.StagePending {
+		t.Fatalf("apply: %+v %v", st, err)
+	}
+	g.r.Mode = repair.DryRun
+	writes, reads := len(g.srv.Writes()), g.srv.SecretValueReads()
+	st, err := g.r.Step(context.Background(), connectorID, secretName)
+	if err != nil || st.Stage != staged.StageWouldProbe {
+		t.Fatalf("dry run: %+v %v", st, err)
+	}
+	if g.srv.SecretValueReads() != reads || len(g.srv.Writes()) != writes {
+		t.Errorf("dry run read %d values, wrote %d times", g.srv.SecretValueReads()-reads, len(g.srv.Writes())-writes)
+	}
+}
+
 func TestStagedRotationOverdue(t *testing.T) {
 	g := newRig(t, repair.Apply)
 	g.r.Deadline = 48 * time.Hour
