@@ -33,9 +33,9 @@ type Tenant struct {
 	// with the socials (builtInIdentityProvider: id, displayName,
 	// identityProviderType).
 	BuiltInIdentityProviders []map[string]any `json:"builtInIdentityProviders,omitempty"`
-	Federations             []Federation     `json:"federations"`
-	APIConnectors           []map[string]any `json:"apiConnectors"`
-	UserFlows               []UserFlow       `json:"userFlows"`
+	Federations              []Federation     `json:"federations"`
+	APIConnectors            []map[string]any `json:"apiConnectors"`
+	UserFlows                []UserFlow       `json:"userFlows"`
 	// EmailOTP is the email authentication method configuration; nil → 404.
 	EmailOTP map[string]any `json:"emailOtp"`
 	// CrossTenantDefault is crossTenantAccessPolicy/default; nil → 404.

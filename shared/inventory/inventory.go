@@ -24,10 +24,10 @@ type Inventory struct {
 	// /identity/identityProviders lists them. They hold no credential, but
 	// which of them exist decides whether a guest has a fallback.
 	BuiltInIdentityProviders []BuiltInIdentityProvider `json:"builtInIdentityProviders,omitempty"`
-	Federations             []Federation             `json:"federations"`
-	APIConnectors           []APIConnector           `json:"apiConnectors"`
-	UserFlows               []UserFlow               `json:"userFlows"`
-	EmailOTP                *EmailOTP                `json:"emailOtp,omitempty"`
+	Federations              []Federation              `json:"federations"`
+	APIConnectors            []APIConnector            `json:"apiConnectors"`
+	UserFlows                []UserFlow                `json:"userFlows"`
+	EmailOTP                 *EmailOTP                 `json:"emailOtp,omitempty"`
 	// Redemption is the B2B invitation redemption order and fallback; nil when
 	// the tenant's default cross-tenant policy did not say.
 	Redemption *Redemption `json:"redemption,omitempty"`

@@ -72,7 +72,9 @@ type PageLimitError struct {
 	Reason string
 }
 
-func (e *PageLimitError) Error() string { return fmt.Sprintf("GET %s: paging stopped: %s", e.Path, e.Reason) }
+func (e *PageLimitError) Error() string {
+	return fmt.Sprintf("GET %s: paging stopped: %s", e.Path, e.Reason)
+}
 
 // IsGap reports whether err means "this part of the tenant cannot be seen by
 // this app": 403 (a permission is missing) or 404 (the tenant has no such

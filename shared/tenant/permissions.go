@@ -52,7 +52,7 @@ var GraphPermissions = []Permission{
 	{
 		Method: "GET", Endpoint: "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/{id}/domains", Page: "samlorwsfedexternaldomainfederation-list-domains.md",
 		Documented: "IdentityProvider.Read.All", Permission: "IdentityProvider.Read.All", Phase: PhaseRead,
-		Why:  "a partner's domains are unknown (only read when the list does not carry them inline)",
+		Why: "a partner's domains are unknown (only read when the list does not carry them inline)",
 	},
 	{
 		Method: "GET", Endpoint: "/identity/apiConnectors", Page: "identityapiconnector-list.md",

@@ -108,7 +108,9 @@ func inv2(inv *inventory.Inventory, read func(context.Context, *inventory.Invent
 // PanicError is a panic recovered inside a read.
 type PanicError struct{ Value any }
 
-func (e *PanicError) Error() string { return fmt.Sprintf("internal error while reading (a bug): %v", e.Value) }
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error while reading (a bug): %v", e.Value)
+}
 
 // safely runs fn and turns a panic into a PanicError.
 func safely(ctx context.Context, fn func(context.Context) error) (err error) {
