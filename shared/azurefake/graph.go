@@ -10,7 +10,6 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -591,14 +590,4 @@ func lookupFold(m map[string]any, key string) any {
 		}
 	}
 	return nil
-}
-
-// sortedRoutes lists GraphRoutes as "METHOD PATH" (for tests and errors).
-func sortedRoutes() []string {
-	out := make([]string, 0, len(GraphRoutes))
-	for _, r := range GraphRoutes {
-		out = append(out, r.Method+" "+r.Path)
-	}
-	sort.Strings(out)
-	return out
 }

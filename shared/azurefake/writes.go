@@ -105,7 +105,7 @@ func deepCopy(obj map[string]any) map[string]any {
 }
 
 func (s *Server) record(r *http.Request, raw []byte) {
-	s.record(r, raw)
+	s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
 }
 
 // readPatch reads a JSON object body; ok is false after answering 400.
