@@ -29,7 +29,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jobs dead-letters: --resubmit needs --queue")
 		return exitUsage
 	}
-	cred, err := credential()
+	cred, err := credential(nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "jobs dead-letters: %v\n", err)
 		return exitRead

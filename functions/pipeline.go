@@ -54,7 +54,11 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 	if channels == nil {
 		deps := notify.Deps{Stdout: parts.Stdout, DefaultOutboxDir: "outbox"}
 		if parts.Config.Notifications.Mail != nil && parts.Source.Credential != nil {
-			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport})
+			cloud, err := scan.CloudOf(parts.Config)
+			if err != nil {
+				return nil, err
+			}
+			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport, Cloud: cloud})
 			if err != nil {
 				return nil, err
 			}
@@ -116,13 +120,13 @@ func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
-	src, err := sourceFor(os.Getenv(settingSnapshot))
+	src, err := sourceFor(os.Getenv(settingSnapshot), cfg)
 	if err != nil {
 		return nil, nil, err
 	}
 	cred := src.Credential
 	if cred == nil {
-		if cred, err = credential(); err != nil {
+		if cred, err = credential(cfg); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -181,8 +185,12 @@ func repairDeps(parts pipelineParts, led *ledger.Ledger) (*repair.Deps, error) {
 	if parts.Source.SnapshotDir != "" || parts.Source.Credential == nil {
 		return nil, nil
 	}
+	cloud, err := scan.CloudOf(parts.Config)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{
-		Transport: parts.Source.Transport, KeyVaultURLs: parts.Config.KeyVaults, GraphBaseURL: scan.GraphBaseURL(parts.Config),
+		Transport: parts.Source.Transport, KeyVaultURLs: parts.Config.KeyVaults, Cloud: cloud,
 	})
 	if err != nil {
 		return nil, err

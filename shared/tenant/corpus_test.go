@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/microsoftgraph/msgraph-sdk-go/models"
+
 	"github.com/idpkeeper/idpkeeper/shared/azurefake"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -151,5 +153,58 @@ func TestReaderFallsBackToTheDocumentedExpansion(t *testing.T) {
 	}
 	if !reflect.DeepEqual(sources, wantGaps) {
 		t.Errorf("gaps = %+v", inv.Gaps)
+	}
+}
+
+// The single-resource reads and the federation write the repair step uses,
+// over the documented examples: Get identityProvider answers without
+// @odata.type (social and built-in told apart by their properties), a
+// partner is found through the list, the PATCH at the cast path answers
+// 200 with the object.
+func TestResourceCallsOverDocumentedExamples(t *testing.T) {
+	examples := loadCorpus(t)
+	var builtIn []byte
+	for _, ex := range examples {
+		if ex.File == "identityproviderbase-get-builtin.json" {
+			builtIn = ex.Body
+		}
+	}
+	replay := &azurefake.CorpusReplay{Examples: examples, Override: func(r *http.Request, route string) *http.Response {
+		if strings.HasSuffix(r.URL.Path, "/MSASignup-OAUTH") {
+			return azurefake.Respond(r, http.StatusOK, builtIn)
+		}
+		return nil
+	}}
+	g := corpusReader(t, replay).Clients.Graph
+	ctx := context.Background()
+
+	p, found, err := g.IdentityProvider(ctx, "Amazon-OAUTH")
+	if s, ok := p.(models.SocialIdentityProviderable); err != nil || !found || !ok || *s.GetClientId() != "09876545678908765978678" || *s.GetIdentityProviderType() != "Amazon" {
+		t.Errorf("social provider: %T %v %v", p, found, err)
+	}
+	p, found, err = g.IdentityProvider(ctx, "MSASignup-OAUTH")
+	if b, ok := p.(models.BuiltInIdentityProviderable); err != nil || !found || !ok || *b.GetIdentityProviderType() != "MicrosoftAccount" {
+		t.Errorf("built-in provider: %T %v %v", p, found, err)
+	}
+	c, found, err := g.APIConnector(ctx, "370eeb68-dfd3-4a47-8160-8824c2358321")
+	if err != nil || !found || *c.GetTargetUrl() != "https://someapi.com/api" {
+		t.Errorf("connector: %v %v", found, err)
+	}
+	f, found, err := g.FederationByID(ctx, "FA421032-5D40-5555-A428-A304B4BC18B6")
+	if err != nil || !found || *f.GetDisplayName() != "Fabrikam" || len(f.GetDomains()) != 1 {
+		t.Errorf("federation by ID: %v %v", found, err)
+	}
+	if _, found, err := g.FederationByID(ctx, "not-there"); err != nil || found {
+		t.Errorf("a missing federation: %v %v", found, err)
+	}
+	patch := models.NewSamlOrWsFedExternalDomainFederation()
+	name := "Contoso name change"
+	patch.SetDisplayName(&name)
+	back, err := g.PatchFederation(ctx, "d5a56845-6845-d5a5-4568-a5d54568a5d5", patch)
+	if err != nil || back == nil || *back.GetIssuerUri() != "http://contoso-test.com/adfs/services/trust" {
+		t.Errorf("patch: %v %v", back, err)
+	}
+	if u := replay.Unanswered(); len(u) > 0 {
+		t.Errorf("requests without a documented example: %v", u)
 	}
 }

@@ -1,6 +1,7 @@
 package tenant
 
 import (
+	"reflect"
 	"strings"
 
 	"github.com/microsoft/kiota-abstractions-go/serialization"
@@ -68,9 +69,15 @@ func odataType(n serialization.ParseNode) string {
 	return *s
 }
 
+// child reports whether the object has the key. The JSON parse node
+// returns a typed nil for a missing key, so the interface is not nil.
 func child(n serialization.ParseNode, key string) bool {
 	c, err := n.GetChildNode(key)
-	return err == nil && c != nil
+	if err != nil || c == nil {
+		return false
+	}
+	v := reflect.ValueOf(c)
+	return !(v.Kind() == reflect.Pointer && v.IsNil())
 }
 
 // socialOf maps a socialIdentityProvider. The beta user-flow example writes
