@@ -137,3 +137,45 @@ func TestGraph400FailsLoudlyWithPathAndMessage(t *testing.T) {
 		t.Fatalf("err %T is not a permanent Graph error", err)
 	}
 }
+
+// Every Graph request the repair flows send is a call of the permission
+// table, writes in the repair phase (the grant infra makes with enableRepair).
+func TestEveryRepairCallIsInThePermissionTable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	if res, err := RotateSocialSecret(ctx, e.deps(Apply), googleReq()); err != nil || res.Outcome != OutcomeApplied {
+		t.Fatalf("social: %s %s %v", res.Outcome, res.Detail, err)
+	}
+	if res, err := UploadConnectorCertificate(ctx, e.deps(Apply), certReq()); err != nil || res.Outcome != OutcomeApplied {
+		t.Fatalf("connector: %s %s %v", res.Outcome, res.Detail, err)
+	}
+	plan := certAndEndpointPlan(e, metadata.ActionApply)
+	if res, err := ApplyFederationPlan(ctx, e.deps(Apply), plan, metadata.PolicyAuto); err != nil || res.Outcome != OutcomeApplied {
+		t.Fatalf("federation: %s %s %v", res.Outcome, res.Detail, err)
+	}
+	if res, err := Undo(ctx, e.deps(Apply), plan.ID, "admin@contoso.example"); err != nil || res.Outcome != OutcomeUndone {
+		t.Fatalf("undo: %s %s %v", res.Outcome, res.Detail, err)
+	}
+	calls := map[string]bool{}
+	for _, r := range e.srv.Requests() {
+		if !strings.HasPrefix(r.Path, "/v1.0/") {
+			continue
+		}
+		p, ok := tenant.PermissionFor(r.Method, strings.TrimPrefix(r.Path, "/v1.0"))
+		if !ok || (r.Method != "GET" && p.Phase != tenant.PhaseRepair) {
+			t.Errorf("%s %s is not in tenant.GraphPermissions (or not in the repair phase)", r.Method, r.Path)
+			continue
+		}
+		calls[p.Method+" "+p.Endpoint] = true
+	}
+	for _, want := range []string{
+		"GET /identity/identityProviders/{id}", "PATCH /identity/identityProviders/{id}",
+		"GET /identity/apiConnectors/{id}", "POST /identity/apiConnectors/{id}/uploadClientCertificate",
+		"GET /directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation",
+		"PATCH /directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/{id}",
+	} {
+		if !calls[want] {
+			t.Errorf("%s was not called (calls: %v)", want, calls)
+		}
+	}
+}

@@ -75,7 +75,7 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 	for _, step := range steps {
 		if err := safely(ctx, inv2(&inv, step.read)); err != nil {
 			if IsGap(err) {
-				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: step.source, Reason: err.Error()})
+				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: step.source, Reason: gapReason(err)})
 				continue
 			}
 			return inventory.Inventory{}, fmt.Errorf("%s: %w", step.source, err)
@@ -103,6 +103,22 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 
 func inv2(inv *inventory.Inventory, read func(context.Context, *inventory.Inventory) error) func(context.Context) error {
 	return func(ctx context.Context) error { return read(ctx, inv) }
+}
+
+// gapReason is err's text and, for a 403, the permission the call needs.
+func gapReason(err error) string {
+	reason := err.Error()
+	var ge *GraphError
+	if errors.As(err, &ge) && ge.Status == 403 {
+		if p, ok := PermissionFor(ge.Method, ge.Path); ok {
+			reason += " (the app needs the Graph application permission " + p.Permission
+			if p.Documented != p.Permission {
+				reason += "; the reference page documents " + p.Documented
+			}
+			reason += ")"
+		}
+	}
+	return reason
 }
 
 // PanicError is a panic recovered inside a read.
@@ -226,7 +242,7 @@ func (r *Reader) readFederations(ctx context.Context, inv *inventory.Inventory) 
 		domains, err := r.federationDomains(ctx, feds[i].ID)
 		if IsGap(err) {
 			mu.Lock()
-			gaps = append(gaps, inventory.Gap{Source: "graph:" + domainsPath(feds[i].ID), Reason: err.Error()})
+			gaps = append(gaps, inventory.Gap{Source: "graph:" + domainsPath(feds[i].ID), Reason: gapReason(err)})
 			mu.Unlock()
 			return nil
 		}
@@ -352,7 +368,7 @@ func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) er
 		switch {
 		case IsGap(err):
 			mu.Lock()
-			gaps = append(gaps, inventory.Gap{Source: "graph:" + cfgRoute.path, Reason: err.Error() + "; which API connectors user flow " + flows[i].ID + " calls is unknown"})
+			gaps = append(gaps, inventory.Gap{Source: "graph:" + cfgRoute.path, Reason: gapReason(err) + "; which API connectors user flow " + flows[i].ID + " calls is unknown"})
 			mu.Unlock()
 		case err != nil:
 			return err
@@ -363,7 +379,7 @@ func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) er
 		switch {
 		case IsGap(err):
 			mu.Lock()
-			fallback = append(fallback, flows[i].ID+" ("+err.Error()+")")
+			fallback = append(fallback, flows[i].ID+" ("+gapReason(err)+")")
 			mu.Unlock()
 			return nil
 		case err != nil:

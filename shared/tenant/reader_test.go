@@ -463,3 +463,41 @@ func TestPanicInAReadIsAFailedRead(t *testing.T) {
 		t.Fatalf("err = %v", err)
 	}
 }
+
+// Every request the reader sends is a call listed in GraphPermissions (the
+// table README and infra follow), in the read phase; a 403 gap names the
+// permission to grant.
+func TestEveryReadCallIsInThePermissionTable(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	// A partner list without inline domains makes the reader call the
+	// domains route too.
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation",
+		Body: `{"value":[{"id":"5a1d0c3e-2f4b-4e6a-8b7c-9d0e1f2a3b4c","displayName":"Fabrikam","issuerUri":"https://sts.fabrikam.example/adfs/services/trust"}]}`})
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/policies/crossTenantAccessPolicy", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Federations) != 1 || strings.Join(inv.Federations[0].Domains, ",") != "fabrikam.example" {
+		t.Fatalf("federations = %+v", inv.Federations)
+	}
+	routes := map[string]bool{}
+	for _, r := range srv.Requests() {
+		if !strings.HasPrefix(r.Path, "/v1.0/") {
+			continue
+		}
+		p, ok := tenant.PermissionFor(r.Method, strings.TrimPrefix(r.Path, "/v1.0"))
+		if !ok || p.Phase != tenant.PhaseRead {
+			t.Errorf("%s %s is not a read call of tenant.GraphPermissions", r.Method, r.Path)
+			continue
+		}
+		routes[p.Method+" "+p.Endpoint] = true
+	}
+	if len(routes) != 9 {
+		t.Errorf("%d distinct calls: %v", len(routes), routes)
+	}
+	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Reason, "(the app needs the Graph application permission Policy.Read.All)") {
+		t.Errorf("gaps = %+v", inv.Gaps)
+	}
+}
