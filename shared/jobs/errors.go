@@ -33,13 +33,16 @@ func Permanent(err error) error {
 }
 
 // IsPermanent reports whether err, or an error it wraps, was marked with
-// Permanent or is one of the Decode errors.
+// Permanent, is one of the Decode errors, or says so itself through a
+// Permanent() bool method (a Graph 400 from shared/tenant: the request is
+// wrong, and redelivering it sends the same wrong request).
 func IsPermanent(err error) bool {
 	if err == nil {
 		return false
 	}
 	var p *permanentError
-	return errors.As(err, &p) ||
+	var self interface{ Permanent() bool }
+	return errors.As(err, &p) || (errors.As(err, &self) && self.Permanent()) ||
 		errors.Is(err, ErrMalformed) || errors.Is(err, ErrUnsupportedVersion) ||
 		errors.Is(err, ErrUnknownKind) || errors.Is(err, ErrInvalid)
 }

@@ -222,3 +222,19 @@ func TestPermanent(t *testing.T) {
 		t.Error("Permanent twice should not wrap again")
 	}
 }
+
+// selfPermanent stands for shared/tenant's GraphError: it knows whether
+// retrying can help (a 400 cannot; a 503 may).
+type selfPermanent struct{ permanent bool }
+
+func (e selfPermanent) Error() string   { return "graph answered" }
+func (e selfPermanent) Permanent() bool { return e.permanent }
+
+func TestErrorsThatSayTheyArePermanent(t *testing.T) {
+	if !IsPermanent(fmt.Errorf("reading: %w", selfPermanent{true})) {
+		t.Error("a wrapped error whose Permanent() is true is not permanent")
+	}
+	if IsPermanent(fmt.Errorf("reading: %w", selfPermanent{false})) {
+		t.Error("an error whose Permanent() is false is permanent")
+	}
+}

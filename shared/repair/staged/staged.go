@@ -367,6 +367,7 @@ func (r *Rotator) Step(ctx context.Context, connectorID, secretName string) (Sta
 		return st, err
 	}
 	if mismatch != "" {
+		st.Stage = repair.OutcomeBlocked
 		st.Notice = fmt.Sprintf("IdP Keeper set connector %s to the password in Key Vault secret %s version %s, but reading it back %d times shows: %s. The version is not promoted; check the connector in Entra.",
 			connectorID, secretName, pending.id, attempts, mismatch)
 		return st, fmt.Errorf("%w: %s (after %d reads)", repair.ErrReadBackMismatch, mismatch, attempts)
