@@ -4,6 +4,15 @@
 // OData and Key Vault error bodies, bearer-token checks, the Key Vault
 // authentication challenge, and 429 with Retry-After.
 //
+// The Graph side is a transcription of Graph's reference pages, not of what
+// IdP Keeper expects: GraphRoutes lists each route it serves with its page,
+// testdata/graph holds the pages' example answers, and TestFakeMatchesDocs
+// checks every answer against them (properties, JSON types, @odata.type
+// presence, status). A path it does not serve answers 400 "Resource not
+// found for the segment"; an $expand a page does not document answers 400.
+// ReplicationLag makes reads after a write stale for a while, as Entra's
+// replicas can be.
+//
 // It exists so that tests and the example generator drive the real
 // msgraph-sdk-go and azsecrets clients over real TLS instead of mocking them.
 // The server answers for every host: Transport dials it whatever host a

@@ -179,3 +179,18 @@ func TestEveryRepairCallIsInThePermissionTable(t *testing.T) {
 		}
 	}
 }
+
+// Issue 12 (2) in the repair step: a Key Vault version list whose nextLink
+// loops ends the job with an error instead of paging forever.
+func TestVersionListLoopStopsTheRepair(t *testing.T) {
+	e := newEnv(t)
+	e.srv.AddFault(azurefake.Fault{PathPrefix: "/secrets/google-client-secret/versions",
+		Body: `{"value":[],"nextLink":"https://contoso-idp-kv.vault.azure.net/secrets/google-client-secret/versions?api-version=7.6&$skiptoken=x"}`})
+	_, err := RotateSocialSecret(context.Background(), e.deps(Apply), googleReq())
+	if err == nil || !strings.Contains(err.Error(), "list versions of google-client-secret: paging stopped: page 2 links back to an earlier page") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(e.srv.Writes()) != 0 {
+		t.Fatal("wrote after a failed read")
+	}
+}

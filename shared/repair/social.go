@@ -410,9 +410,13 @@ func recordLedger(ctx context.Context, deps Deps, req SocialRequest, p Plan, out
 
 func listVersions(ctx context.Context, kv *azsecrets.Client, name string) ([]SecretVersion, error) {
 	var out []SecretVersion
+	pages := tenant.VaultPages{What: "list versions of " + name}
 	pager := kv.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		if err == nil {
+			err = pages.Check(ctx, page.Value == nil, page.NextLink)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("repair: listing versions of %s: %w", name, err)
 		}

@@ -1,8 +1,20 @@
 // Package tenant reads a tenant's external sign-in dependencies from
 // Microsoft Graph (through msgraph-sdk-go) and the properties of the Key Vault
 // secrets that back them (through azsecrets), and returns one
-// inventory.Inventory. It only reads: it never asks Key Vault for a secret
-// value and never writes to Graph.
+// inventory.Inventory. The Reader only reads: it never asks Key Vault for a
+// secret value and never writes to Graph. The repair step's single-resource
+// reads and its partner write (PatchFederation) live here too, so that every
+// Graph call uses the routes and shapes Microsoft Graph v1.0 documents
+// (permissions.go lists them with their reference pages).
+//
+// Graph answers are read as the reference pages' examples show them, not as
+// the SDK's discriminators expect: a list at a cast path and a single
+// resource carry no @odata.type, so the route or the item's properties pick
+// the derived type (parse.go). Every answer is checked for its documented
+// shape before it is parsed, and every paged read has a page cap, stops on a
+// repeated nextLink and on a cancelled context (graphread.go). Only 403 and
+// 404 are gaps; anything else fails the read with the request and Graph's
+// message.
 //
 // The SDK clients are built here, once, around an injectable
 // http.RoundTripper. Production passes the default transport; a snapshot

@@ -133,6 +133,7 @@ var GraphPermissions = []Permission{
 // Segments in braces match any key; the query is not compared.
 func PermissionFor(method, path string) (Permission, bool) {
 	path, _, _ = strings.Cut(path, "?")
+	path, _, _ = strings.Cut(path, " ") // " (page 2)"
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	for _, p := range GraphPermissions {
 		if p.Method != method {

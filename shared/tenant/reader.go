@@ -73,7 +73,7 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 		{sourceRedemption, r.readRedemption},
 	}
 	for _, step := range steps {
-		if err := safely(ctx, inv2(&inv, step.read)); err != nil {
+		if err := safely(ctx, bindInventory(&inv, step.read)); err != nil {
 			if IsGap(err) {
 				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: step.source, Reason: gapReason(err)})
 				continue
@@ -101,7 +101,7 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 	return inv, nil
 }
 
-func inv2(inv *inventory.Inventory, read func(context.Context, *inventory.Inventory) error) func(context.Context) error {
+func bindInventory(inv *inventory.Inventory, read func(context.Context, *inventory.Inventory) error) func(context.Context) error {
 	return func(ctx context.Context) error { return read(ctx, inv) }
 }
 
@@ -500,14 +500,14 @@ func (r *Reader) readRedemption(ctx context.Context, inv *inventory.Inventory) e
 // back a dependency, the version that is current.
 func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, error) {
 	var out []inventory.Secret
-	pages := vaultPages{max: r.MaxPages, what: "list secrets"}
+	pages := VaultPages{Max: r.MaxPages, What: "list secrets"}
 	pager := v.Client.NewListSecretPropertiesPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
 			return nil, err
 		}
-		if err := pages.check(ctx, page.Value == nil, page.NextLink); err != nil {
+		if err := pages.Check(ctx, page.Value == nil, page.NextLink); err != nil {
 			return nil, err
 		}
 		for _, p := range page.Value {
@@ -530,24 +530,28 @@ func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, er
 	return out, err
 }
 
-// vaultPages bounds a Key Vault pager the way eachPage bounds Graph's: a
+// VaultPages bounds a Key Vault pager the way eachPage bounds Graph's: a
 // page without a value array fails the read (an empty vault answers
 // "value": []), a nextLink seen before or a page past the cap ends it with
-// an error, and a cancelled context stops it between pages.
-type vaultPages struct {
-	max  int
-	what string
+// an error, and a cancelled context stops it between pages. Call Check
+// after each NextPage.
+type VaultPages struct {
+	// Max is the page cap (0: DefaultMaxPages); What names the read in
+	// errors ("list versions of NAME").
+	Max  int
+	What string
 	n    int
 	seen map[string]bool
 }
 
-func (p *vaultPages) check(ctx context.Context, noValue bool, next *string) error {
+// Check accepts one page: noValue is page.Value == nil, next its NextLink.
+func (p *VaultPages) Check(ctx context.Context, noValue bool, next *string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	p.n++
 	if noValue {
-		return &ShapeError{Method: "GET", Path: p.what, Reason: fmt.Sprintf("page %d has no value array", p.n)}
+		return &ShapeError{Method: "GET", Path: p.What, Reason: fmt.Sprintf("page %d has no value array", p.n)}
 	}
 	if next == nil || *next == "" {
 		return nil
@@ -555,15 +559,15 @@ func (p *vaultPages) check(ctx context.Context, noValue bool, next *string) erro
 	if p.seen == nil {
 		p.seen = map[string]bool{}
 	}
-	limit := p.max
+	limit := p.Max
 	if limit <= 0 {
 		limit = DefaultMaxPages
 	}
 	switch {
 	case p.seen[*next]:
-		return &PageLimitError{Path: p.what, Reason: fmt.Sprintf("page %d links back to an earlier page (%s)", p.n, clip(*next))}
+		return &PageLimitError{Path: p.What, Reason: fmt.Sprintf("page %d links back to an earlier page (%s)", p.n, clip(*next))}
 	case p.n >= limit:
-		return &PageLimitError{Path: p.what, Reason: fmt.Sprintf("more than %d pages", limit)}
+		return &PageLimitError{Path: p.What, Reason: fmt.Sprintf("more than %d pages", limit)}
 	}
 	p.seen[*next] = true
 	return nil
@@ -574,14 +578,14 @@ func (p *vaultPages) check(ctx context.Context, noValue bool, next *string) erro
 // newest one the repair step tagged as applied.
 func currentVersion(ctx context.Context, c *azsecrets.Client, name string, maxPages int) (newest, applied string, err error) {
 	var newestCreated, appliedCreated time.Time
-	pages := vaultPages{max: maxPages, what: "list versions of " + name}
+	pages := VaultPages{Max: maxPages, What: "list versions of " + name}
 	pager := c.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
 			return "", "", err
 		}
-		if err := pages.check(ctx, page.Value == nil, page.NextLink); err != nil {
+		if err := pages.Check(ctx, page.Value == nil, page.NextLink); err != nil {
 			return "", "", err
 		}
 		for _, p := range page.Value {

@@ -169,9 +169,13 @@ func (r *Rotator) now() time.Time {
 
 func (r *Rotator) versions(ctx context.Context, name string) ([]version, error) {
 	var out []version
+	pages := tenant.VaultPages{What: "list versions of " + name}
 	pager := r.Vault.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		if err == nil {
+			err = pages.Check(ctx, page.Value == nil, page.NextLink)
+		}
 		if err != nil {
 			return nil, err
 		}
