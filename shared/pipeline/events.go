@@ -10,6 +10,7 @@ import (
 
 	"github.com/idpkeeper/idpkeeper/shared/events"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
 
 // Event outcomes, as `events handle` prints them.
@@ -73,11 +74,17 @@ func (p *Pipeline) HandleEvent(ctx context.Context, raw json.RawMessage) (EventO
 	if created.IsZero() {
 		created = p.now()
 	}
+	// The event names the vault by name; its host follows the tenant's
+	// cloud (tenant.cloud: vault.azure.net, vault.usgovcloudapi.net, ...).
+	cloud, err := scan.CloudOf(p.Config)
+	if err != nil {
+		return out, err
+	}
 	var queued []jobs.Job
 	for _, dep := range deps {
 		queued = append(queued, jobs.Job{
 			Version: jobs.Version, Kind: jobs.KindRotateCredential, Dependency: dep, Reason: ev.Type,
-			Secret:    &jobs.SecretRef{Vault: "https://" + ev.Data.VaultName + ".vault.azure.net/", Name: ev.Data.ObjectName, Version: ev.Data.Version},
+			Secret:    &jobs.SecretRef{Vault: "https://" + ev.Data.VaultName + cloud.KeyVaultSuffix + "/", Name: ev.Data.ObjectName, Version: ev.Data.Version},
 			Source:    ev.ID,
 			CreatedAt: created.UTC(),
 		})
