@@ -137,6 +137,54 @@ func BenchmarkScan500Partners(b *testing.B) {
 			b.Fatalf("read %d federations", len(res.Inventory.Federations))
 		}
 	}
+	b.StopTimer()
+	graph, vault := countRequests(srv.Requests())
+	b.ReportMetric(float64(graph)/float64(b.N), "graph-requests/op")
+	b.ReportMetric(float64(vault)/float64(b.N), "keyvault-requests/op")
+}
+
+func countRequests(rs []azurefake.Request) (graph, vault int) {
+	for _, r := range rs {
+		switch {
+		case strings.HasPrefix(r.Path, "/v1.0/"):
+			graph++
+		case strings.HasPrefix(r.Path, "/secrets"):
+			vault++
+		}
+	}
+	return graph, vault
+}
+
+// How many requests a scan of the example tenant makes, at the fake's
+// default page size of 2 (as examples/tenant was recorded) and at Graph's
+// usual 100.
+//
+//	go test -run='^$' -bench=ScanExampleRequests ./functions/
+func BenchmarkScanExampleRequests(b *testing.B) {
+	for _, size := range []int{2, 100} {
+		b.Run(fmt.Sprintf("page-size-%d", size), func(b *testing.B) {
+			tn, err := azurefake.LoadTenant(filepath.Join("..", "examples", "fixture", "tenant.json"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			srv := azurefake.NewServer(tn)
+			defer srv.Close()
+			srv.PageSize = size
+			cfg, err := config.Load(filepath.Join("..", "examples", "idpkeeper.yaml"))
+			if err != nil {
+				b.Fatal(err)
+			}
+			src := scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+			for i := 0; i < b.N; i++ {
+				if _, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: src}); err != nil {
+					b.Fatal(err)
+				}
+			}
+			graph, vault := countRequests(srv.Requests())
+			b.ReportMetric(float64(graph)/float64(b.N), "graph-requests/op")
+			b.ReportMetric(float64(vault)/float64(b.N), "keyvault-requests/op")
+		})
+	}
 }
 
 func generatedTenant(partners int) *azurefake.Tenant {

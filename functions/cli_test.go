@@ -248,3 +248,65 @@ func TestConnectorSteps(t *testing.T) {
 		t.Errorf("steps of an unused connector = %v", got)
 	}
 }
+
+// copySnapshot copies examples/tenant and lets edit change the body of the
+// recorded answer whose URL ends with urlSuffix.
+func copySnapshot(t *testing.T, urlSuffix string, edit func(ex map[string]any)) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "responses"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(exampleSnapshot, "snapshot.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "snapshot.json"), data, 0o644)
+	files, _ := filepath.Glob(filepath.Join(exampleSnapshot, "responses", "*.json"))
+	edited := 0
+	for _, f := range files {
+		data, _ := os.ReadFile(f)
+		var ex map[string]any
+		if err := json.Unmarshal(data, &ex); err != nil {
+			t.Fatal(err)
+		}
+		if u, _ := ex["url"].(string); strings.HasSuffix(u, urlSuffix) {
+			edit(ex)
+			edited++
+			data, _ = json.Marshal(ex)
+		}
+		os.WriteFile(filepath.Join(dir, "responses", filepath.Base(f)), data, 0o644)
+	}
+	if edited == 0 {
+		t.Fatalf("no recorded answer for %s", urlSuffix)
+	}
+	return dir
+}
+
+// Issue 12 (3, 4): a recorded Graph answer with "body": null, or a
+// collection that is not an object with a value array, fails the scan with
+// exit 3 and the request and reason — no panic (exit 2), no empty list that
+// makes the expired Facebook secret disappear. A recorded 400 fails the same
+// way, with Graph's message.
+func TestScanFailsOnMalformedOrRefusedAnswers(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(map[string]any)
+		msg  string
+	}{
+		{"null body", func(ex map[string]any) { ex["body"] = nil }, "GET /identity/identityProviders: unexpected answer: the body is null, not a JSON object"},
+		{"empty object", func(ex map[string]any) { ex["body"] = map[string]any{} }, "GET /identity/identityProviders: unexpected answer: the object has no value array"},
+		{"null value", func(ex map[string]any) { ex["body"] = map[string]any{"value": nil} }, "GET /identity/identityProviders: unexpected answer: value is null, not an array"},
+		{"a string", func(ex map[string]any) { ex["body"] = "value" }, "GET /identity/identityProviders: unexpected answer: the body is a string, not a JSON object"},
+		{"400", func(ex map[string]any) {
+			ex["status"] = 400
+			ex["body"] = map[string]any{"error": map[string]any{"code": "BadRequest", "message": "Resource not found for the segment 'identityProviders'."}}
+		}, "GET /identity/identityProviders: HTTP 400 BadRequest: Resource not found for the segment 'identityProviders'."},
+	} {
+		dir := copySnapshot(t, "/v1.0/identity/identityProviders", tc.edit)
+		code, out, errOut := runCLI(t, "scan", "--snapshot", dir, "--config", exampleConfig)
+		if code != exitRead || !strings.Contains(errOut, tc.msg) || out != "" {
+			t.Errorf("%s: exit %d, stderr %q, stdout %d bytes; want exit %d with %q", tc.name, code, errOut, len(out), exitRead, tc.msg)
+		}
+	}
+}

@@ -37,7 +37,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jobs dead-letters: no Service Bus configured (%s or %s): listing parked jobs only\n", jobs.SettingConnection, jobs.SettingNamespace)
 		return listParked(ctx, enc, stderr)
 	}
-	cred, err := credential()
+	cred, err := credential(nil)
 	if err != nil {
 		fmt.Fprintf(stderr, "jobs dead-letters: %v\n", err)
 		return exitRead

@@ -113,7 +113,11 @@ func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory
 	if secret == nil {
 		return probe.Auth{BasicUser: c.Username}, "no Key Vault secret backs connector " + c.DisplayName + " (tag idpkeeper-dependency or config keyVaultSecret): probing without its credential"
 	}
-	clients, err := tenant.NewClients(in.Source.Credential, tenant.ClientOptions{KeyVaultURLs: []string{secret.Vault}})
+	cloud, err := scan.CloudOf(in.Config)
+	if err != nil {
+		return probe.Auth{}, err.Error()
+	}
+	clients, err := tenant.NewClients(in.Source.Credential, tenant.ClientOptions{KeyVaultURLs: []string{secret.Vault}, Cloud: cloud})
 	if err != nil {
 		return probe.Auth{}, err.Error()
 	}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
@@ -60,7 +61,7 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	cred, err := credential()
+	cred, err := credential(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitRead
@@ -72,8 +73,7 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 			return exitRead
 		}
 	}
-	src, _ := sourceFor("")
-	src.Credential = cred
+	src := scan.Source{Credential: cred}
 	deps, err := repairDeps(pipelineParts{Config: cfg, Source: src, State: state, Apply: *apply}, &ledger.Ledger{Store: state})
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
@@ -61,12 +62,13 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // sourceFor is where a scan reads from: the snapshot folder when one is
-// named, else the live tenant with the ambient Azure credential.
-func sourceFor(snapshotDir string) (scan.Source, error) {
+// named, else the live tenant with the ambient Azure credential of the
+// config's cloud.
+func sourceFor(snapshotDir string, cfg *config.Config) (scan.Source, error) {
 	if snapshotDir != "" {
 		return scan.Source{SnapshotDir: snapshotDir}, nil
 	}
-	cred, err := credential()
+	cred, err := credential(cfg)
 	if err != nil {
 		return scan.Source{}, err
 	}

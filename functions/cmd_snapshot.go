@@ -37,7 +37,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, err)
 		return exitUsage
 	}
-	cred, err := credential()
+	cred, err := credential(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "snapshot export: %v\n", err)
 		return exitRead

@@ -47,7 +47,7 @@ func (f tenantFlags) load(cmd string, stderr io.Writer) (tenantInputs, int) {
 		fmt.Fprintln(stderr, err)
 		return tenantInputs{}, exitUsage
 	}
-	src, err := sourceFor(*f.snapshot)
+	src, err := sourceFor(*f.snapshot, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 		return tenantInputs{}, exitRead

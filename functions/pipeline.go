@@ -62,7 +62,11 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		cfg := parts.Config
 		switch {
 		case cfg.Notifications.Mail != nil && parts.Source.Credential != nil:
-			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport})
+			cloud, err := scan.CloudOf(cfg)
+			if err != nil {
+				return nil, err
+			}
+			clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{Transport: parts.Source.Transport, Cloud: cloud})
 			if err != nil {
 				return nil, err
 			}
@@ -149,12 +153,12 @@ func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts
 	var src scan.Source
 	if over.Source != nil {
 		src = *over.Source
-	} else if src, err = sourceFor(os.Getenv(settingSnapshot)); err != nil {
+	} else if src, err = sourceFor(os.Getenv(settingSnapshot), cfg); err != nil {
 		return nil, nil, err
 	}
 	cred := src.Credential
 	if cred == nil {
-		if cred, err = credential(); err != nil {
+		if cred, err = credential(cfg); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -216,8 +220,12 @@ func repairDeps(parts pipelineParts, led *ledger.Ledger) (*repair.Deps, error) {
 	if parts.Source.SnapshotDir != "" || parts.Source.Credential == nil {
 		return nil, nil
 	}
+	cloud, err := scan.CloudOf(parts.Config)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := tenant.NewClients(parts.Source.Credential, tenant.ClientOptions{
-		Transport: parts.Source.Transport, KeyVaultURLs: parts.Config.KeyVaults, GraphBaseURL: scan.GraphBaseURL(parts.Config),
+		Transport: parts.Source.Transport, KeyVaultURLs: parts.Config.KeyVaults, Cloud: cloud,
 	})
 	if err != nil {
 		return nil, err

@@ -212,3 +212,45 @@ func TestBasicAuthConnectorRotatesInStages(t *testing.T) {
 		t.Errorf("notices do not tell the API owner where the password is, or carry it:\n%s", all.String())
 	}
 }
+
+// A Graph 400 is our bug (or a route Graph does not serve), not a missing
+// permission: the jobs that meet it are parked with the request and Graph's
+// message as the reason — the Functions policy, applied in process by `run`
+// — instead of being redelivered or read as a gap.
+func TestGraph400ParksJobsWithTheReason(t *testing.T) {
+	tn, err := azurefake.LoadTenant(filepath.Join("..", "examples", "fixture", "tenant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	cfg, err := config.Load(filepath.Join("..", "examples", "idpkeeper.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	src := scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	lp, err := localPipeline(cfg, src, filepath.Join(dir, "state"), filepath.Join(dir, "outbox"), time.Date(2026, 11, 20, 6, 0, 0, 0, time.UTC), false, io.Discard, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, queued, err := lp.ScanAndQueue(context.Background(), "t"); err != nil || len(queued) == 0 {
+		t.Fatalf("scan: %d jobs, %v", len(queued), err)
+	}
+	// From now on every scan a job makes (none cached) meets the 400.
+	lp.ScanTTL = time.Nanosecond
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/apiConnectors", Status: 400, Code: "BadRequest", Message: "Query option 'Expand' is not allowed."})
+	stats, err := lp.queue.Drain(context.Background(), lp.parkingHandler())
+	if err != nil || stats.DeadLettered != 0 {
+		t.Fatalf("%+v %v: a 400 was retried into the dead-letter queue", stats, err)
+	}
+	parked, err := jobs.ListParked(context.Background(), lp.State)
+	if err != nil || len(parked) == 0 {
+		t.Fatalf("%d parked, %v", len(parked), err)
+	}
+	for _, p := range parked {
+		if !strings.Contains(p.Reason, "GET /identity/apiConnectors: HTTP 400 BadRequest: Query option 'Expand' is not allowed.") {
+			t.Errorf("parked %s with reason %q", p.MessageID, p.Reason)
+		}
+	}
+}

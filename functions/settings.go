@@ -84,13 +84,31 @@ func applyDeploymentSettings(cfg *config.Config) {
 
 // credential is the identity used for a live tenant: managed identity in
 // Azure (AZURE_CLIENT_ID selects a user-assigned one), developer sign-in
-// (Azure CLI, azd) on a workstation.
-func credential() (azcore.TokenCredential, error) {
-	cred, err := azidentity.NewDefaultAzureCredential(nil)
+// (Azure CLI, azd) on a workstation. It gets its tokens from the authority
+// of the config's cloud (tenant.cloud); without a config (the state store
+// and Service Bus of some commands) azidentity's default applies, which
+// AZURE_AUTHORITY_HOST overrides.
+func credential(cfg *config.Config) (azcore.TokenCredential, error) {
+	opts, err := credentialOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := azidentity.NewDefaultAzureCredential(opts)
 	if err != nil {
 		return nil, fmt.Errorf("azure credential: %w", err)
 	}
 	return cred, nil
+}
+
+func credentialOptions(cfg *config.Config) (*azidentity.DefaultAzureCredentialOptions, error) {
+	if cfg == nil {
+		return nil, nil
+	}
+	cloud, err := scan.CloudOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &azidentity.DefaultAzureCredentialOptions{ClientOptions: azcore.ClientOptions{Cloud: cloud.AzCore()}}, nil
 }
 
 // openState opens the state store IDPKEEPER_STATE names:
@@ -107,7 +125,7 @@ func openState(ctx context.Context) (statestore.Store, error) {
 	case v == "":
 		return statestore.Dir{Root: ".idpkeeper-state"}, nil
 	case strings.HasPrefix(v, "https://"):
-		cred, err := credential()
+		cred, err := credential(nil)
 		if err != nil {
 			return nil, err
 		}

@@ -17,7 +17,6 @@
 // 00000003-0000-0000-c000-000000000000), so no GUID is hard-coded. For
 // reviewers, the IDs they resolve to (identical in every tenant):
 //   IdentityProvider.Read.All       e321f0bb-e7f7-481e-bb28-e3b0b32d4bd0
-//   Domain.Read.All                 dbb9058a-0e50-45d7-ae91-66909b5d4664
 //   APIConnectors.Read.All          b86848a7-d5b1-41eb-a9b4-54a4e6306e97
 //   IdentityUserFlow.Read.All       1b0c317f-dd31-4305-9932-259a8b6e8099
 //   Policy.Read.All                 246dd0d5-5bd0-4def-940b-0421030a5b68
@@ -44,7 +43,6 @@ param enableRepair bool = false
 // Read-only permissions the scan needs (README "Against a live tenant").
 var readPermissions = [
   'IdentityProvider.Read.All'
-  'Domain.Read.All'
   'APIConnectors.Read.All'
   'IdentityUserFlow.Read.All'
   'Policy.Read.All'

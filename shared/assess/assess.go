@@ -144,6 +144,11 @@ func (a *assessor) index() {
 	for _, uf := range a.inv.UserFlows {
 		for _, p := range uf.IdentityProviders {
 			k := strings.ToLower(p.ID)
+			if isEmailOTP(p) {
+				// Recognised by its identityProviderType too: the ID is
+				// Entra's naming, the type is what Graph documents.
+				k = strings.ToLower(inventory.EmailOTPProviderID)
+			}
 			a.flowsByIdP[k] = appendUnique(a.flowsByIdP[k], uf.ID)
 		}
 		// A connector may be called at both steps; list the flow once.
@@ -696,7 +701,7 @@ func (a *assessor) emailOTP() {
 	// A flow that offers nothing but email OTP cannot sign anyone up.
 	var only []string
 	for _, uf := range a.inv.UserFlows {
-		if len(uf.IdentityProviders) == 1 && inventory.SameID(uf.IdentityProviders[0].ID, inventory.EmailOTPProviderID) {
+		if len(uf.IdentityProviders) == 1 && isEmailOTP(uf.IdentityProviders[0]) {
 			only = append(only, uf.ID)
 		}
 	}
@@ -706,6 +711,10 @@ func (a *assessor) emailOTP() {
 		f.Detail["onlyProviderIn"] = strings.Join(only, ", ")
 	}
 	a.add(f)
+}
+
+func isEmailOTP(p inventory.UserFlowIdentityProvider) bool {
+	return inventory.SameID(p.ID, inventory.EmailOTPProviderID) || strings.EqualFold(p.Type, inventory.EmailOTPProviderType)
 }
 
 // ---- user flows

@@ -9,13 +9,99 @@ import (
 	"net/http"
 	"net/mail"
 	"net/url"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
 )
 
+// The Graph side of the fake is a transcription of Microsoft Graph v1.0's
+// reference pages (microsoftgraph/microsoft-graph-docs-contrib,
+// api-reference/v1.0/api/<page>.md): it serves the routes IdP Keeper calls,
+// each with the shape its page's example shows — which @odata annotations an
+// answer carries, which properties, null for a string without a value — and
+// nothing else. testdata/graph holds those examples; TestFakeMatchesDocs
+// checks every answer of every route against them.
+//
+// Errors follow concepts/errors.md: {"error":{"code","message","innerError"}}.
+// A path the fake does not serve answers as Graph does for an unknown
+// segment: 400 BadRequest "Resource not found for the segment '…'."
+
 const graphPrefix = "/v1.0"
+
+// graphHosts are the Graph service roots of the clouds (deployments.md).
+var graphHosts = map[string]bool{
+	"graph.microsoft.com": true, "graph.microsoft.us": true, "dod-graph.microsoft.us": true, "microsoftgraph.chinacloudapi.cn": true,
+}
+
+// Route is one Graph request the fake serves and the reference page it
+// transcribes. Path segments in braces match any key.
+type Route struct {
+	Method string
+	Path   string
+	Page   string
+}
+
+// GraphRoutes lists every Graph route the fake serves.
+var GraphRoutes = []Route{
+	{"GET", "/identity/identityProviders", "identitycontainer-list-identityproviders.md"},
+	{"GET", "/identity/identityProviders/{id}", "identityproviderbase-get.md"},
+	{"PATCH", "/identity/identityProviders/{id}", "identityproviderbase-update.md"},
+	{"GET", "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", "samlorwsfedexternaldomainfederation-list.md, samlorwsfedexternaldomainfederation-get.md ($filter)"},
+	{"PATCH", "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/{id}", "samlorwsfedexternaldomainfederation-update.md"},
+	{"GET", "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/{id}/domains", "samlorwsfedexternaldomainfederation-list-domains.md"},
+	{"GET", "/identity/apiConnectors", "identityapiconnector-list.md"},
+	{"GET", "/identity/apiConnectors/{id}", "identityapiconnector-get.md"},
+	{"PATCH", "/identity/apiConnectors/{id}", "identityapiconnector-update.md"},
+	{"POST", "/identity/apiConnectors/{id}/uploadClientCertificate", "identityapiconnector-uploadclientcertificate.md"},
+	{"GET", "/identity/b2xUserFlows", "identitycontainer-list-b2xuserflows.md"},
+	{"GET", "/identity/b2xUserFlows/{id}", "b2xidentityuserflow-get.md"},
+	{"GET", "/identity/b2xUserFlows/{id}/apiConnectorConfiguration", "b2xidentityuserflow-get-apiconnectorconfiguration.md"},
+	{"GET", "/identity/b2xUserFlows/{id}/userFlowIdentityProviders", "beta/api/b2xidentityuserflow-list-userflowidentityproviders.md"},
+	{"GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", "emailauthenticationmethodconfiguration-get.md"},
+	{"GET", "/policies/crossTenantAccessPolicy/default", "crosstenantaccesspolicyconfigurationdefault-get.md"},
+	{"POST", "/users/{id}/sendMail", "user-sendmail.md"},
+}
+
+// match finds the route for method and path; params are the {id} values.
+// known is false when the path leaves every route (segment names the first
+// segment that does).
+func match(method, path string) (rt Route, params []string, known bool, segment string) {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	deepest := 0
+	pathKnown := false
+	for _, r := range GraphRoutes {
+		rsegs := strings.Split(strings.Trim(r.Path, "/"), "/")
+		var ps []string
+		i := 0
+		for ; i < len(rsegs) && i < len(segs); i++ {
+			if strings.HasPrefix(rsegs[i], "{") {
+				ps = append(ps, segs[i])
+				continue
+			}
+			if rsegs[i] != segs[i] {
+				break
+			}
+		}
+		if i > deepest {
+			deepest = i
+		}
+		if i == len(rsegs) && i == len(segs) {
+			pathKnown = true
+			if r.Method == method {
+				return r, ps, true, ""
+			}
+		}
+	}
+	if pathKnown {
+		return Route{}, nil, true, ""
+	}
+	if deepest < len(segs) {
+		segment = segs[deepest]
+	}
+	return Route{}, nil, false, segment
+}
 
 func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") {
@@ -23,129 +109,293 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	path, ok := strings.CutPrefix(r.URL.Path, graphPrefix)
-	if r.Method == http.MethodPost && ok && strings.HasPrefix(path, "/users/") && strings.HasSuffix(path, "/sendMail") {
-		// The one write the fake accepts: notices are mailed from a mailbox.
-		s.serveSendMail(w, r, strings.TrimSuffix(strings.TrimPrefix(path, "/users/"), "/sendMail"))
-		return
-	}
-	if r.Method != http.MethodGet {
-		if ok && s.serveGraphWrite(w, r, path) {
-			return
-		}
-		writeODataError(w, http.StatusMethodNotAllowed, "Request_BadRequest", "The fake Graph does not serve this write.")
-		return
-	}
 	if !ok {
-		writeODataError(w, http.StatusNotFound, "BadRequest", "Only v1.0 is served.")
+		writeODataError(w, http.StatusBadRequest, "BadRequest", "Invalid version: the fake serves v1.0 only.")
+		return
+	}
+	rt, params, known, segment := match(r.Method, path)
+	switch {
+	case !known:
+		writeODataError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment '"+segment+"'.")
+		return
+	case rt.Path == "":
+		// A documented path, but not with this method.
+		writeODataError(w, http.StatusMethodNotAllowed, "Request_BadRequest", r.Method+" "+path+" is not documented; the fake does not serve it.")
 		return
 	}
 	t := s.tenant
-	const fedCast = "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation"
-	const fedDomains = "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/"
-	switch {
-	case path == "/identity/identityProviders":
-		items := make([]map[string]any, 0, len(t.SocialIdentityProviders))
+	q := r.URL.Query()
+	switch rt.Method + " " + rt.Path {
+	case "GET /identity/identityProviders":
+		var items []map[string]any
 		for _, p := range t.SocialIdentityProviders {
-			items = append(items, withType(p, "#microsoft.graph.socialIdentityProvider"))
+			items = append(items, typed(s.view("idp:"+str(p["id"]), p), "#microsoft.graph.socialIdentityProvider"))
 		}
-		s.writePage(w, r, items)
-	case path == fedCast:
-		items := make([]map[string]any, 0, len(t.Federations))
-		for _, f := range t.Federations {
-			items = append(items, withType(f.Object, "#microsoft.graph.samlOrWsFedExternalDomainFederation"))
+		for _, p := range t.BuiltInIdentityProviders {
+			items = append(items, typed(p, "#microsoft.graph.builtInIdentityProvider"))
 		}
-		s.writePage(w, r, items)
-	case strings.HasPrefix(path, fedDomains) && strings.HasSuffix(path, "/domains"):
-		id := strings.TrimSuffix(strings.TrimPrefix(path, fedDomains), "/domains")
-		for _, f := range t.Federations {
-			if f.Object["id"] == id {
-				items := make([]map[string]any, 0, len(f.Domains))
-				for _, d := range f.Domains {
-					items = append(items, map[string]any{"id": d, "name": d})
-				}
-				s.writePage(w, r, items)
-				return
-			}
+		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#identity/identityProviders")
+
+	case "GET /identity/identityProviders/{id}":
+		// Example 1 and 2 of the page: no @odata.type, no @odata.context.
+		obj := findByID(t.SocialIdentityProviders, params[0])
+		if obj != nil {
+			obj = s.view("idp:"+params[0], obj)
+		} else {
+			obj = findByID(t.BuiltInIdentityProviders, params[0])
 		}
-		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist.")
-	case path == "/identity/apiConnectors":
-		s.writePage(w, r, t.APIConnectors)
-	case strings.HasPrefix(path, "/identity/identityProviders/"):
-		s.writeOne(w, findByID(t.SocialIdentityProviders, strings.TrimPrefix(path, "/identity/identityProviders/")), "#microsoft.graph.socialIdentityProvider")
-	case strings.HasPrefix(path, "/identity/apiConnectors/"):
-		s.writeOne(w, findByID(t.APIConnectors, strings.TrimPrefix(path, "/identity/apiConnectors/")), "#microsoft.graph.identityApiConnector")
-	case strings.HasPrefix(path, "/directory/federationConfigurations/") && !strings.Contains(strings.TrimPrefix(path, "/directory/federationConfigurations/"), "/") && !strings.Contains(path, "samlOrWsFed"):
-		id := strings.TrimPrefix(path, "/directory/federationConfigurations/")
-		var obj map[string]any
-		for _, f := range t.Federations {
-			if f.Object["id"] == id {
-				obj = f.Object
-			}
+		writeOne(w, untyped(obj), "")
+
+	case "PATCH /identity/identityProviders/{id}":
+		s.patchSocial(w, r, params[0])
+
+	case "GET /directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation":
+		s.listFederations(w, r)
+
+	case "PATCH /directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/{id}":
+		s.patchFederation(w, r, params[0])
+
+	case "GET /directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/{id}/domains":
+		f := s.federation(params[0])
+		if f == nil {
+			notFound(w, params[0])
+			return
 		}
-		s.writeOne(w, obj, "#microsoft.graph.samlOrWsFedExternalDomainFederation")
-	case path == "/identity/b2xUserFlows":
+		items := make([]map[string]any, 0, len(f.Domains))
+		for _, d := range f.Domains {
+			items = append(items, map[string]any{"id": d}) // externalDomainName: id only
+		}
+		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation('"+params[0]+"')/domains")
+
+	case "GET /identity/apiConnectors":
+		items := make([]map[string]any, 0, len(t.APIConnectors))
+		for _, c := range t.APIConnectors {
+			items = append(items, untyped(s.view("conn:"+str(c["id"]), c)))
+		}
+		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#identity/apiConnectors")
+
+	case "GET /identity/apiConnectors/{id}":
+		c := findByID(t.APIConnectors, params[0])
+		if c != nil {
+			c = untyped(s.view("conn:"+params[0], c))
+		}
+		writeOne(w, c, "https://graph.microsoft.com/v1.0/$metadata#identity/apiConnectors/$entity")
+
+	case "PATCH /identity/apiConnectors/{id}":
+		s.patchConnector(w, r, params[0])
+
+	case "POST /identity/apiConnectors/{id}/uploadClientCertificate":
+		s.uploadClientCertificate(w, r, params[0])
+
+	case "GET /identity/b2xUserFlows":
+		expand, ok := s.expandOf(w, q, "identityProviders")
+		if !ok {
+			return
+		}
 		items := make([]map[string]any, 0, len(t.UserFlows))
-		for _, f := range t.UserFlows {
-			items = append(items, withType(f.Object, "#microsoft.graph.b2xIdentityUserFlow"))
+		for i := range t.UserFlows {
+			items = append(items, s.flowObject(&t.UserFlows[i], expand["identityProviders"]))
 		}
-		s.writePage(w, r, items)
-	case strings.HasPrefix(path, "/identity/b2xUserFlows/"):
-		rest := strings.TrimPrefix(path, "/identity/b2xUserFlows/")
-		id, sub, _ := strings.Cut(rest, "/")
-		flow := s.userFlow(id)
-		if flow == nil {
-			writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "User flow '"+id+"' does not exist.")
+		ctx := "https://graph.microsoft.com/v1.0/$metadata#identity/b2xUserFlows"
+		if expand["identityProviders"] {
+			ctx += "(identityProviders)"
+		}
+		s.writePage(w, r, items, ctx)
+
+	case "GET /identity/b2xUserFlows/{id}":
+		// b2xidentityuserflow.md: apiConnectorConfiguration "can only be
+		// obtained using Get userFlowApiConnectorConfiguration"; an $expand
+		// of it (nested or not) is refused.
+		expand, ok := s.expandOf(w, q, "identityProviders")
+		if !ok {
 			return
 		}
-		switch sub {
-		case "":
-			obj := withType(flow.Object, "#microsoft.graph.b2xIdentityUserFlow")
-			if strings.Contains(r.URL.Query().Get("$expand"), "apiConnectorConfiguration") {
-				cfg := map[string]any{}
-				if c := s.connector(flow.PostFederationSignup); c != nil {
-					cfg["postFederationSignup"] = c
-				}
-				if c := s.connector(flow.PostAttributeCollection); c != nil {
-					cfg["postAttributeCollection"] = c
-				}
-				obj["apiConnectorConfiguration"] = cfg
+		f := s.userFlow(params[0])
+		if f == nil {
+			notFound(w, params[0])
+			return
+		}
+		writeJSON(w, http.StatusOK, s.flowObject(f, expand["identityProviders"]))
+
+	case "GET /identity/b2xUserFlows/{id}/apiConnectorConfiguration":
+		expand, ok := s.expandOf(w, q, "postFederationSignup", "postAttributeCollection")
+		if !ok {
+			return
+		}
+		f := s.userFlow(params[0])
+		if f == nil {
+			notFound(w, params[0])
+			return
+		}
+		base := "https://graph.microsoft.com/v1.0/$metadata#identity/b2xUserFlows('" + params[0] + "')/apiConnectorConfiguration"
+		body := map[string]any{"@odata.context": base}
+		for _, step := range []struct {
+			name, id string
+		}{{"postFederationSignup", f.PostFederationSignup}, {"postAttributeCollection", f.PostAttributeCollection}} {
+			if !expand[step.name] {
+				continue // a navigation property is returned only when expanded
 			}
-			writeJSON(w, http.StatusOK, obj)
-		case "userFlowIdentityProviders":
-			s.writePage(w, r, flow.IdentityProviders)
-		default:
-			writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Unknown segment "+sub)
+			if c := s.connector(step.id); c != nil {
+				body[step.name] = untyped(s.view("conn:"+step.id, c))
+			} else {
+				body[step.name] = nil
+			}
 		}
-	case path == "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email":
-		if t.EmailOTP == nil {
-			writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Not found.")
+		writeJSON(w, http.StatusOK, body)
+
+	case "GET /identity/b2xUserFlows/{id}/userFlowIdentityProviders":
+		f := s.userFlow(params[0])
+		if f == nil {
+			notFound(w, params[0])
 			return
 		}
-		writeJSON(w, http.StatusOK, withType(t.EmailOTP, "#microsoft.graph.emailAuthenticationMethodConfiguration"))
-	case path == "/policies/crossTenantAccessPolicy/default":
-		if t.CrossTenantDefault == nil {
-			writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Not found.")
-			return
+		s.writePage(w, r, f.IdentityProviders, "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.identityProviderBase)")
+
+	case "GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email":
+		obj := t.EmailOTP
+		if obj != nil {
+			obj = typed(obj, "#microsoft.graph.emailAuthenticationMethodConfiguration")
 		}
-		writeJSON(w, http.StatusOK, withType(t.CrossTenantDefault, "#microsoft.graph.crossTenantAccessPolicyConfigurationDefault"))
-	default:
-		writeODataError(w, http.StatusNotFound, "BadRequest", "Resource not found for the segment '"+path+"'.")
+		writeOne(w, obj, "https://graph.microsoft.com/v1.0/$metadata#authenticationMethodConfigurations/$entity")
+
+	case "GET /policies/crossTenantAccessPolicy/default":
+		writeOne(w, untyped(t.CrossTenantDefault), "")
+
+	case "POST /users/{id}/sendMail":
+		s.serveSendMail(w, r, params[0])
 	}
 }
 
+// expandOf parses $expand and refuses anything the route's page does not
+// document, as Graph refuses an expansion it cannot make.
+func (s *Server) expandOf(w http.ResponseWriter, q url.Values, allowed ...string) (map[string]bool, bool) {
+	out := map[string]bool{}
+	raw := q.Get("$expand")
+	if raw == "" {
+		return out, true
+	}
+	for _, e := range strings.Split(raw, ",") {
+		e = strings.TrimSpace(e)
+		ok := false
+		for _, a := range allowed {
+			ok = ok || e == a
+		}
+		if !ok {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Expanding '"+e+"' is not supported here (documented: "+strings.Join(allowed, ", ")+").")
+			return nil, false
+		}
+		out[e] = true
+	}
+	return out, true
+}
+
+// flowObject is a b2xIdentityUserFlow as listed: no @odata.type; with
+// identityProviders expanded in the v1.0 identityProvider shape (id, type,
+// name, clientId, clientSecret) of the list page's example 2. That shape
+// exists only for social providers, so built-in providers and SAML/WS-Fed
+// partners are not in the expansion.
+func (s *Server) flowObject(f *UserFlow, withIdPs bool) map[string]any {
+	obj := untyped(f.Object)
+	if !withIdPs {
+		return obj
+	}
+	idps := []map[string]any{}
+	for _, p := range f.IdentityProviders {
+		if str(p["@odata.type"]) != "#microsoft.graph.socialIdentityProvider" {
+			continue
+		}
+		legacy := map[string]any{"id": p["id"], "type": p["identityProviderType"], "name": p["displayName"], "clientSecret": "******"}
+		if social := findByID(s.tenant.SocialIdentityProviders, str(p["id"])); social != nil {
+			legacy["clientId"] = social["clientId"]
+		}
+		idps = append(idps, legacy)
+	}
+	obj["identityProviders"] = idps
+	return obj
+}
+
+// federationStrings are the string properties of a
+// samlOrWsFedExternalDomainFederation; one without a value is null.
+var federationStrings = []string{"displayName", "issuerUri", "metadataExchangeUri", "signingCertificate", "passiveSignInUri", "preferredAuthenticationProtocol"}
+
+// federationObject is a partner as the list and the update answer show it:
+// no @odata.type (the cast segment names the type), domains inline with
+// their id only, null for a string without a value.
+func (s *Server) federationObject(f *Federation) map[string]any {
+	obj := untyped(s.view("fed:"+str(f.Object["id"]), f.Object))
+	for _, k := range federationStrings {
+		if v, ok := obj[k]; !ok || v == "" {
+			obj[k] = nil
+		}
+	}
+	domains := make([]map[string]any, 0, len(f.Domains))
+	for _, d := range f.Domains {
+		domains = append(domains, map[string]any{"id": d})
+	}
+	obj["domains"] = domains
+	return obj
+}
+
+// filterDomain matches the one $filter the Get page documents:
+// domains/any(x: x/id eq 'contoso.com').
+var filterDomain = regexp.MustCompile(`^domains/any\(x:\s*x/id eq '([^']+)'\)$`)
+
+func (s *Server) listFederations(w http.ResponseWriter, r *http.Request) {
+	domain := ""
+	if f := r.URL.Query().Get("$filter"); f != "" {
+		m := filterDomain.FindStringSubmatch(f)
+		if m == nil {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Invalid filter clause: the documented filter is domains/any(x: x/id eq 'domain').")
+			return
+		}
+		domain = m[1]
+	}
+	items := make([]map[string]any, 0, len(s.tenant.Federations))
+	for i := range s.tenant.Federations {
+		f := &s.tenant.Federations[i]
+		if domain != "" && !containsFold(f.Domains, domain) {
+			continue
+		}
+		items = append(items, s.federationObject(f))
+	}
+	// The list example carries no @odata.context.
+	s.writePage(w, r, items, "")
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
 // writeOne answers a single object, or Graph's 404.
-func (s *Server) writeOne(w http.ResponseWriter, obj map[string]any, odataType string) {
+func writeOne(w http.ResponseWriter, obj map[string]any, context string) {
 	if obj == nil {
 		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource does not exist or one of its queried reference-property objects are not present.")
 		return
 	}
-	writeJSON(w, http.StatusOK, withType(obj, odataType))
+	if context != "" {
+		obj = copyMap(obj)
+		obj["@odata.context"] = context
+	}
+	writeJSON(w, http.StatusOK, obj)
+}
+
+func notFound(w http.ResponseWriter, id string) {
+	writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
 }
 
 // writePage answers one page of a collection; $skiptoken is the offset of the
 // page, and @odata.nextLink is an absolute URL on the host the client used,
-// as Graph writes it.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+// as Graph writes it (concepts/paging.md). context is the page's
+// @odata.context, "" where the route's example shows none.
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []map[string]any, context string) {
+	if items == nil {
+		items = []map[string]any{}
+	}
 	size := s.PageSize
 	if size <= 0 {
 		size = len(items) + 1
@@ -160,9 +410,9 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []map[s
 		start = n
 	}
 	end := min(start+size, len(items))
-	body := map[string]any{
-		"@odata.context": "https://graph.microsoft.com/v1.0/$metadata",
-		"value":          items[start:end],
+	body := map[string]any{"value": items[start:end]}
+	if context != "" {
+		body["@odata.context"] = context
 	}
 	if end < len(items) {
 		q := r.URL.Query()
@@ -175,8 +425,17 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []map[s
 
 func (s *Server) userFlow(id string) *UserFlow {
 	for i := range s.tenant.UserFlows {
-		if s.tenant.UserFlows[i].Object["id"] == id {
+		if strings.EqualFold(str(s.tenant.UserFlows[i].Object["id"]), id) {
 			return &s.tenant.UserFlows[i]
+		}
+	}
+	return nil
+}
+
+func (s *Server) federation(id string) *Federation {
+	for i := range s.tenant.Federations {
+		if strings.EqualFold(str(s.tenant.Federations[i].Object["id"]), id) {
+			return &s.tenant.Federations[i]
 		}
 	}
 	return nil
@@ -186,24 +445,49 @@ func (s *Server) connector(id string) map[string]any {
 	if id == "" {
 		return nil
 	}
-	for _, c := range s.tenant.APIConnectors {
-		if c["id"] == id {
-			return c
+	return findByID(s.tenant.APIConnectors, id)
+}
+
+func findByID(list []map[string]any, id string) map[string]any {
+	for _, o := range list {
+		if strings.EqualFold(str(o["id"]), id) {
+			return o
 		}
 	}
 	return nil
 }
 
-// withType copies obj and sets @odata.type when the fixture left it out, so
-// the SDK's discriminator picks the derived type as it does against Graph.
-func withType(obj map[string]any, odataType string) map[string]any {
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
+
+func copyMap(obj map[string]any) map[string]any {
 	out := make(map[string]any, len(obj)+1)
 	for k, v := range obj {
 		out[k] = v
 	}
+	return out
+}
+
+// typed copies obj and sets @odata.type when the fixture left it out: the
+// list of a base type (identityProviderBase) names each item's derived type.
+func typed(obj map[string]any, odataType string) map[string]any {
+	out := copyMap(obj)
 	if _, ok := out["@odata.type"]; !ok {
 		out["@odata.type"] = odataType
 	}
+	return out
+}
+
+// untyped copies obj without its @odata.type: the routes whose examples
+// carry none (a list at a cast path, a single resource).
+func untyped(obj map[string]any) map[string]any {
+	if obj == nil {
+		return nil
+	}
+	out := copyMap(obj)
+	delete(out, "@odata.type")
 	return out
 }
 

@@ -16,7 +16,14 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, host string)
 		if tenant == "" {
 			tenant = "common"
 		}
-		w.Header().Set("WWW-Authenticate", `Bearer authorization="https://login.microsoftonline.com/`+tenant+`", resource="https://vault.azure.net"`)
+		authority, resource := "https://login.microsoftonline.com/", "https://vault.azure.net"
+		switch {
+		case strings.HasSuffix(host, ".vault.usgovcloudapi.net"):
+			authority, resource = "https://login.microsoftonline.us/", "https://vault.usgovcloudapi.net"
+		case strings.HasSuffix(host, ".vault.azure.cn"):
+			authority, resource = "https://login.chinacloudapi.cn/", "https://vault.azure.cn"
+		}
+		w.Header().Set("WWW-Authenticate", `Bearer authorization="`+authority+tenant+`", resource="`+resource+`"`)
 		writeVaultError(w, http.StatusUnauthorized, "Unauthorized", "AKV10000: Request is missing a Bearer or PoP token.")
 		return
 	}

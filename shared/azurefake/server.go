@@ -4,6 +4,15 @@
 // OData and Key Vault error bodies, bearer-token checks, the Key Vault
 // authentication challenge, and 429 with Retry-After.
 //
+// The Graph side is a transcription of Graph's reference pages, not of what
+// IdP Keeper expects: GraphRoutes lists each route it serves with its page,
+// testdata/graph holds the pages' example answers, and TestFakeMatchesDocs
+// checks every answer against them (properties, JSON types, @odata.type
+// presence, status). A path it does not serve answers 400 "Resource not
+// found for the segment"; an $expand a page does not document answers 400.
+// ReplicationLag makes reads after a write stale for a while, as Entra's
+// replicas can be.
+//
 // It exists so that tests and the example generator drive the real
 // msgraph-sdk-go and azsecrets clients over real TLS instead of mocking them.
 // The server answers for every host: Transport dials it whatever host a
@@ -29,9 +38,13 @@ import (
 type Tenant struct {
 	TenantID                string           `json:"tenantId"`
 	SocialIdentityProviders []map[string]any `json:"socialIdentityProviders"`
-	Federations             []Federation     `json:"federations"`
-	APIConnectors           []map[string]any `json:"apiConnectors"`
-	UserFlows               []UserFlow       `json:"userFlows"`
+	// BuiltInIdentityProviders are listed by /identity/identityProviders
+	// with the socials (builtInIdentityProvider: id, displayName,
+	// identityProviderType).
+	BuiltInIdentityProviders []map[string]any `json:"builtInIdentityProviders,omitempty"`
+	Federations              []Federation     `json:"federations"`
+	APIConnectors            []map[string]any `json:"apiConnectors"`
+	UserFlows                []UserFlow       `json:"userFlows"`
 	// EmailOTP is the email authentication method configuration; nil → 404.
 	EmailOTP map[string]any `json:"emailOtp"`
 	// CrossTenantDefault is crossTenantAccessPolicy/default; nil → 404.
@@ -48,7 +61,8 @@ type Document struct {
 	Body        string `json:"body"`
 }
 
-// Federation is a samlOrWsFedExternalDomainFederation and its domains.
+// Federation is a samlOrWsFedExternalDomainFederation (without @odata.type
+// and domains) and its domains.
 type Federation struct {
 	Object  map[string]any `json:"object"`
 	Domains []string       `json:"domains"`
@@ -56,7 +70,9 @@ type Federation struct {
 
 // UserFlow is a b2xIdentityUserFlow with its navigation properties.
 type UserFlow struct {
-	Object                  map[string]any   `json:"object"`
+	Object map[string]any `json:"object"`
+	// IdentityProviders as userFlowIdentityProviders lists them
+	// (identityProviderBase objects with their @odata.type).
 	IdentityProviders       []map[string]any `json:"identityProviders"`
 	PostFederationSignup    string           `json:"postFederationSignup,omitempty"`
 	PostAttributeCollection string           `json:"postAttributeCollection,omitempty"`
@@ -113,15 +129,20 @@ type Request struct {
 }
 
 // Fault makes the server answer requests whose path starts with PathPrefix
-// with Status (and Retry-After when set), Times times (0 = always).
+// with Status (and Retry-After when set), Times times (0 = always). With
+// Body set it answers Status (200 when 0) with that body as JSON instead of
+// an error: a malformed answer, a page whose nextLink loops.
 type Fault struct {
 	Method     string // empty matches any
 	PathPrefix string
 	PathSuffix string // empty matches any
+	// Query, when set, must equal the request's raw query.
+	Query      *string
 	Status     int
 	RetryAfter string
 	Code       string
 	Message    string
+	Body       string
 	Times      int
 }
 
@@ -141,6 +162,9 @@ type Server struct {
 	// writes are the accepted writes; credentials the write-only values set.
 	writes      []Write
 	credentials map[string]string
+	// lag and stale simulate replication lag (ReplicationLag).
+	lag   int
+	stale map[string]*stale
 }
 
 // NewServer starts a fake serving t over TLS on a loopback port.
@@ -194,10 +218,20 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	if h, _, ok := strings.Cut(host, ":"); ok {
 		host = h
 	}
-	isVault := strings.HasSuffix(host, ".vault.azure.net")
+	isVault := isVaultHost(host)
 	if f := s.matchFault(r); f != nil {
 		if f.RetryAfter != "" {
 			rec.Header().Set("Retry-After", f.RetryAfter)
+		}
+		if f.Body != "" {
+			status := f.Status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			rec.Header().Set("Content-Type", "application/json")
+			rec.WriteHeader(status)
+			_, _ = io.WriteString(rec, f.Body)
+			return
 		}
 		if isVault {
 			writeVaultError(rec, f.Status, f.Code, f.Message)
@@ -210,7 +244,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveVault(rec, r, host)
 		return
 	}
-	if host != "graph.microsoft.com" {
+	if !graphHosts[host] {
 		s.serveDocument(rec, r, host)
 		return
 	}
@@ -226,6 +260,9 @@ func (s *Server) matchFault(r *http.Request) *Fault {
 			continue
 		}
 		if !strings.HasPrefix(r.URL.Path, f.PathPrefix) || !strings.HasSuffix(r.URL.Path, f.PathSuffix) {
+			continue
+		}
+		if f.Query != nil && *f.Query != r.URL.RawQuery {
 			continue
 		}
 		if f.Times > 0 {
@@ -247,6 +284,19 @@ type statusRecorder struct {
 func (r *statusRecorder) WriteHeader(code int) {
 	r.status = code
 	r.ResponseWriter.WriteHeader(code)
+}
+
+// vaultSuffixes are the Key Vault DNS suffixes of the public, US Government
+// and China clouds.
+var vaultSuffixes = []string{".vault.azure.net", ".vault.usgovcloudapi.net", ".vault.azure.cn"}
+
+func isVaultHost(host string) bool {
+	for _, s := range vaultSuffixes {
+		if strings.HasSuffix(host, s) {
+			return true
+		}
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

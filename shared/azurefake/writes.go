@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/pkcs12"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // Write is one request that changed the fake's state. Tests use Writes to
@@ -56,67 +56,203 @@ func readBody(r *http.Request) ([]byte, error) {
 	return io.ReadAll(io.LimitReader(src, 8<<20))
 }
 
-// serveGraphWrite answers the Graph writes IdP Keeper's repair step makes;
-// handled is false for anything else. Called with the server lock held.
-func (s *Server) serveGraphWrite(w http.ResponseWriter, r *http.Request, path string) (handled bool) {
-	var target map[string]any
-	var id string
-	switch {
-	case r.Method == http.MethodPatch && strings.HasPrefix(path, "/identity/identityProviders/"):
-		id = strings.TrimPrefix(path, "/identity/identityProviders/")
-		target = findByID(s.tenant.SocialIdentityProviders, id)
-	case r.Method == http.MethodPatch && strings.HasPrefix(path, "/directory/federationConfigurations/"):
-		id = strings.TrimPrefix(path, "/directory/federationConfigurations/")
-		for _, f := range s.tenant.Federations {
-			if f.Object["id"] == id {
-				target = f.Object
-			}
-		}
-	case r.Method == http.MethodPatch && strings.HasPrefix(path, "/identity/apiConnectors/") && !strings.Contains(strings.TrimPrefix(path, "/identity/apiConnectors/"), "/"):
-		id = strings.TrimPrefix(path, "/identity/apiConnectors/")
-		target = findByID(s.tenant.APIConnectors, id)
-	case r.Method == http.MethodPost && strings.HasPrefix(path, "/identity/apiConnectors/") && strings.HasSuffix(path, "/uploadClientCertificate"):
-		id = strings.TrimSuffix(strings.TrimPrefix(path, "/identity/apiConnectors/"), "/uploadClientCertificate")
-		s.uploadClientCertificate(w, r, id)
-		return true
-	default:
-		return false
+// ReplicationLag makes the next n reads of an object after each write to it
+// show the object as it was before the write, as a Graph read served by a
+// replica that has not caught up does. Zero (the default) reads are stale.
+func (s *Server) ReplicationLag(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.lag = n
+}
+
+// stale is an object's pre-write copy and how many reads still see it.
+type stale struct {
+	obj   map[string]any
+	reads int
+}
+
+// beforeWrite keeps obj's current state for the configured number of reads.
+// Called with the server lock held, before obj is changed.
+func (s *Server) beforeWrite(key string, obj map[string]any) {
+	if s.lag <= 0 {
+		return
 	}
-	if target == nil {
-		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist.")
-		return true
+	if s.stale == nil {
+		s.stale = map[string]*stale{}
 	}
+	if st, ok := s.stale[key]; ok && st.reads > 0 {
+		st.reads = s.lag // still the oldest state replicas may show
+		return
+	}
+	s.stale[key] = &stale{obj: deepCopy(obj), reads: s.lag}
+}
+
+// view is what a read of key sees: the pre-write copy while reads remain,
+// then the object itself. Called with the server lock held.
+func (s *Server) view(key string, obj map[string]any) map[string]any {
+	if st, ok := s.stale[key]; ok && st.reads > 0 {
+		st.reads--
+		return st.obj
+	}
+	return obj
+}
+
+func deepCopy(obj map[string]any) map[string]any {
+	data, _ := json.Marshal(obj)
+	var out map[string]any
+	_ = json.Unmarshal(data, &out)
+	return out
+}
+
+func (s *Server) record(r *http.Request, raw []byte) {
+	s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
+}
+
+// readPatch reads a JSON object body; ok is false after answering 400.
+func readPatch(w http.ResponseWriter, r *http.Request) (map[string]any, []byte, bool) {
 	raw, err := readBody(r)
 	var patch map[string]any
 	if err == nil {
 		err = json.Unmarshal(raw, &patch)
 	}
-	if err != nil {
-		writeODataError(w, http.StatusBadRequest, "BadRequest", "The request body is not JSON.")
-		return true
+	if err != nil || patch == nil {
+		writeODataError(w, http.StatusBadRequest, "BadRequest", "The request body is not a JSON object.")
+		return nil, nil, false
 	}
-	for k, v := range patch {
-		if strings.HasPrefix(k, "@odata.") {
-			continue
+	return patch, raw, true
+}
+
+// patchSocial: identityproviderbase-update.md, 204 No Content. clientSecret
+// is write-only: a read shows "******".
+func (s *Server) patchSocial(w http.ResponseWriter, r *http.Request, id string) {
+	target := findByID(s.tenant.SocialIdentityProviders, id)
+	if target == nil {
+		if findByID(s.tenant.BuiltInIdentityProviders, id) != nil {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Only a socialIdentityProvider can be updated in Microsoft Entra ID.")
+			return
 		}
-		switch k {
-		case "clientSecret":
+		notFound(w, id)
+		return
+	}
+	patch, raw, ok := readPatch(w, r)
+	if !ok {
+		return
+	}
+	s.beforeWrite("idp:"+id, target)
+	for k, v := range patch {
+		switch {
+		case strings.HasPrefix(k, "@odata."):
+		case k == "clientSecret":
 			s.remember(id, v)
-			target[k] = "******" // write-only: Graph masks it on read
-		case "authenticationConfiguration":
-			auth, _ := v.(map[string]any)
-			if pw, ok := auth["password"]; ok {
-				s.remember(id, pw)
-				auth["password"] = "******"
-			}
-			target[k] = auth
+			target[k] = "******"
+		case k == "clientId" || k == "displayName":
+			target[k] = v
 		default:
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Property '"+k+"' cannot be updated (identityproviderbase-update.md lists clientId, clientSecret, displayName).")
+			return
+		}
+	}
+	s.record(r, raw)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// patchFederation: samlorwsfedexternaldomainfederation-update.md, at the
+// cast path; 200 OK with the updated object.
+func (s *Server) patchFederation(w http.ResponseWriter, r *http.Request, id string) {
+	f := s.federation(id)
+	if f == nil {
+		notFound(w, id)
+		return
+	}
+	patch, raw, ok := readPatch(w, r)
+	if !ok {
+		return
+	}
+	updatable := map[string]bool{"displayName": true, "issuerUri": true, "metadataExchangeUri": true, "passiveSignInUri": true, "preferredAuthenticationProtocol": true, "signingCertificate": true}
+	for k := range patch {
+		if !strings.HasPrefix(k, "@odata.") && !updatable[k] {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Property '"+k+"' cannot be updated (samlorwsfedexternaldomainfederation-update.md).")
+			return
+		}
+	}
+	s.beforeWrite("fed:"+id, f.Object)
+	for k, v := range patch {
+		if !strings.HasPrefix(k, "@odata.") {
+			f.Object[k] = v
+		}
+	}
+	s.record(r, raw)
+	// The answer is the object as written, not a replica's view of it.
+	obj := untyped(f.Object)
+	for _, k := range federationStrings {
+		if v, ok := obj[k]; !ok || v == "" {
+			obj[k] = nil
+		}
+	}
+	domains := make([]map[string]any, 0, len(f.Domains))
+	for _, d := range f.Domains {
+		domains = append(domains, map[string]any{"id": d})
+	}
+	obj["domains"] = domains
+	writeJSON(w, http.StatusOK, obj)
+}
+
+// patchConnector: identityapiconnector-update.md, 204 No Content. The
+// authentication configuration is basicAuthentication (its password is
+// write-only) or a pkcs12Certificate, which the service turns into a
+// clientCertificateAuthentication with the certificate's public details
+// (example 2 of the page).
+func (s *Server) patchConnector(w http.ResponseWriter, r *http.Request, id string) {
+	target := findByID(s.tenant.APIConnectors, id)
+	if target == nil {
+		notFound(w, id)
+		return
+	}
+	patch, raw, ok := readPatch(w, r)
+	if !ok {
+		return
+	}
+	for k := range patch {
+		if !strings.HasPrefix(k, "@odata.") && k != "displayName" && k != "targetUrl" && k != "authenticationConfiguration" {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Property '"+k+"' cannot be updated (identityapiconnector-update.md).")
+			return
+		}
+	}
+	var newAuth map[string]any
+	var password any
+	if v, ok := patch["authenticationConfiguration"]; ok {
+		auth, _ := v.(map[string]any)
+		switch strings.TrimPrefix(str(auth["@odata.type"]), "#") {
+		case "microsoft.graph.basicAuthentication":
+			newAuth = map[string]any{"@odata.type": "#microsoft.graph.basicAuthentication", "username": auth["username"], "password": "******"}
+			password = auth["password"]
+		case "microsoft.graph.pkcs12Certificate":
+			cert, err := decodePFX(str(auth["pkcs12Value"]), str(auth["password"]))
+			if err != nil {
+				writeODataError(w, http.StatusBadRequest, "InvalidCertificate", "The pkcs12Value is not a PKCS#12 file this password opens.")
+				return
+			}
+			newAuth = map[string]any{"@odata.type": "#microsoft.graph.clientCertificateAuthentication", "certificateList": []any{cert.entry(true)}}
+		default:
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "authenticationConfiguration must be a basicAuthentication or a pkcs12Certificate.")
+			return
+		}
+	}
+	s.beforeWrite("conn:"+id, target)
+	for k, v := range patch {
+		switch k {
+		case "displayName", "targetUrl":
 			target[k] = v
 		}
 	}
-	s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
+	if newAuth != nil {
+		target["authenticationConfiguration"] = newAuth
+		if password != nil {
+			s.remember(id, password)
+		}
+	}
+	s.record(r, raw)
 	w.WriteHeader(http.StatusNoContent)
-	return true
 }
 
 func (s *Server) remember(id string, v any) {
@@ -127,58 +263,66 @@ func (s *Server) remember(id string, v any) {
 	s.credentials[id] = str
 }
 
-func findByID(list []map[string]any, id string) map[string]any {
-	for _, o := range list {
-		if o["id"] == id {
-			return o
-		}
+// pfxCertificate is the public part of an uploaded PFX, as certificateList
+// shows it.
+type pfxCertificate struct {
+	thumbprint          string
+	notBefore, notAfter time.Time
+}
+
+func (c pfxCertificate) entry(active bool) map[string]any {
+	return map[string]any{"thumbprint": c.thumbprint, "notAfter": c.notAfter.Unix(), "notBefore": c.notBefore.Unix(), "isActive": active}
+}
+
+// decodePFX opens a base64 PKCS#12 the way Entra accepts them: with or
+// without the chain, 3DES or AES (PBES2) encrypted.
+func decodePFX(b64, password string) (pfxCertificate, error) {
+	der, err := base64.StdEncoding.DecodeString(b64)
+	if err != nil {
+		return pfxCertificate{}, err
 	}
-	return nil
+	_, cert, _, err := pkcs12.DecodeChain(der, password)
+	if err != nil {
+		return pfxCertificate{}, err
+	}
+	sum := sha1.Sum(cert.Raw)
+	return pfxCertificate{thumbprint: strings.ToUpper(hex.EncodeToString(sum[:])), notBefore: cert.NotBefore, notAfter: cert.NotAfter}, nil
 }
 
 // uploadClientCertificate adds the PKCS#12 certificate to the connector's
-// certificate list, makes it the active one once valid, and answers with the
-// connector, as Graph does.
+// certificate list, makes it the active one once valid, and answers 200 with
+// the connector (identityapiconnector-uploadclientcertificate.md).
 func (s *Server) uploadClientCertificate(w http.ResponseWriter, r *http.Request, id string) {
 	conn := findByID(s.tenant.APIConnectors, id)
 	if conn == nil {
-		writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist.")
+		notFound(w, id)
 		return
 	}
 	raw, err := readBody(r)
 	var body struct {
-		PKCS12Value string `json:"pkcs12Value"`
-		Password    string `json:"password"`
+		PKCS12Value string  `json:"pkcs12Value"`
+		Password    *string `json:"password"`
 	}
 	if err == nil {
 		err = json.Unmarshal(raw, &body)
 	}
-	if err != nil || body.PKCS12Value == "" {
-		writeODataError(w, http.StatusBadRequest, "BadRequest", "pkcs12Value is required.")
+	if err != nil || body.PKCS12Value == "" || body.Password == nil {
+		// The page: both are required; no password is "".
+		writeODataError(w, http.StatusBadRequest, "BadRequest", "pkcs12Value and password are required.")
 		return
 	}
-	der, err := base64.StdEncoding.DecodeString(body.PKCS12Value)
-	var certDER []byte
-	var notBefore, notAfter time.Time
-	if err == nil {
-		_, cert, perr := pkcs12.Decode(der, body.Password)
-		err = perr
-		if perr == nil {
-			certDER, notBefore, notAfter = cert.Raw, cert.NotBefore, cert.NotAfter
-		}
-	}
+	cert, err := decodePFX(body.PKCS12Value, *body.Password)
 	if err != nil {
 		writeODataError(w, http.StatusBadRequest, "InvalidCertificate", "The pkcs12Value is not a PKCS#12 file this password opens.")
 		return
 	}
-	sum := sha1.Sum(certDER)
-	thumb := strings.ToUpper(hex.EncodeToString(sum[:]))
+	s.beforeWrite("conn:"+id, conn)
 	auth, _ := conn["authenticationConfiguration"].(map[string]any)
 	if auth == nil || auth["@odata.type"] != "#microsoft.graph.clientCertificateAuthentication" {
 		auth = map[string]any{"@odata.type": "#microsoft.graph.clientCertificateAuthentication"}
 	}
 	list, _ := auth["certificateList"].([]any)
-	active := !notBefore.After(time.Now())
+	active := !cert.notBefore.After(time.Now())
 	if active {
 		for _, c := range list {
 			if m, ok := c.(map[string]any); ok {
@@ -186,13 +330,13 @@ func (s *Server) uploadClientCertificate(w http.ResponseWriter, r *http.Request,
 			}
 		}
 	}
-	list = append(list, map[string]any{
-		"thumbprint": thumb, "notBefore": notBefore.Unix(), "notAfter": notAfter.Unix(), "isActive": active,
-	})
+	list = append(list, cert.entry(active))
 	auth["certificateList"] = list
 	conn["authenticationConfiguration"] = auth
-	s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
-	writeJSON(w, http.StatusOK, withType(conn, "#microsoft.graph.identityApiConnector"))
+	s.record(r, raw)
+	out := untyped(conn)
+	out["@odata.context"] = "https://graph.microsoft.com/v1.0/$metadata#identity/apiConnectors/$entity"
+	writeJSON(w, http.StatusOK, out)
 }
 
 // serveVaultWrite answers PUT /secrets/{name} (a new version) and
@@ -231,7 +375,7 @@ func (s *Server) serveVaultWrite(w http.ResponseWriter, r *http.Request, vault *
 		}
 		applyAttributes(&v, body.Attributes)
 		sec.Versions = append(sec.Versions, v)
-		s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
+		s.record(r, raw)
 		item := secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, v)
 		item["value"] = v.Value
 		writeJSON(w, http.StatusOK, item)
@@ -262,7 +406,7 @@ func (s *Server) serveVaultWrite(w http.ResponseWriter, r *http.Request, vault *
 			}
 			applyAttributes(v, body.Attributes)
 			v.Updated = time.Now().UTC().Truncate(time.Second)
-			s.writes = append(s.writes, Write{Method: r.Method, Host: r.Host, Path: r.URL.Path, Body: raw, At: time.Now()})
+			s.record(r, raw)
 			writeJSON(w, http.StatusOK, secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, *v))
 			return true
 		}

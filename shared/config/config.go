@@ -73,7 +73,12 @@ type Config struct {
 type Tenant struct {
 	// ID is the tenant ID (GUID) or a verified domain such as contoso.onmicrosoft.com.
 	ID string `yaml:"id" json:"id,omitempty"`
-	// GraphBaseURL overrides https://graph.microsoft.com (national clouds, tests).
+	// Cloud selects the Microsoft cloud: "public" (default), "usgov" or
+	// "china". It sets Graph's root and token scope, the credential's
+	// authority host, and the Key Vault host suffix vaults must have.
+	Cloud string `yaml:"cloud" json:"cloud,omitempty"`
+	// GraphBaseURL is no longer accepted: Cloud replaced it. It is kept
+	// only so that a file still naming it gets a clear error.
 	GraphBaseURL string `yaml:"graphBaseUrl" json:"graphBaseUrl,omitempty"`
 }
 

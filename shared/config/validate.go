@@ -49,10 +49,14 @@ func (c *Config) problems() []Problem {
 	if id := c.Tenant.ID; id != "" && !guidRE.MatchString(id) && !domainRE.MatchString(id) {
 		add("tenant.id", "%q is neither a tenant ID (GUID) nor a domain name", id)
 	}
-	if u := c.Tenant.GraphBaseURL; u != "" {
-		if msg := checkURL(u, false); msg != "" {
-			add("tenant.graphBaseUrl", "%s", msg)
-		}
+	if c.Tenant.GraphBaseURL != "" {
+		add("tenant.graphBaseUrl", "no longer supported: set tenant.cloud (%s) instead", strings.Join(CloudNames(), ", "))
+	}
+	suffix, cloudOK := CloudKeyVaultSuffix[strings.ToLower(c.Tenant.Cloud)]
+	if c.Tenant.Cloud == "" {
+		suffix, cloudOK = CloudKeyVaultSuffix["public"], true
+	} else if !cloudOK {
+		add("tenant.cloud", "%q is not a cloud IdP Keeper knows (%s)", c.Tenant.Cloud, strings.Join(CloudNames(), ", "))
 	}
 
 	seenVault := map[string]int{}
@@ -63,6 +67,9 @@ func (c *Config) problems() []Problem {
 			continue
 		}
 		h := vaultHost(v)
+		if cloudOK && !strings.HasSuffix(h, suffix) {
+			add(f, "vault %s is not a Key Vault of the %s cloud (its hosts end with %s)", h, cmpOr(c.Tenant.Cloud, "public"), suffix)
+		}
 		if j, dup := seenVault[h]; dup {
 			add(f, "vault %s is already listed as keyVaults[%d]", h, j)
 		}
@@ -292,6 +299,31 @@ func ParseSecretRef(s string) (SecretRef, error) {
 }
 
 // vaultHost returns the lower-case host of a vault URL, "" if unparsable.
+// CloudKeyVaultSuffix is the Key Vault host suffix of each tenant.cloud
+// value; shared/tenant's Cloud list is the same (a test there checks).
+var CloudKeyVaultSuffix = map[string]string{
+	"public": ".vault.azure.net",
+	"usgov":  ".vault.usgovcloudapi.net",
+	"china":  ".vault.azure.cn",
+}
+
+// CloudNames lists the tenant.cloud values, sorted.
+func CloudNames() []string {
+	out := make([]string, 0, len(CloudKeyVaultSuffix))
+	for k := range CloudKeyVaultSuffix {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
 func vaultHost(v string) string {
 	u, err := url.Parse(strings.TrimSpace(v))
 	if err != nil {

@@ -593,9 +593,14 @@ func TestAppSettingsCovered(t *testing.T) {
 
 var permissionName = regexp.MustCompile(`^[A-Z][A-Za-z]*(\.[A-Za-z]+)+$`)
 
-// goGraphPermissions reads the Permission values of GraphPermissions in
-// shared/tenant/permissions.go (positional or keyed struct literals).
-func goGraphPermissions(t *testing.T) []string {
+// graphCall is one entry of GraphPermissions, read from the source text.
+type graphCall struct {
+	Method, Endpoint, Page, Documented, Permission, Phase, Note string
+}
+
+// goGraphCalls reads GraphPermissions in shared/tenant/permissions.go: keyed
+// struct literals whose fields are string literals.
+func goGraphCalls(t *testing.T) []graphCall {
 	t.Helper()
 	const rel = "shared/tenant/permissions.go"
 	if !exists(rel) {
@@ -606,33 +611,57 @@ func goGraphPermissions(t *testing.T) []string {
 	if loc == nil {
 		t.Fatalf("%s: no `var GraphPermissions = []Permission{`", rel)
 	}
-	var out []string
-	seen := map[string]bool{}
-	keyed := regexp.MustCompile(`Permission\s*:\s*"([^"]+)"`)
-	str := regexp.MustCompile(`"([^"]*)"`)
+	field := regexp.MustCompile(`(Method|Endpoint|Page|Documented|Permission|Phase|Note)\s*:\s*"((?:[^"\\]|\\.)*)"`)
+	var out []graphCall
 	for _, e := range goCompositeEntries(src[loc[1]:]) {
-		p := ""
-		if m := keyed.FindStringSubmatch(e); m != nil {
-			p = m[1]
-		} else {
-			for _, s := range str.FindAllStringSubmatch(e, -1) {
-				if permissionName.MatchString(s[1]) {
-					p = s[1]
-					break
-				}
+		var c graphCall
+		for _, m := range field.FindAllStringSubmatch(e, -1) {
+			switch m[1] {
+			case "Method":
+				c.Method = m[2]
+			case "Endpoint":
+				c.Endpoint = m[2]
+			case "Page":
+				c.Page = m[2]
+			case "Documented":
+				c.Documented = m[2]
+			case "Permission":
+				c.Permission = m[2]
+			case "Phase":
+				c.Phase = m[2]
+			case "Note":
+				c.Note = m[2]
 			}
 		}
-		if p == "" {
-			t.Errorf("%s: entry {%s} names no permission", rel, strings.TrimSpace(e))
-			continue
+		switch {
+		case c.Method == "" || c.Endpoint == "" || c.Page == "":
+			t.Errorf("%s: entry {%s} needs Method, Endpoint and Page (string literals)", rel, strings.TrimSpace(e))
+		case !permissionName.MatchString(c.Permission) || !permissionName.MatchString(c.Documented):
+			t.Errorf("%s: %s %s: Permission %q / Documented %q are not permission names", rel, c.Method, c.Endpoint, c.Permission, c.Documented)
+		case c.Phase != "read" && c.Phase != "mail" && c.Phase != "repair":
+			t.Errorf("%s: %s %s: Phase %q is not read, mail or repair (a string literal)", rel, c.Method, c.Endpoint, c.Phase)
+		case c.Permission != c.Documented && c.Note == "":
+			t.Errorf("%s: %s %s relies on %s where the docs name %s: add a Note saying why", rel, c.Method, c.Endpoint, c.Permission, c.Documented)
 		}
-		if !seen[p] {
-			seen[p] = true
-			out = append(out, p)
-		}
+		out = append(out, c)
 	}
 	if len(out) == 0 {
 		t.Fatalf("%s: GraphPermissions is empty", rel)
+	}
+	return out
+}
+
+// grantsOf is the distinct permissions of the calls in the given phases.
+func grantsOf(calls []graphCall, phases ...string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, c := range calls {
+		for _, p := range phases {
+			if c.Phase == p && !seen[c.Permission] {
+				seen[c.Permission] = true
+				out = append(out, c.Permission)
+			}
+		}
 	}
 	return out
 }
@@ -683,8 +712,14 @@ func sorted(s []string) []string {
 	return c
 }
 
+// Every Graph call the code makes (shared/tenant/permissions.go, which a
+// test in shared/tenant and shared/repair ties to the requests the code
+// really sends) is granted by infra and listed in README with its documented
+// least privilege.
 func TestGraphPermissionsGranted(t *testing.T) {
-	need := goGraphPermissions(t)
+	calls := goGraphCalls(t)
+	need := grantsOf(calls, "read", "mail")
+	needRepair := grantsOf(calls, "repair")
 
 	const bicepRel = "infra/modules/graph-permissions.bicep"
 	src := bicep(t, bicepRel)
@@ -694,9 +729,17 @@ func TestGraphPermissionsGranted(t *testing.T) {
 	if strings.Join(sorted(granted), ",") != strings.Join(sorted(need), ",") {
 		t.Errorf("%s grants %v; shared/tenant/permissions.go needs exactly %v", bicepRel, sorted(granted), sorted(need))
 	}
+	if strings.Join(sorted(repair), ",") != strings.Join(sorted(needRepair), ",") {
+		t.Errorf("%s repairPermissions %v; the repair calls in shared/tenant/permissions.go need exactly %v", bicepRel, sorted(repair), sorted(needRepair))
+	}
 	for _, p := range repair {
 		if !strings.Contains(p, ".ReadWrite.") {
 			t.Errorf("%s: repairPermissions has %s, not a ReadWrite permission", bicepRel, p)
+		}
+	}
+	for _, p := range append(append([]string{}, need...), needRepair...) {
+		if !strings.Contains(src, p) {
+			t.Errorf("%s: %s is not named in the file", bicepRel, p)
 		}
 	}
 	if !strings.Contains(src, "appId: '00000003-0000-0000-c000-000000000000'") {
@@ -724,15 +767,26 @@ func TestGraphPermissionsGranted(t *testing.T) {
 	if strings.Join(sorted(scriptGranted), ",") != strings.Join(sorted(need), ",") {
 		t.Errorf("%s grants %v (READ_PERMISSIONS + MAIL_PERMISSIONS); shared/tenant/permissions.go needs %v", scriptRel, sorted(scriptGranted), sorted(need))
 	}
-	if strings.Join(sorted(arrays["REPAIR_PERMISSIONS"]), ",") != strings.Join(sorted(repair), ",") {
-		t.Errorf("%s REPAIR_PERMISSIONS %v, %s repairPermissions %v", scriptRel, arrays["REPAIR_PERMISSIONS"], bicepRel, repair)
+	if strings.Join(sorted(arrays["REPAIR_PERMISSIONS"]), ",") != strings.Join(sorted(needRepair), ",") {
+		t.Errorf("%s REPAIR_PERMISSIONS %v, the repair calls need %v", scriptRel, arrays["REPAIR_PERMISSIONS"], sorted(needRepair))
 	}
 
-	// README lists each one.
+	// README lists every call with the permission granted and the one the
+	// reference page documents.
 	readme := read(t, "README.md")
-	for _, p := range need {
-		if !strings.Contains(readme, "`"+p+"`") {
-			t.Errorf("README.md does not list the Graph permission `%s` (shared/tenant/permissions.go needs it)", p)
+	for _, c := range calls {
+		row := ""
+		for _, line := range strings.Split(readme, "\n") {
+			if strings.Contains(line, "`"+c.Method+" "+c.Endpoint+"`") {
+				row = line
+			}
+		}
+		if row == "" {
+			t.Errorf("README.md does not list the Graph call `%s %s`", c.Method, c.Endpoint)
+			continue
+		}
+		if !strings.Contains(row, "`"+c.Permission+"`") || !strings.Contains(row, "`"+c.Documented+"`") {
+			t.Errorf("README.md: the row of `%s %s` does not name `%s` (granted) and `%s` (documented)", c.Method, c.Endpoint, c.Permission, c.Documented)
 		}
 	}
 }

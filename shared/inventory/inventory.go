@@ -19,10 +19,15 @@ type Inventory struct {
 	TenantID   string    `json:"tenantId,omitempty"`
 
 	SocialIdentityProviders []SocialIdentityProvider `json:"socialIdentityProviders"`
-	Federations             []Federation             `json:"federations"`
-	APIConnectors           []APIConnector           `json:"apiConnectors"`
-	UserFlows               []UserFlow               `json:"userFlows"`
-	EmailOTP                *EmailOTP                `json:"emailOtp,omitempty"`
+	// BuiltInIdentityProviders are the providers Entra itself runs (email
+	// one-time passcode, Microsoft account, Entra ID sign-up), as
+	// /identity/identityProviders lists them. They hold no credential, but
+	// which of them exist decides whether a guest has a fallback.
+	BuiltInIdentityProviders []BuiltInIdentityProvider `json:"builtInIdentityProviders,omitempty"`
+	Federations              []Federation              `json:"federations"`
+	APIConnectors            []APIConnector            `json:"apiConnectors"`
+	UserFlows                []UserFlow                `json:"userFlows"`
+	EmailOTP                 *EmailOTP                 `json:"emailOtp,omitempty"`
 	// Redemption is the B2B invitation redemption order and fallback; nil when
 	// the tenant's default cross-tenant policy did not say.
 	Redemption *Redemption `json:"redemption,omitempty"`
@@ -49,6 +54,15 @@ type SocialIdentityProvider struct {
 	// Type is Graph's identityProviderType as-is (Google, Facebook, …).
 	Type     string `json:"type"`
 	ClientID string `json:"clientId"`
+}
+
+// BuiltInIdentityProvider is a builtInIdentityProvider: EmailOtpSignup-OAUTH
+// (EmailOTP), MSASignup-OAUTH (MicrosoftAccount), AADSignup-OAUTH (AADSignup).
+type BuiltInIdentityProvider struct {
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// Type is Graph's identityProviderType as-is.
+	Type string `json:"type"`
 }
 
 // Federation is one SAML/WS-Fed direct federation partner
@@ -115,17 +129,34 @@ type UserFlow struct {
 	// IdentityProviders are the IDs of the identity providers the flow offers
 	// (social providers, federation partners and built-ins such as email OTP).
 	IdentityProviders []UserFlowIdentityProvider `json:"identityProviders"`
+	// IdentityProvidersSource says which Graph call listed IdentityProviders:
+	// SourceUserFlowIdentityProviders (every kind of provider, documented in
+	// beta only) or SourceExpandIdentityProviders (the v1.0-documented
+	// $expand, used when the other is refused).
+	IdentityProvidersSource string `json:"identityProvidersSource,omitempty"`
 	// API connector IDs called at each step; empty when the step has none.
 	PostFederationSignup    string `json:"postFederationSignup,omitempty"`
 	PostAttributeCollection string `json:"postAttributeCollection,omitempty"`
 }
 
+// Where a user flow's identity providers were read from.
+const (
+	SourceUserFlowIdentityProviders = "userFlowIdentityProviders"
+	SourceExpandIdentityProviders   = "b2xUserFlows?$expand=identityProviders"
+)
+
 // UserFlowIdentityProvider names one identity provider a user flow offers.
 type UserFlowIdentityProvider struct {
 	ID          string `json:"id"`
 	DisplayName string `json:"displayName,omitempty"`
-	Type        string `json:"type,omitempty"`
+	// Type is the provider's identityProviderType (Google, Facebook,
+	// EmailOTP, MicrosoftAccount, ...) or, for a SAML/WS-Fed partner,
+	// TypeFederation.
+	Type string `json:"type,omitempty"`
 }
+
+// TypeFederation is the UserFlowIdentityProvider.Type of a SAML/WS-Fed partner.
+const TypeFederation = "samlOrWsFedExternalDomainFederation"
 
 // EmailOTP is the email one-time passcode authentication method configuration.
 type EmailOTP struct {

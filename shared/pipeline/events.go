@@ -20,6 +20,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/events"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 )
 
 // Event outcomes, as `events handle` prints them.
@@ -100,7 +101,13 @@ func (p *Pipeline) HandleEventWith(ctx context.Context, raw json.RawMessage, ix 
 	if created.IsZero() {
 		created = p.now()
 	}
-	secret := &jobs.SecretRef{Vault: "https://" + ev.Data.VaultName + ".vault.azure.net/", Name: ev.Data.ObjectName, Version: ev.Data.Version}
+	// The event names the vault by name; its host follows the tenant's
+	// cloud (tenant.cloud: vault.azure.net, vault.usgovcloudapi.net, ...).
+	cloud, err := scan.CloudOf(p.Config)
+	if err != nil {
+		return out, err
+	}
+	secret := &jobs.SecretRef{Vault: "https://" + ev.Data.VaultName + cloud.KeyVaultSuffix + "/", Name: ev.Data.ObjectName, Version: ev.Data.Version}
 	var queued []jobs.Job
 	if dec.Resolve {
 		queued = append(queued, jobs.Job{

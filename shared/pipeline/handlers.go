@@ -75,11 +75,16 @@ func (p *Pipeline) RefreshMetadata(ctx context.Context, d jobs.Delivery) error {
 	}
 	if p.Repair != nil && (plan.Action == metadata.ActionApply || plan.Action == metadata.ActionPropose) {
 		r, err := repair.ApplyFederationPlan(ctx, *p.Repair, plan, metadata.Policy(p.Config.Policy(pp.Dependency)))
-		if err != nil {
+		if err != nil && !errors.Is(err, repair.ErrReadBackMismatch) {
 			return access.Classify(err, repairNeed("IdentityProvider.ReadWrite.All"))
 		}
 		if err := p.tell(ctx, d, d.Job.Dependency, fed.DisplayName, r); err != nil {
 			return err
+		}
+		if err != nil {
+			// The write did not show: the owner is told, the job parked
+			// with the reason rather than writing again.
+			return jobs.Permanent(err)
 		}
 	}
 	findings := scan.PlanFindings([]scan.PartnerPlan{pp}, p.Config, res.Inventory, p.evaluationTime(t))
@@ -255,7 +260,7 @@ func (p *Pipeline) applyNewVersion(ctx context.Context, d jobs.Delivery, res *sc
 	default:
 		return jobs.Permanent(fmt.Errorf("no repair for a new version backing %s", ref))
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, repair.ErrReadBackMismatch) {
 		// A 403 (no Key Vault Secrets Officer, no Graph ReadWrite
 		// permission) is parked at once with the grant it needs.
 		graph := "IdentityProvider.ReadWrite.All"
@@ -267,7 +272,11 @@ func (p *Pipeline) applyNewVersion(ctx context.Context, d jobs.Delivery, res *sc
 	if err := p.record(ctx, dependencyLedgerID(ref), d, r.Outcome, r.Detail); err != nil {
 		return err
 	}
-	return p.tell(ctx, d, ref, name, r)
+	if err := p.tell(ctx, d, ref, name, r); err != nil {
+		return err
+	}
+	// A read-back that never showed the write: told, and parked.
+	return jobs.Permanent(err)
 }
 
 // tell sends a repair's notice (cut-over done, provider rejected the secret,
@@ -356,7 +365,7 @@ func (p *Pipeline) stagedRotation(ctx context.Context, d jobs.Delivery, res *sca
 	if errors.Is(err, staged.ErrNotBasic) {
 		return jobs.Permanent(err)
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, repair.ErrReadBackMismatch) {
 		return access.Classify(err, repairNeed("APIConnectors.ReadWrite.All"))
 	}
 	if err := p.record(ctx, dependencyLedgerID(ref), d, st.Stage, strings.Join(st.Wrote, "; ")); err != nil {
@@ -364,6 +373,9 @@ func (p *Pipeline) stagedRotation(ctx context.Context, d jobs.Delivery, res *sca
 	}
 	if err := p.tell(ctx, d, ref, conn.DisplayName, repair.Result{Plan: repair.Plan{ID: st.JournalID}, Outcome: st.Stage, Notice: st.Notice}); err != nil {
 		return err
+	}
+	if err != nil {
+		return jobs.Permanent(err)
 	}
 	if st.Done || st.NextCheck == nil || p.Sender == nil {
 		return nil

@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -440,5 +441,76 @@ func TestScanWithoutAQueue(t *testing.T) {
 	raws := mustSplit(t, []byte(`{"id":"e1","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv","ObjectName":"facebook-app-secret"}}`))
 	if _, err := r.p.HandleEvent(context.Background(), raws[0]); err == nil || !strings.Contains(err.Error(), "no job queue") {
 		t.Errorf("an event without a queue: %v", err)
+	}
+}
+
+// A repair whose read-back never shows the write (replication lag beyond the
+// backoff, or a write Entra dropped) tells the owner what was written and
+// what Entra shows, and the job ends parked (permanent), not redelivered
+// into a second write.
+func TestReadBackMismatchTellsTheOwnerAndParks(t *testing.T) {
+	tn, err := azurefake.LoadTenant(examples("fixture", "tenant.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC().Truncate(time.Second)
+	pfx, thumb := azurefake.PFXBase64(azurefake.PFXOptions{CommonName: "registry client 2027", NotBefore: now.Add(-time.Hour), NotAfter: now.AddDate(1, 0, 0), WithChain: true})
+	vault := tn.Vaults["contoso-idp-kv.vault.azure.net"]
+	for i := range vault.Secrets {
+		if vault.Secrets[i].Name == "partner-registry-client-cert" {
+			vault.Secrets[i].Versions = append(vault.Secrets[i].Versions, azurefake.SecretVersion{
+				Version: "c0ffee00000000000000000000000001", Value: pfx, Enabled: true, Created: now, Updated: now,
+				ContentType: "application/x-pkcs12", Tags: map[string]string{"idpkeeper-dependency": "connector/b4c2d3e5-0002-4f6a-9b0c-1d2e3f4a5b6c"},
+			})
+		}
+	}
+	srv := azurefake.NewServer(tn)
+	defer srv.Close()
+	srv.ReplicationLag(1000)
+	state := statestore.Dir{Root: t.TempDir()}
+	r := newRig(t, state)
+	r.p.Source = scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: srv.Transport(), KeyVaultURLs: r.p.Config.KeyVaults})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.p.Repair = &repair.Deps{
+		Graph: clients.Graph, Vaults: repair.VaultsOf(clients), Journal: &repair.Journal{Store: state}, Mode: repair.Apply,
+		ReadBack: repair.ReadBack{Attempts: 3, First: time.Millisecond, Max: time.Millisecond},
+	}
+	event := `{"id":"ev-cert-1","eventType":"Microsoft.KeyVault.SecretNewVersionCreated","subject":"partner-registry-client-cert","eventTime":"2026-11-20T06:00:00Z",` +
+		`"data":{"Id":"https://contoso-idp-kv.vault.azure.net/secrets/partner-registry-client-cert/c0ffee00000000000000000000000001","VaultName":"contoso-idp-kv","ObjectType":"Secret","ObjectName":"partner-registry-client-cert","Version":"c0ffee00000000000000000000000001"},"dataVersion":"1","metadataVersion":"1"}`
+	// The timer's secret index lets the event queue the rotation itself
+	// (without it a resolve-secret job comes first).
+	if err := r.p.StoreSecretIndex(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := r.p.HandleEvent(context.Background(), []byte(event)); err != nil || out.Outcome != "queued" {
+		t.Fatalf("event: %+v %v", out, err)
+	}
+	deliveries := r.collect(t)
+	if len(deliveries) != 1 {
+		t.Fatalf("%d jobs", len(deliveries))
+	}
+	err = r.p.Handler()(context.Background(), deliveries[0])
+	if !jobs.IsPermanent(err) || !errors.Is(err, repair.ErrReadBackMismatch) {
+		t.Fatalf("err = %v, want a permanent read-back mismatch", err)
+	}
+	var notice string
+	for _, f := range r.outboxFiles(t) {
+		b, _ := os.ReadFile(filepath.Join(r.outbox, f))
+		notice += string(b)
+	}
+	if !strings.Contains(notice, "uploaded client certificate "+thumb) || !strings.Contains(notice, "reading the connector back 3 times") {
+		t.Errorf("owner notice:\n%s", notice)
+	}
+	uploads := 0
+	for _, w := range srv.Writes() {
+		if strings.HasSuffix(w.Path, "/uploadClientCertificate") {
+			uploads++
+		}
+	}
+	if uploads != 1 {
+		t.Errorf("%d uploads", uploads)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/crypto/pkcs12"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 )
 
 // LoadClientCertificate opens a PKCS#12 (.pfx) file. Errors never include
@@ -31,11 +31,17 @@ func LoadClientCertificate(path, password string) (*tls.Certificate, error) {
 }
 
 func fromPKCS12(data []byte, password string) (*tls.Certificate, error) {
-	key, cert, err := pkcs12.Decode(data, password)
+	// DecodeChain: PFX files exported with their chain or AES (PBES2)
+	// encryption open too; the chain is presented with the certificate.
+	key, cert, chain, err := pkcs12.DecodeChain(data, password)
 	if err != nil {
 		return nil, err
 	}
-	return &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}, nil
+	out := &tls.Certificate{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}
+	for _, c := range chain {
+		out.Certificate = append(out.Certificate, c.Raw)
+	}
+	return out, nil
 }
 
 // ClientCertificateFromBase64 opens a base64 PKCS#12, as Key Vault keeps a

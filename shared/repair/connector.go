@@ -7,16 +7,16 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/http"
 	"slices"
 	"strings"
 	"time"
 
 	"github.com/microsoftgraph/msgraph-sdk-go/identity"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"golang.org/x/crypto/pkcs12"
+	pkcs12 "software.sslmate.com/src/go-pkcs12"
 
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
 // ConnectorCertRequest asks for a new client certificate to be uploaded to
@@ -119,11 +119,11 @@ func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCer
 		return Result{}, err
 	}
 	obs := ConnectorObservation{Request: req, Now: deps.now()}
-	conn, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).Get(ctx, nil)
-	if err != nil && !isNotFound(err) {
+	conn, found, err := deps.Graph.APIConnector(ctx, req.ConnectorID)
+	if err != nil {
 		return Result{}, fmt.Errorf("repair: reading API connector %s: %w", req.ConnectorID, err)
 	}
-	if err == nil && conn != nil {
+	if found {
 		obs.Found = true
 		obs.Kind, obs.Certificates = connectorAuth(conn)
 	}
@@ -215,7 +215,8 @@ func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCer
 		body.SetPkcs12Value(&pfxB64)
 		body.SetPassword(&password)
 		if _, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).UploadClientCertificate().Post(ctx, body, nil); err != nil {
-			return res, fmt.Errorf("repair: uploading certificate %s to connector %s: %w", obs.NewThumbprint, req.ConnectorID, err)
+			return res, fmt.Errorf("repair: uploading certificate %s to connector %s: %w", obs.NewThumbprint, req.ConnectorID,
+				tenant.AsGraphError("POST", "/identity/apiConnectors/"+req.ConnectorID+"/uploadClientCertificate", err))
 		}
 	}
 	pfxB64, password = "", ""
@@ -223,19 +224,38 @@ func UploadConnectorCertificate(ctx context.Context, deps Deps, req ConnectorCer
 		return res, err
 	}
 
-	back, err := deps.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(req.ConnectorID).Get(ctx, nil)
+	// Read back until the list holds the new thumbprint (a replica may not
+	// have seen the upload yet).
+	var certs []CertificateInfo
+	idx := -1
+	mismatch, attempts, err := VerifyWrite(ctx, deps.ReadBack, deps.Journal, plan.ID, func(ctx context.Context) (string, error) {
+		back, found, err := deps.Graph.APIConnector(ctx, req.ConnectorID)
+		if err != nil {
+			return "", fmt.Errorf("repair: reading back API connector %s: %w", req.ConnectorID, err)
+		}
+		if !found {
+			certs, idx = nil, -1
+			return "the connector is gone", nil
+		}
+		_, certs = connectorAuth(back)
+		idx = slices.IndexFunc(certs, func(c CertificateInfo) bool { return c.Thumbprint == obs.NewThumbprint })
+		if idx < 0 {
+			return fmt.Sprintf("certificateList does not hold %s", obs.NewThumbprint), nil
+		}
+		return "", nil
+	})
 	if err != nil {
-		return res, fmt.Errorf("repair: reading back API connector %s: %w", req.ConnectorID, err)
+		return res, err
 	}
-	_, certs := connectorAuth(back)
 	after := map[string]string{"thumbprints": strings.Join(thumbprints(certs), ","), "active": activeOf(certs)}
-	idx := slices.IndexFunc(certs, func(c CertificateInfo) bool { return c.Thumbprint == obs.NewThumbprint })
-	if idx < 0 {
-		detail := fmt.Sprintf("read-back: certificateList does not hold %s", obs.NewThumbprint)
+	if mismatch != "" {
+		detail := fmt.Sprintf("read-back: %s (after %d reads)", mismatch, attempts)
 		_, _ = deps.Journal.step(ctx, plan.ID, "read-back", StepFailed, detail)
 		_, _ = deps.Journal.finish(ctx, plan.ID, StatusFailed, false, after)
 		res.Outcome, res.Detail = OutcomeBlocked, detail
-		return res, fmt.Errorf("repair: connector %s: %s", req.ConnectorID, detail)
+		res.Notice = fmt.Sprintf("To %s: IdP Keeper uploaded client certificate %s to API connector %s, but reading the connector back %d times shows %s. Entra still presents %s; nothing more is uploaded automatically. Check the connector in Entra.",
+			cmpOr(req.Owner, "the API owner"), obs.NewThumbprint, req.ConnectorID, attempts, mismatch, orDash(before["active"]))
+		return res, fmt.Errorf("%w: connector %s: %s", ErrReadBackMismatch, req.ConnectorID, detail)
 	}
 	newCert := certs[idx]
 	if _, err = deps.Journal.step(ctx, plan.ID, "read-back", StepOK, fmt.Sprintf("listed; active %s", activeOf(certs))); err != nil {
@@ -266,7 +286,9 @@ func pfxCertificate(b64, password string) (CertificateInfo, error) {
 	if err != nil {
 		return CertificateInfo{}, errors.New("the value is not base64")
 	}
-	_, cert, err := pkcs12.Decode(der, password)
+	// DecodeChain reads what people export: the certificate with its chain,
+	// and AES (PBES2) as well as 3DES encryption.
+	_, cert, _, err := pkcs12.DecodeChain(der, password)
 	if err != nil {
 		// pkcs12 errors name the failing structure, never the content.
 		return CertificateInfo{}, fmt.Errorf("the PFX does not open: %v", err)
@@ -318,10 +340,4 @@ func activeOf(cs []CertificateInfo) string {
 		}
 	}
 	return ""
-}
-
-// isNotFound reports a Graph 404.
-func isNotFound(err error) bool {
-	var se interface{ GetStatusCode() int }
-	return errors.As(err, &se) && se.GetStatusCode() == http.StatusNotFound
 }

@@ -151,8 +151,8 @@ func PlanFederation(o FederationObservation) FederationDecision {
 	}
 	d.Plan.Steps = []string{
 		"journal the current values of " + strings.Join(sortedKeys(d.Target), ", "),
-		"PATCH federationConfigurations/" + c.PartnerID,
-		"read it back and compare every patched field",
+		"PATCH federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + c.PartnerID,
+		"read it back through the list and compare every patched field (again, with backoff, while replication lags)",
 		"journal the result (undo " + c.ID + " restores the previous values)",
 	}
 	return d
@@ -317,15 +317,18 @@ func applyFederation(ctx context.Context, deps Deps, change metadata.ChangePlan,
 	if _, err := deps.Journal.step(ctx, change.ID, "patch", StepOK, strings.Join(sortedKeys(d.Target), ",")); err != nil {
 		return res, false, err
 	}
-	after, verified, mismatch, err := verifyFederation(ctx, deps, change.PartnerID, d.Target)
+	after, mismatch, attempts, err := verifyFederation(ctx, deps, change.ID, change.PartnerID, d.Target)
 	if err != nil {
 		return res, false, err
 	}
-	if !verified {
-		_, _ = deps.Journal.step(ctx, change.ID, "read-back", StepFailed, mismatch)
+	if mismatch != "" {
+		detail := fmt.Sprintf("%s after %d reads", mismatch, attempts)
+		_, _ = deps.Journal.step(ctx, change.ID, "read-back", StepFailed, detail)
 		_, _ = deps.Journal.finish(ctx, change.ID, StatusFailed, false, after)
-		res.Outcome, res.Detail = OutcomeBlocked, "read-back: "+mismatch
-		return res, false, fmt.Errorf("repair: federation %s: read-back: %s", change.PartnerID, mismatch)
+		res.Outcome, res.Detail = OutcomeBlocked, "read-back: "+detail
+		res.Notice = fmt.Sprintf("IdP Keeper changed the federation with %s (%s), but reading it back %d times still shows: %s. The change may not have taken; nothing more is written automatically. Check the partner in Entra; idpkeeper undo %s restores the previous values.",
+			change.PartnerID, describeWrites(d.Plan.Writes), attempts, mismatch, change.ID)
+		return res, false, fmt.Errorf("%w: federation %s: %s", ErrReadBackMismatch, change.PartnerID, detail)
 	}
 	if _, err := deps.Journal.step(ctx, change.ID, "read-back", StepOK, "every patched field matches"); err != nil {
 		return res, false, err
@@ -410,7 +413,7 @@ func Undo(ctx context.Context, deps Deps, journalID, by string) (Result, error) 
 		res.Detail = "Entra changed since the change was made: " + strings.Join(stale, "; ")
 		return res, fmt.Errorf("%w: %s", ErrStale, res.Detail)
 	}
-	res.Plan.Steps = []string{"PATCH federationConfigurations/" + fedID + " back to the journaled values", "read back and compare", "mark " + journalID + " undone"}
+	res.Plan.Steps = []string{"PATCH federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + fedID + " back to the journaled values", "read back through the list and compare", "mark " + journalID + " undone"}
 	if deps.Mode == DryRun {
 		res.Outcome, res.Detail = OutcomeDryRun, "would restore "+strings.Join(pending, ", ")+"; nothing was written"
 		return res, nil
@@ -427,13 +430,16 @@ func Undo(ctx context.Context, deps Deps, journalID, by string) (Result, error) 
 	if _, err := deps.Journal.step(ctx, journalID, "undo-patch", StepOK, "by "+by); err != nil {
 		return res, err
 	}
-	_, verified, mismatch, err := verifyFederation(ctx, deps, fedID, target)
+	_, mismatch, attempts, err := verifyFederation(ctx, deps, journalID, fedID, target)
 	if err != nil {
 		return res, err
 	}
-	if !verified {
-		_, _ = deps.Journal.step(ctx, journalID, "undo-read-back", StepFailed, mismatch)
-		return res, fmt.Errorf("repair: undo of %s: read-back: %s", journalID, mismatch)
+	if mismatch != "" {
+		detail := fmt.Sprintf("%s after %d reads", mismatch, attempts)
+		_, _ = deps.Journal.step(ctx, journalID, "undo-read-back", StepFailed, detail)
+		res.Outcome, res.Detail = OutcomeBlocked, "undo read-back: "+detail
+		res.Notice = fmt.Sprintf("%s asked to undo change %s to the federation with %s, but reading it back %d times still shows: %s. Check the partner in Entra.", by, journalID, fedID, attempts, mismatch)
+		return res, fmt.Errorf("%w: undo of %s: %s", ErrReadBackMismatch, journalID, detail)
 	}
 	now := deps.now()
 	if _, err := deps.Journal.step(ctx, journalID, "undo-read-back", StepOK, "previous values restored"); err != nil {
@@ -456,17 +462,15 @@ func Undo(ctx context.Context, deps Deps, journalID, by string) (Result, error) 
 	return res, nil
 }
 
+// readFederation reads a partner's current values through the documented
+// list (Graph documents no GET of one partner by ID).
 func readFederation(ctx context.Context, deps Deps, id string) (map[string]string, bool, error) {
-	obj, err := deps.Graph.Directory().FederationConfigurations().ByIdentityProviderBaseId(id).Get(ctx, nil)
-	if isNotFound(err) {
-		return nil, false, nil
-	}
+	f, found, err := deps.Graph.FederationByID(ctx, id)
 	if err != nil {
 		return nil, false, fmt.Errorf("repair: reading federation %s: %w", id, err)
 	}
-	f, ok := obj.(models.SamlOrWsFedProviderable)
-	if !ok {
-		return nil, false, fmt.Errorf("repair: federation %s is not a SAML/WS-Fed federation", id)
+	if !found {
+		return nil, false, nil
 	}
 	out := map[string]string{
 		metadata.FieldIssuerURI:          str(f.GetIssuerUri()),
@@ -480,6 +484,8 @@ func readFederation(ctx context.Context, deps Deps, id string) (map[string]strin
 	return out, true, nil
 }
 
+// patchFederation writes vals at the cast path
+// (samlorwsfedexternaldomainfederation-update.md).
 func patchFederation(ctx context.Context, deps Deps, id string, vals map[string]string) error {
 	body := models.NewSamlOrWsFedExternalDomainFederation()
 	for f, v := range vals {
@@ -499,30 +505,36 @@ func patchFederation(ctx context.Context, deps Deps, id string, vals map[string]
 			body.SetPreferredAuthenticationProtocol(proto)
 		}
 	}
-	if _, err := deps.Graph.Directory().FederationConfigurations().ByIdentityProviderBaseId(id).Patch(ctx, body, nil); err != nil {
-		return fmt.Errorf("repair: PATCH federation %s: %w", id, err)
+	if _, err := deps.Graph.PatchFederation(ctx, id, body); err != nil {
+		return fmt.Errorf("repair: federation %s: %w", id, err)
 	}
 	return nil
 }
 
-// verifyFederation reads the federation back and compares want.
-func verifyFederation(ctx context.Context, deps Deps, id string, want map[string]string) (map[string]string, bool, string, error) {
-	got, found, err := readFederation(ctx, deps, id)
-	if err != nil {
-		return nil, false, "", err
-	}
-	if !found {
-		return nil, false, "the federation is gone", nil
-	}
-	after := map[string]string{}
-	var diffs []string
-	for _, f := range sortedKeys(want) {
-		after[f] = got[f]
-		if !sameValue(f, got[f], want[f]) {
-			diffs = append(diffs, fmt.Sprintf("%s is %q, not %q", f, shown(f, got[f]), shown(f, want[f])))
+// verifyFederation reads the federation back, again with backoff while it
+// still shows other values (replication lag), and returns what it finally
+// shows of want's fields and the mismatch ("" when it matches).
+func verifyFederation(ctx context.Context, deps Deps, journalID, id string, want map[string]string) (after map[string]string, mismatch string, attempts int, err error) {
+	mismatch, attempts, err = VerifyWrite(ctx, deps.ReadBack, deps.Journal, journalID, func(ctx context.Context) (string, error) {
+		got, found, err := readFederation(ctx, deps, id)
+		if err != nil {
+			return "", err
 		}
-	}
-	return after, len(diffs) == 0, strings.Join(diffs, "; "), nil
+		if !found {
+			after = nil
+			return "the federation is gone", nil
+		}
+		after = map[string]string{}
+		var diffs []string
+		for _, f := range sortedKeys(want) {
+			after[f] = got[f]
+			if !sameValue(f, got[f], want[f]) {
+				diffs = append(diffs, fmt.Sprintf("%s is %q, not %q", f, shown(f, got[f]), shown(f, want[f])))
+			}
+		}
+		return strings.Join(diffs, "; "), nil
+	})
+	return after, mismatch, attempts, err
 }
 
 // sameValue compares field values; certificates by their DER bytes so that

@@ -83,7 +83,7 @@ func TestApplyFederationPlanAutoThenUndo(t *testing.T) {
 	if err != nil || res.Outcome != OutcomeAlreadyApplied {
 		t.Fatalf("%s %v", res.Outcome, err)
 	}
-	if n, _ := e.writesTo("/federationConfigurations/" + fabrikamID); n != 1 {
+	if n, _ := e.writesTo("/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + fabrikamID); n != 1 {
 		t.Fatalf("%d PATCHes", n)
 	}
 
@@ -184,7 +184,7 @@ func TestIssuerChangeIsProposedNeverAutomatic(t *testing.T) {
 	if res, err := Approve(ctx, e.deps(Apply), plan.ID, "cli:bob"); err != nil || res.Outcome != OutcomeAlreadyApplied {
 		t.Fatalf("second approve %s %v", res.Outcome, err)
 	}
-	if n, _ := e.writesTo("/federationConfigurations/" + fabrikamID); n != 1 {
+	if n, _ := e.writesTo("/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + fabrikamID); n != 1 {
 		t.Fatalf("%d PATCHes", n)
 	}
 }
@@ -268,7 +268,7 @@ func TestApplyFederationPlanCrashAtEveryCallThenRedeliver(t *testing.T) {
 		if !reflect.DeepEqual(fabrikam(got), fabrikam(base)) {
 			t.Fatalf("federation differs:\n%v\n%v", fabrikam(got), fabrikam(base))
 		}
-		if n, _ := got.writesTo("/federationConfigurations/" + fabrikamID); n != 1 {
+		if n, _ := got.writesTo("/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + fabrikamID); n != 1 {
 			t.Fatalf("%d PATCHes", n)
 		}
 		id := plans[got].ID
@@ -294,7 +294,7 @@ func TestUndoCrashAtEveryCallThenRedeliver(t *testing.T) {
 		if !reflect.DeepEqual(fabrikam(got), orig) {
 			t.Fatalf("not restored:\n%v\n%v", fabrikam(got), orig)
 		}
-		if n, _ := got.writesTo("/federationConfigurations/" + fabrikamID); n != 2 {
+		if n, _ := got.writesTo("/federationConfigurations/graph.samlOrWsFedExternalDomainFederation/" + fabrikamID); n != 2 {
 			t.Fatalf("%d PATCHes (apply + undo)", n)
 		}
 		if g, b := got.journalEntry(plan.ID), base.journalEntry(plan.ID); !reflect.DeepEqual(g, b) {

@@ -126,6 +126,8 @@ type Deps struct {
 	Mode      Mode
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ReadBack bounds the re-reads after a write (replication lag).
+	ReadBack ReadBack
 }
 
 func (d Deps) now() time.Time {

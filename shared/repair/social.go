@@ -14,6 +14,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
 // AppliedTag is the Key Vault tag set on a secret version once Entra uses
@@ -206,11 +207,11 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 	obs := SocialObservation{Request: req, Now: deps.now()}
 
 	// Reads: Entra's provider and the versions' properties (no values).
-	idp, err := deps.Graph.Identity().IdentityProviders().ByIdentityProviderBaseId(req.ProviderID).Get(ctx, nil)
-	if err != nil && !isNotFound(err) {
+	idp, found, err := deps.Graph.IdentityProvider(ctx, req.ProviderID)
+	if err != nil {
 		return Result{}, fmt.Errorf("repair: reading identity provider %s: %w", req.ProviderID, err)
 	}
-	if social, ok := idp.(models.SocialIdentityProviderable); ok && err == nil {
+	if social, ok := idp.(models.SocialIdentityProviderable); ok && found {
 		obs.ProviderFound = true
 		obs.ProviderType = str(social.GetIdentityProviderType())
 		obs.ClientID = str(social.GetClientId())
@@ -326,7 +327,7 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 		body := models.NewSocialIdentityProvider()
 		body.SetClientSecret(&value)
 		if _, err := deps.Graph.Identity().IdentityProviders().ByIdentityProviderBaseId(req.ProviderID).Patch(ctx, body, nil); err != nil {
-			return res, fmt.Errorf("repair: PATCH identity provider %s: %w", req.ProviderID, err)
+			return res, fmt.Errorf("repair: identity provider %s: %w", req.ProviderID, tenant.AsGraphError("PATCH", "/identity/identityProviders/"+req.ProviderID, err))
 		}
 		if entry, err = deps.Journal.step(ctx, plan.ID, "patch", StepOK, "clientSecret := "+ref.String()); err != nil {
 			return res, err
@@ -335,23 +336,36 @@ func RotateSocialSecret(ctx context.Context, deps Deps, req SocialRequest) (Resu
 	value = "" // not needed any more
 
 	// 4. Read back: the secret is masked, so verify what can be: the
-	// provider still exists with the same type and client ID.
-	back, err := deps.Graph.Identity().IdentityProviders().ByIdentityProviderBaseId(req.ProviderID).Get(ctx, nil)
+	// provider still exists with the same type and client ID. A replica
+	// that has not seen the write yet shows the same, so this rarely
+	// waits; it still reads again before declaring a mismatch.
+	var gotID, gotType string
+	mismatch, attempts, err := VerifyWrite(ctx, deps.ReadBack, deps.Journal, plan.ID, func(ctx context.Context) (string, error) {
+		back, found, err := deps.Graph.IdentityProvider(ctx, req.ProviderID)
+		if err != nil {
+			return "", fmt.Errorf("repair: reading back identity provider %s: %w", req.ProviderID, err)
+		}
+		gotID, gotType = "", ""
+		if social, ok := back.(models.SocialIdentityProviderable); ok && found {
+			gotID, gotType = str(social.GetClientId()), str(social.GetIdentityProviderType())
+		}
+		if gotID != obs.ClientID || gotType != obs.ProviderType {
+			return fmt.Sprintf("read-back shows clientId %q type %q, expected %q %q", gotID, gotType, obs.ClientID, obs.ProviderType), nil
+		}
+		return "", nil
+	})
 	if err != nil {
-		return res, fmt.Errorf("repair: reading back identity provider %s: %w", req.ProviderID, err)
-	}
-	social, _ := back.(models.SocialIdentityProviderable)
-	gotID, gotType := "", ""
-	if social != nil {
-		gotID, gotType = str(social.GetClientId()), str(social.GetIdentityProviderType())
+		return res, err
 	}
 	after := map[string]string{"appliedVersion": ref.String(), "clientId": gotID}
-	if gotID != obs.ClientID || gotType != obs.ProviderType {
-		detail := fmt.Sprintf("read-back shows clientId %q type %q, expected %q %q", gotID, gotType, obs.ClientID, obs.ProviderType)
+	if mismatch != "" {
+		detail := fmt.Sprintf("%s (after %d reads)", mismatch, attempts)
 		_, _ = deps.Journal.step(ctx, plan.ID, "read-back", StepFailed, detail)
 		_, _ = deps.Journal.finish(ctx, plan.ID, StatusFailed, false, after)
 		res.Outcome, res.Detail = OutcomeBlocked, detail
-		return res, fmt.Errorf("repair: %s: %s", req.ProviderID, detail)
+		res.Notice = fmt.Sprintf("IdP Keeper set the client secret of the %s identity provider %s to %s, but reading the provider back %d times shows %s. The version is not tagged as applied and nothing more is written automatically; check the provider in Entra.",
+			typ, req.ProviderID, ref, attempts, mismatch)
+		return res, fmt.Errorf("%w: %s: %s", ErrReadBackMismatch, req.ProviderID, detail)
 	}
 	if entry, err = deps.Journal.step(ctx, plan.ID, "read-back", StepOK, "clientId and identityProviderType unchanged; clientSecret is write-only"); err != nil {
 		return res, err
@@ -400,9 +414,13 @@ func recordLedger(ctx context.Context, deps Deps, req SocialRequest, p Plan, out
 
 func listVersions(ctx context.Context, kv *azsecrets.Client, name string) ([]SecretVersion, error) {
 	var out []SecretVersion
+	pages := tenant.VaultPages{What: "list versions of " + name}
 	pager := kv.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		if err == nil {
+			err = pages.Check(ctx, page.Value == nil, page.NextLink)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("repair: listing versions of %s: %w", name, err)
 		}

@@ -79,10 +79,14 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 		}
 		t.Label = "tenant:" + cfg.Tenant.ID
 	}
+	cloud, err := CloudOf(cfg)
+	if err != nil {
+		return nil, err
+	}
 	clients, err := tenant.NewClients(cred, tenant.ClientOptions{
 		Transport:    transport,
 		KeyVaultURLs: vaults,
-		GraphBaseURL: GraphBaseURL(cfg),
+		Cloud:        cloud,
 	})
 	if err != nil {
 		return nil, err
@@ -100,17 +104,13 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	return t, nil
 }
 
-// GraphBaseURL is the config's Graph base with the v1.0 segment, or "" for
-// the public cloud default.
-func GraphBaseURL(cfg *config.Config) string {
-	if cfg.Tenant.GraphBaseURL == "" {
-		return ""
+// CloudOf is the Microsoft cloud the config names (tenant.cloud); the
+// public cloud when it names none.
+func CloudOf(cfg *config.Config) (tenant.Cloud, error) {
+	if cfg == nil {
+		return tenant.CloudPublic, nil
 	}
-	base := strings.TrimRight(cfg.Tenant.GraphBaseURL, "/")
-	if !strings.HasSuffix(base, "/v1.0") {
-		base += "/v1.0"
-	}
-	return base
+	return tenant.CloudByName(cfg.Tenant.Cloud)
 }
 
 // configuredSecretNames are the secret names the config's keyVaultSecret

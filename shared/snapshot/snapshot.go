@@ -101,11 +101,26 @@ func fileName(k string) string {
 	return name + "-" + hex.EncodeToString(sum[:])[:10] + ".json"
 }
 
+// vaultSuffixes are the Key Vault host suffixes of the public, US
+// Government and China clouds: a value read is refused on all of them.
+var vaultSuffixes = []string{".vault.azure.net", ".vault.usgovcloudapi.net", ".vault.azure.cn"}
+
+func isVaultHost(host string) bool { return vaultSuffixOf(host) != "" }
+
+func vaultSuffixOf(host string) string {
+	for _, s := range vaultSuffixes {
+		if strings.HasSuffix(host, s) {
+			return s
+		}
+	}
+	return ""
+}
+
 // isSecretValueRequest says whether a Key Vault request would return a
 // secret's value: GET /secrets/{name} or /secrets/{name}/{version}, as
 // opposed to the list endpoints /secrets and /secrets/{name}/versions.
 func isSecretValueRequest(u *url.URL) bool {
-	if !strings.HasSuffix(strings.ToLower(u.Hostname()), ".vault.azure.net") {
+	if !isVaultHost(strings.ToLower(u.Hostname())) {
 		return false
 	}
 	parts := strings.Split(strings.Trim(u.Path, "/"), "/")
@@ -301,11 +316,13 @@ func (r *Replay) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, errors.New("snapshot: a replay cannot change the tenant: " + req.Method + " " + req.URL.Path)
 	}
 	host := strings.ToLower(req.URL.Hostname())
-	if strings.HasSuffix(host, ".vault.azure.net") && req.Header.Get("Authorization") == "" {
-		// Key Vault clients first elicit the authentication challenge.
+	if isVaultHost(host) && req.Header.Get("Authorization") == "" {
+		// Key Vault clients first elicit the authentication challenge,
+		// whose resource must be the vault's own cloud.
+		suffix := vaultSuffixOf(host)
 		return respond(req, http.StatusUnauthorized, "application/json",
 			[]byte(`{"error":{"code":"Unauthorized","message":"AKV10000: Request is missing a Bearer or PoP token."}}`),
-			http.Header{"Www-Authenticate": {`Bearer authorization="https://login.microsoftonline.com/common", resource="https://vault.azure.net"`}}), nil
+			http.Header{"Www-Authenticate": {`Bearer authorization="https://login.microsoftonline.com/common", resource="https://` + strings.TrimPrefix(suffix, ".") + `"`}}), nil
 	}
 	ex, ok := r.exchanges[key(req.Method, req.URL)]
 	if !ok {

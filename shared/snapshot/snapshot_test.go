@@ -109,10 +109,14 @@ func TestRecorderRefusesSecretValueReads(t *testing.T) {
 	srv := azurefake.NewServer(loadFixture(t))
 	defer srv.Close()
 	rec := snapshot.NewRecorder(srv.Transport())
-	req, _ := http.NewRequest(http.MethodGet, vaultURL+"secrets/google-client-secret?api-version=7.6", nil)
-	req.Header.Set("Authorization", "Bearer x")
-	if _, err := rec.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "refusing to read a secret value") {
-		t.Fatalf("err = %v", err)
+	// The public cloud's vaults and those of the US Government and China
+	// clouds (tenant.cloud).
+	for _, u := range []string{vaultURL, "https://contoso-kv.vault.usgovcloudapi.net/", "https://contoso-kv.vault.azure.cn/"} {
+		req, _ := http.NewRequest(http.MethodGet, u+"secrets/google-client-secret?api-version=7.6", nil)
+		req.Header.Set("Authorization", "Bearer x")
+		if _, err := rec.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "refusing to read a secret value") {
+			t.Fatalf("%s: err = %v", u, err)
+		}
 	}
 	if srv.SecretValueReads() != 0 {
 		t.Fatal("the value request reached Key Vault")

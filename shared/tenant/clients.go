@@ -1,8 +1,20 @@
 // Package tenant reads a tenant's external sign-in dependencies from
 // Microsoft Graph (through msgraph-sdk-go) and the properties of the Key Vault
 // secrets that back them (through azsecrets), and returns one
-// inventory.Inventory. It only reads: it never asks Key Vault for a secret
-// value and never writes to Graph.
+// inventory.Inventory. The Reader only reads: it never asks Key Vault for a
+// secret value and never writes to Graph. The repair step's single-resource
+// reads and its partner write (PatchFederation) live here too, so that every
+// Graph call uses the routes and shapes Microsoft Graph v1.0 documents
+// (permissions.go lists them with their reference pages).
+//
+// Graph answers are read as the reference pages' examples show them, not as
+// the SDK's discriminators expect: a list at a cast path and a single
+// resource carry no @odata.type, so the route or the item's properties pick
+// the derived type (parse.go). Every answer is checked for its documented
+// shape before it is parsed, and every paged read has a page cap, stops on a
+// repeated nextLink and on a cancelled context (graphread.go). Only 403 and
+// 404 are gaps; anything else fails the read with the request and Graph's
+// message.
 //
 // The SDK clients are built here, once, around an injectable
 // http.RoundTripper. Production passes the default transport; a snapshot
@@ -27,10 +39,6 @@ import (
 	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
 )
 
-// GraphScope is the application scope IdP Keeper asks Entra for. The
-// permissions it carries are granted to the app (see README).
-const GraphScope = "https://graph.microsoft.com/.default"
-
 // Clients are the SDK clients a Reader uses.
 type Clients struct {
 	Graph  *Graph
@@ -50,8 +58,10 @@ type ClientOptions struct {
 	Transport http.RoundTripper
 	// KeyVaultURLs are the vaults whose secret properties are read.
 	KeyVaultURLs []string
-	// GraphBaseURL overrides https://graph.microsoft.com/v1.0 (national clouds).
-	GraphBaseURL string
+	// Cloud selects Graph's root, the token scope and the Key Vault host
+	// suffix; the zero value is the public cloud. The credential passed to
+	// NewClients must get its tokens from the same cloud (Cloud.AzCore).
+	Cloud Cloud
 }
 
 // NewClients builds the Graph and Key Vault clients around one transport.
@@ -60,15 +70,13 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 	if transport == nil {
 		transport = http.DefaultTransport
 	}
-	graphHosts := []string{"graph.microsoft.com", "graph.microsoft.us", "dod-graph.microsoft.us", "microsoftgraph.chinacloudapi.cn"}
-	if opts.GraphBaseURL != "" {
-		host, err := hostOf(opts.GraphBaseURL)
-		if err != nil {
-			return nil, fmt.Errorf("graph base URL: %w", err)
-		}
-		graphHosts = append(graphHosts, host)
+	c := opts.Cloud
+	if c.Name == "" {
+		c = CloudPublic
 	}
-	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{GraphScope}, graphHosts)
+	// The scope names the cloud's Graph root, and the token is attached only
+	// to requests for that host (national-clouds.md, "Permission scopes").
+	auth, err := azauth.NewAzureIdentityAuthenticationProviderWithScopesAndValidHosts(cred, []string{c.GraphScope()}, []string{c.GraphHost()})
 	if err != nil {
 		return nil, fmt.Errorf("graph authentication provider: %w", err)
 	}
@@ -79,16 +87,19 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 	if err != nil {
 		return nil, fmt.Errorf("graph request adapter: %w", err)
 	}
-	base := "https://graph.microsoft.com/v1.0"
-	if opts.GraphBaseURL != "" {
-		base = strings.TrimRight(opts.GraphBaseURL, "/")
-	}
-	adapter.SetBaseUrl(base)
+	adapter.SetBaseUrl(c.GraphBaseURL())
 	clients := &Clients{Graph: NewGraph(adapter)}
 
 	kvHTTP := &http.Client{Transport: transport}
 	for _, u := range opts.KeyVaultURLs {
-		c, err := azsecrets.NewClient(u, cred, &azsecrets.ClientOptions{
+		host, err := hostOf(u)
+		if err != nil {
+			return nil, fmt.Errorf("key vault %s: %w", u, err)
+		}
+		if !c.IsKeyVaultHost(host) {
+			return nil, fmt.Errorf("key vault %s is not a vault of the %s cloud (its hosts end with %s)", u, c.Name, c.KeyVaultSuffix)
+		}
+		kv, err := azsecrets.NewClient(u, cred, &azsecrets.ClientOptions{
 			ClientOptions: azcore.ClientOptions{
 				Transport: kvHTTP,
 				Retry:     policy.RetryOptions{MaxRetries: 3},
@@ -97,7 +108,7 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 		if err != nil {
 			return nil, fmt.Errorf("key vault %s: %w", u, err)
 		}
-		clients.Vaults = append(clients.Vaults, Vault{URL: u, Client: c})
+		clients.Vaults = append(clients.Vaults, Vault{URL: u, Client: kv})
 	}
 	return clients, nil
 }

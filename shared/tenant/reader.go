@@ -2,9 +2,9 @@ package tenant
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"sort"
 	"strings"
@@ -13,12 +13,7 @@ import (
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
-	abstractions "github.com/microsoft/kiota-abstractions-go"
-	"github.com/microsoft/kiota-abstractions-go/serialization"
-	msgraphcore "github.com/microsoftgraph/msgraph-sdk-go-core"
-	"github.com/microsoftgraph/msgraph-sdk-go/identity"
 	"github.com/microsoftgraph/msgraph-sdk-go/models"
-	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 )
@@ -34,12 +29,32 @@ type Reader struct {
 	// dependency; secrets carrying the inventory.TagDependency tag are read
 	// whether listed here or not.
 	SecretNames map[string]bool
+	// MaxPages caps every paged read, Graph and Key Vault; 0 means
+	// DefaultMaxPages.
+	MaxPages int
 }
+
+// Graph sources, as gaps and errors name them.
+const (
+	sourceIdentityProviders = "graph:/identity/identityProviders"
+	sourceFederations       = "graph:" + federationsPath
+	sourceConnectors        = "graph:/identity/apiConnectors"
+	sourceUserFlows         = "graph:/identity/b2xUserFlows"
+	sourceEmailOTP          = "graph:" + emailOTPPath
+	sourceRedemption        = "graph:/policies/crossTenantAccessPolicy/default"
+
+	federationsPath = "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation"
+	emailOTPPath    = "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email"
+)
 
 // Read reads the whole inventory. An endpoint the app may not read (403) or
 // that the tenant does not have (404) becomes a Gap, so the report can say
-// what it could not see; any other failure ends the read with an error,
-// because a report built on a half-read tenant would under-report risk.
+// what it could not see; an item of a list that cannot be read is a Gap too.
+// Any other failure — a 400 above all, which means the request itself is
+// wrong, or an answer that is not the documented shape — ends the read with
+// an error naming the request, because a report built on a half-read tenant
+// would under-report risk. A panic while reading is a bug; it fails the read
+// the same way instead of ending the process.
 func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 	now := time.Now
 	if r.Now != nil {
@@ -50,28 +65,33 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 		source string
 		read   func(context.Context, *inventory.Inventory) error
 	}{
-		{"graph:/identity/identityProviders", r.readSocial},
-		{"graph:/directory/federationConfigurations", r.readFederations},
-		{"graph:/identity/apiConnectors", r.readConnectors},
-		{"graph:/identity/b2xUserFlows", r.readUserFlows},
-		{"graph:/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", r.readEmailOTP},
-		{"graph:/policies/crossTenantAccessPolicy/default", r.readRedemption},
+		{sourceIdentityProviders, r.readIdentityProviders},
+		{sourceFederations, r.readFederations},
+		{sourceConnectors, r.readConnectors},
+		{sourceUserFlows, r.readUserFlows},
+		{sourceEmailOTP, r.readEmailOTP},
+		{sourceRedemption, r.readRedemption},
 	}
 	for _, step := range steps {
-		if err := step.read(ctx, &inv); err != nil {
-			if gap, ok := asGap(step.source, err); ok {
-				inv.Gaps = append(inv.Gaps, gap)
+		if err := safely(ctx, bindInventory(&inv, step.read)); err != nil {
+			if IsGap(err) {
+				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: step.source, Reason: gapReason(err)})
 				continue
 			}
-			return inventory.Inventory{}, fmt.Errorf("%s: %w", step.source, describe(err))
+			return inventory.Inventory{}, fmt.Errorf("%s: %w", step.source, err)
 		}
 	}
 	for _, v := range r.Clients.Vaults {
-		secrets, err := r.readVault(ctx, v)
+		var secrets []inventory.Secret
+		err := safely(ctx, func(ctx context.Context) error {
+			var err error
+			secrets, err = r.readVault(ctx, v)
+			return err
+		})
 		if err != nil {
 			source := "keyvault:" + v.URL
-			if gap, ok := asGap(source, err); ok {
-				inv.Gaps = append(inv.Gaps, gap)
+			if IsGap(err) {
+				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: source, Reason: describe(err).Error()})
 				continue
 			}
 			return inventory.Inventory{}, fmt.Errorf("%s: %w", source, describe(err))
@@ -81,84 +101,151 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 	return inv, nil
 }
 
-func (r *Reader) readSocial(ctx context.Context, inv *inventory.Inventory) error {
-	resp, err := r.Clients.Graph.Identity().IdentityProviders().Get(ctx, nil)
-	if err != nil {
-		return err
-	}
-	return iterate[models.IdentityProviderBaseable](ctx, r, resp, models.CreateIdentityProviderBaseCollectionResponseFromDiscriminatorValue, func(p models.IdentityProviderBaseable) {
-		social, ok := p.(models.SocialIdentityProviderable)
-		if !ok {
-			return // built-in providers have no credential IdP Keeper keeps
-		}
-		inv.SocialIdentityProviders = append(inv.SocialIdentityProviders, inventory.SocialIdentityProvider{
-			ID:          str(social.GetId()),
-			DisplayName: str(social.GetDisplayName()),
-			Type:        str(social.GetIdentityProviderType()),
-			ClientID:    str(social.GetClientId()),
-		})
-	})
+func bindInventory(inv *inventory.Inventory, read func(context.Context, *inventory.Inventory) error) func(context.Context) error {
+	return func(ctx context.Context) error { return read(ctx, inv) }
 }
 
-func (r *Reader) readFederations(ctx context.Context, inv *inventory.Inventory) error {
-	base := r.Clients.Graph.GetAdapter().GetBaseUrl()
-	fc := r.Clients.Graph.Directory().FederationConfigurations()
-	resp, err := fc.WithUrl(base+"/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation").Get(ctx, nil)
-	if err != nil {
-		return err
+// gapReason is err's text and, for a 403, the permission the call needs.
+func gapReason(err error) string {
+	reason := err.Error()
+	var ge *GraphError
+	if errors.As(err, &ge) && ge.Status == 403 {
+		if p, ok := PermissionFor(ge.Method, ge.Path); ok {
+			reason += " (the app needs the Graph application permission " + p.Permission
+			if p.Documented != p.Permission {
+				reason += "; the reference page documents " + p.Documented
+			}
+			reason += ")"
+		}
 	}
-	var feds []inventory.Federation
-	err = iterate[models.IdentityProviderBaseable](ctx, r, resp, models.CreateIdentityProviderBaseCollectionResponseFromDiscriminatorValue, func(p models.IdentityProviderBaseable) {
-		f, ok := p.(models.SamlOrWsFedExternalDomainFederationable)
-		if !ok {
-			return
+	return reason
+}
+
+// PanicError is a panic recovered inside a read.
+type PanicError struct{ Value any }
+
+func (e *PanicError) Error() string {
+	return fmt.Sprintf("internal error while reading (a bug): %v", e.Value)
+}
+
+// safely runs fn and turns a panic into a PanicError.
+func safely(ctx context.Context, fn func(context.Context) error) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = &PanicError{Value: v}
 		}
-		fed := inventory.Federation{
-			ID:                       str(f.GetId()),
-			DisplayName:              str(f.GetDisplayName()),
-			IssuerURI:                str(f.GetIssuerUri()),
-			MetadataExchangeURI:      str(f.GetMetadataExchangeUri()),
-			PassiveSignInURI:         str(f.GetPassiveSignInUri()),
-			SigningCertificateBase64: str(f.GetSigningCertificate()),
-		}
-		if p := f.GetPreferredAuthenticationProtocol(); p != nil {
-			fed.PreferredProtocol = p.String()
-		}
-		if fed.SigningCertificateBase64 != "" {
-			cert, err := inventory.ParseCertificateBase64(fed.SigningCertificateBase64)
+	}()
+	return fn(ctx)
+}
+
+func (r *Reader) graph() *Graph { return r.Clients.Graph }
+
+// itemGap records a list item that could not be read: the rest of the list
+// is still reported, and the report says one dependency is missing.
+func itemGap(source string, index int, raw []byte, err error) inventory.Gap {
+	what := fmt.Sprintf("item %d", index+1)
+	var probe struct {
+		ID any `json:"id"`
+	}
+	if json.Unmarshal(raw, &probe) == nil && probe.ID != nil {
+		what += fmt.Sprintf(" (id %v)", probe.ID)
+	}
+	return inventory.Gap{Source: source, Reason: what + " could not be read: " + err.Error()}
+}
+
+// readIdentityProviders lists /identity/identityProviders
+// (identitycontainer-list-identityproviders.md): social providers with their
+// client IDs, and the built-in ones (email one-time passcode, Microsoft
+// account) by their identityProviderType.
+func (r *Reader) readIdentityProviders(ctx context.Context, inv *inventory.Inventory) error {
+	var social []inventory.SocialIdentityProvider
+	var builtIn []inventory.BuiltInIdentityProvider
+	var gaps []inventory.Gap
+	n := 0
+	err := r.graph().eachPage(ctx, route{path: "/identity/identityProviders"}, r.MaxPages, func(items []json.RawMessage) error {
+		for _, raw := range items {
+			i := n
+			n++
+			p, err := parseItem(raw, identityProviderFactory)
 			if err != nil {
-				fed.CertificateError = err.Error()
-			} else {
-				fed.SigningCertificate = cert
+				gaps = append(gaps, itemGap(sourceIdentityProviders, i, raw, err))
+				continue
+			}
+			switch t := p.(type) {
+			case models.SocialIdentityProviderable:
+				s := socialOf(t)
+				if s.ID == "" {
+					gaps = append(gaps, itemGap(sourceIdentityProviders, i, raw, errors.New("it has no id")))
+					continue
+				}
+				social = append(social, s)
+			case models.BuiltInIdentityProviderable:
+				builtIn = append(builtIn, inventory.BuiltInIdentityProvider{
+					ID: str(t.GetId()), DisplayName: str(t.GetDisplayName()), Type: str(t.GetIdentityProviderType()),
+				})
+			case models.IdentityProviderBaseable:
+				if t.GetOdataType() == nil || *t.GetOdataType() == "#microsoft.graph.identityProviderBase" {
+					// Neither @odata.type nor a property says what it is:
+					// it could be a social provider whose secret expires.
+					gaps = append(gaps, itemGap(sourceIdentityProviders, i, raw, errors.New("neither @odata.type nor its properties say which kind of identity provider it is")))
+				}
+				// Other kinds (appleManagedIdentityProvider in Azure AD B2C)
+				// hold nothing IdP Keeper keeps.
 			}
 		}
-		for _, d := range f.GetDomains() { // present when the service inlines them
-			fed.Domains = append(fed.Domains, str(d.GetId()))
-		}
-		feds = append(feds, fed)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	// The list does not return the domains navigation property; each
-	// partner's domains are one more request, run a few at a time.
+	inv.SocialIdentityProviders = social
+	inv.BuiltInIdentityProviders = builtIn
+	inv.Gaps = append(inv.Gaps, gaps...)
+	return nil
+}
+
+// readFederations lists the SAML/WS-Fed partners at the cast path
+// (samlorwsfedexternaldomainfederation-list.md). The items carry no
+// @odata.type (the cast names it) and, in the documented example, their
+// domains inline; a partner whose answer lacks domains gets one more request
+// (samlorwsfedexternaldomainfederation-list-domains.md).
+func (r *Reader) readFederations(ctx context.Context, inv *inventory.Inventory) error {
+	var feds []inventory.Federation
+	var needDomains []bool
+	var gaps []inventory.Gap
+	n := 0
+	err := r.graph().eachPage(ctx, route{path: federationsPath}, r.MaxPages, func(items []json.RawMessage) error {
+		for _, raw := range items {
+			i := n
+			n++
+			p, err := parseItem(raw, federationFactory)
+			if err == nil && str(p.(models.SamlOrWsFedExternalDomainFederationable).GetId()) == "" {
+				err = errors.New("it has no id")
+			}
+			if err != nil {
+				gaps = append(gaps, itemGap(sourceFederations, i, raw, err))
+				continue
+			}
+			feds = append(feds, federationOf(p.(models.SamlOrWsFedExternalDomainFederationable)))
+			needDomains = append(needDomains, !has(raw, "domains"))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	var mu sync.Mutex
 	err = r.parallel(ctx, len(feds), func(ctx context.Context, i int) error {
-		if len(feds[i].Domains) > 0 {
+		if !needDomains[i] {
 			return nil
 		}
-		url := base + "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/" + feds[i].ID + "/domains"
-		info := abstractions.NewRequestInformation()
-		info.Method = abstractions.GET
-		info.SetUri(*mustURL(url))
-		info.Headers.TryAdd("Accept", "application/json")
-		res, err := r.Clients.Graph.GetAdapter().Send(ctx, info, newDomainCollection, errorMapping())
-		if err != nil {
-			return err
+		domains, err := r.federationDomains(ctx, feds[i].ID)
+		if IsGap(err) {
+			mu.Lock()
+			gaps = append(gaps, inventory.Gap{Source: "graph:" + domainsPath(feds[i].ID), Reason: gapReason(err)})
+			mu.Unlock()
+			return nil
 		}
-		var domains []string
-		err = iterate[models.ExternalDomainNameable](ctx, r, res, newDomainCollection, func(d models.ExternalDomainNameable) {
-			domains = append(domains, str(d.GetId()))
-		})
 		feds[i].Domains = domains
 		return err
 	})
@@ -166,135 +253,235 @@ func (r *Reader) readFederations(ctx context.Context, inv *inventory.Inventory) 
 		return err
 	}
 	inv.Federations = feds
+	inv.Gaps = append(inv.Gaps, gaps...)
 	return nil
 }
 
-func (r *Reader) readConnectors(ctx context.Context, inv *inventory.Inventory) error {
-	resp, err := r.Clients.Graph.Identity().ApiConnectors().Get(ctx, nil)
-	if err != nil {
-		return err
-	}
-	return iterate[models.IdentityApiConnectorable](ctx, r, resp, models.CreateIdentityApiConnectorCollectionResponseFromDiscriminatorValue, func(c models.IdentityApiConnectorable) {
-		conn := inventory.APIConnector{
-			ID:          str(c.GetId()),
-			DisplayName: str(c.GetDisplayName()),
-			TargetURL:   str(c.GetTargetUrl()),
-			AuthType:    inventory.AuthUnknown,
-		}
-		switch auth := c.GetAuthenticationConfiguration().(type) {
-		case models.BasicAuthenticationable:
-			conn.AuthType = inventory.AuthBasic
-			conn.Username = str(auth.GetUsername())
-		case models.ClientCertificateAuthenticationable:
-			conn.AuthType = inventory.AuthCertificate
-			for _, ci := range auth.GetCertificateList() {
-				conn.Certificates = append(conn.Certificates, inventory.ConnectorCertificate{
-					Thumbprint: strings.ToUpper(str(ci.GetThumbprint())),
-					NotBefore:  unixTime(ci.GetNotBefore()),
-					NotAfter:   unixTime(ci.GetNotAfter()),
-					Active:     ci.GetIsActive() != nil && *ci.GetIsActive(),
-				})
-			}
-		case models.Pkcs12Certificateable:
-			// Graph documents pkcs12Certificate as upload-only; a read that
-			// returns it anyway still means certificate authentication.
-			conn.AuthType = inventory.AuthCertificate
-		}
-		inv.APIConnectors = append(inv.APIConnectors, conn)
-	})
+func domainsPath(id string) string {
+	return "/directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation/" + url.PathEscape(id) + "/domains"
 }
 
-func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) error {
-	resp, err := r.Clients.Graph.Identity().B2xUserFlows().Get(ctx, nil)
+func (r *Reader) federationDomains(ctx context.Context, id string) ([]string, error) {
+	var domains []string
+	err := r.graph().eachPage(ctx, route{path: domainsPath(id)}, r.MaxPages, func(items []json.RawMessage) error {
+		for i, raw := range items {
+			p, err := parseItem(raw, models.CreateExternalDomainNameFromDiscriminatorValue)
+			if err != nil {
+				return fmt.Errorf("GET %s: domain %d could not be read: %w", domainsPath(id), i+1, err)
+			}
+			if d := str(p.(models.ExternalDomainNameable).GetId()); d != "" {
+				domains = append(domains, d)
+			}
+		}
+		return nil
+	})
+	return domains, err
+}
+
+// readConnectors lists the API connectors (identityapiconnector-list.md).
+func (r *Reader) readConnectors(ctx context.Context, inv *inventory.Inventory) error {
+	var conns []inventory.APIConnector
+	var gaps []inventory.Gap
+	n := 0
+	err := r.graph().eachPage(ctx, route{path: "/identity/apiConnectors"}, r.MaxPages, func(items []json.RawMessage) error {
+		for _, raw := range items {
+			i := n
+			n++
+			p, err := parseItem(raw, models.CreateIdentityApiConnectorFromDiscriminatorValue)
+			if err == nil && str(p.(models.IdentityApiConnectorable).GetId()) == "" {
+				err = errors.New("it has no id")
+			}
+			if err != nil {
+				gaps = append(gaps, itemGap(sourceConnectors, i, raw, err))
+				continue
+			}
+			conns = append(conns, connectorOf(p.(models.IdentityApiConnectorable)))
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
+	inv.APIConnectors = conns
+	inv.Gaps = append(inv.Gaps, gaps...)
+	return nil
+}
+
+// readUserFlows lists the self-service sign-up user flows with their
+// identity providers expanded, the v1.0-documented call
+// (identitycontainer-list-b2xuserflows.md, example 2). Per flow it then reads
+//
+//   - the API connector configuration, the only way Graph documents to
+//     obtain it (b2xidentityuserflow-get-apiconnectorconfiguration.md); a 403
+//     or 404 there is a gap for that flow only;
+//   - userFlowIdentityProviders (documented in beta only,
+//     b2xidentityuserflow-list-userflowidentityproviders.md), which, unlike
+//     the v1.0 expansion, lists built-in providers (email one-time passcode)
+//     and SAML/WS-Fed partners. Where it is refused (403/404) the expanded
+//     v1.0 list is kept, the flow records which list it has, and one gap says
+//     that partners and built-in providers may be missing from it.
+func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) error {
 	var flows []inventory.UserFlow
 	var gaps []inventory.Gap
-	err = iterate[models.B2xIdentityUserFlowable](ctx, r, resp, models.CreateB2xIdentityUserFlowCollectionResponseFromDiscriminatorValue, func(f models.B2xIdentityUserFlowable) {
-		flow := inventory.UserFlow{ID: str(f.GetId())}
-		if t := f.GetUserFlowType(); t != nil {
-			flow.UserFlowType = t.String()
+	n := 0
+	list := route{path: "/identity/b2xUserFlows", query: url.Values{"$expand": {"identityProviders"}}}
+	err := r.graph().eachPage(ctx, list, r.MaxPages, func(items []json.RawMessage) error {
+		for _, raw := range items {
+			i := n
+			n++
+			p, err := parseItem(raw, models.CreateB2xIdentityUserFlowFromDiscriminatorValue)
+			if err == nil && str(p.(models.B2xIdentityUserFlowable).GetId()) == "" {
+				err = errors.New("it has no id")
+			}
+			if err != nil {
+				gaps = append(gaps, itemGap(sourceUserFlows, i, raw, err))
+				continue
+			}
+			f := p.(models.B2xIdentityUserFlowable)
+			flow := inventory.UserFlow{ID: str(f.GetId()), IdentityProvidersSource: inventory.SourceExpandIdentityProviders}
+			if t := f.GetUserFlowType(); t != nil {
+				flow.UserFlowType = t.String()
+			}
+			for _, ip := range f.GetIdentityProviders() {
+				if ip == nil {
+					continue
+				}
+				if e, ok := legacyProviderOf(ip); ok {
+					flow.IdentityProviders = append(flow.IdentityProviders, e)
+				}
+			}
+			flows = append(flows, flow)
 		}
-		flows = append(flows, flow)
+		return nil
 	})
 	if err != nil {
 		return err
 	}
-	// API connector configuration and identity providers are navigation
-	// properties: one expanded GET and one list per flow. The reference page
-	// of the identity provider list asks for IdentityUserFlow.ReadWrite.All;
-	// an app granted only Read.All gets a gap there, not a failed scan.
-	var idpGap sync.Once
+	var mu sync.Mutex
+	var fallback []string
 	err = r.parallel(ctx, len(flows), func(ctx context.Context, i int) error {
-		item := r.Clients.Graph.Identity().B2xUserFlows().ByB2xIdentityUserFlowId(flows[i].ID)
-		full, err := item.Get(ctx, &identity.B2xUserFlowsB2xIdentityUserFlowItemRequestBuilderGetRequestConfiguration{
-			QueryParameters: &identity.B2xUserFlowsB2xIdentityUserFlowItemRequestBuilderGetQueryParameters{
-				Expand: []string{"apiConnectorConfiguration/postFederationSignup", "apiConnectorConfiguration/postAttributeCollection"},
-			},
-		})
-		if err != nil {
+		cfgRoute := route{
+			path:  "/identity/b2xUserFlows/" + url.PathEscape(flows[i].ID) + "/apiConnectorConfiguration",
+			query: url.Values{"$expand": {"postFederationSignup,postAttributeCollection"}},
+		}
+		pfs, pac, err := r.apiConnectorConfiguration(ctx, cfgRoute)
+		switch {
+		case IsGap(err):
+			mu.Lock()
+			gaps = append(gaps, inventory.Gap{Source: "graph:" + cfgRoute.path, Reason: gapReason(err) + "; which API connectors user flow " + flows[i].ID + " calls is unknown"})
+			mu.Unlock()
+		case err != nil:
 			return err
+		default:
+			flows[i].PostFederationSignup, flows[i].PostAttributeCollection = pfs, pac
 		}
-		if cfg := full.GetApiConnectorConfiguration(); cfg != nil {
-			if c := cfg.GetPostFederationSignup(); c != nil {
-				flows[i].PostFederationSignup = str(c.GetId())
-			}
-			if c := cfg.GetPostAttributeCollection(); c != nil {
-				flows[i].PostAttributeCollection = str(c.GetId())
-			}
-		}
-		idps, err := item.UserFlowIdentityProviders().Get(ctx, nil)
-		if gap, ok := asGap("graph:/identity/b2xUserFlows/{id}/userFlowIdentityProviders", err); err != nil && ok {
-			idpGap.Do(func() { gaps = append(gaps, gap) })
+		idps, err := r.userFlowIdentityProviders(ctx, flows[i].ID)
+		switch {
+		case IsGap(err):
+			mu.Lock()
+			fallback = append(fallback, flows[i].ID+" ("+gapReason(err)+")")
+			mu.Unlock()
 			return nil
-		}
-		if err != nil {
+		case err != nil:
 			return err
 		}
-		return iterate[models.IdentityProviderBaseable](ctx, r, idps, models.CreateIdentityProviderBaseCollectionResponseFromDiscriminatorValue, func(p models.IdentityProviderBaseable) {
-			ufp := inventory.UserFlowIdentityProvider{ID: str(p.GetId()), DisplayName: str(p.GetDisplayName())}
-			if t := p.GetOdataType(); t != nil {
-				ufp.Type = strings.TrimPrefix(*t, "#microsoft.graph.")
-			}
-			if s, ok := p.(models.SocialIdentityProviderable); ok {
-				ufp.Type = str(s.GetIdentityProviderType())
-			}
-			flows[i].IdentityProviders = append(flows[i].IdentityProviders, ufp)
-		})
+		flows[i].IdentityProviders = idps
+		flows[i].IdentityProvidersSource = inventory.SourceUserFlowIdentityProviders
+		return nil
 	})
 	if err != nil {
 		return err
+	}
+	if len(fallback) > 0 {
+		sort.Strings(fallback)
+		gaps = append(gaps, inventory.Gap{
+			Source: "graph:/identity/b2xUserFlows/{id}/userFlowIdentityProviders",
+			Reason: "refused for " + strings.Join(fallback, ", ") + "; their identity providers come from the v1.0 $expand=identityProviders list, " +
+				"which may not name SAML/WS-Fed partners or built-in providers such as email one-time passcode",
+		})
 	}
 	inv.UserFlows = flows
 	inv.Gaps = append(inv.Gaps, gaps...)
 	return nil
 }
 
+func (r *Reader) apiConnectorConfiguration(ctx context.Context, rt route) (postFederationSignup, postAttributeCollection string, err error) {
+	body, err := r.graph().object(ctx, rt)
+	if err != nil {
+		return "", "", err
+	}
+	p, err := parseItem(body, models.CreateUserFlowApiConnectorConfigurationFromDiscriminatorValue)
+	if err != nil {
+		return "", "", &ShapeError{Method: "GET", Path: rt.String(), Reason: err.Error()}
+	}
+	cfg := p.(models.UserFlowApiConnectorConfigurationable)
+	if c := cfg.GetPostFederationSignup(); c != nil {
+		postFederationSignup = str(c.GetId())
+	}
+	if c := cfg.GetPostAttributeCollection(); c != nil {
+		postAttributeCollection = str(c.GetId())
+	}
+	return postFederationSignup, postAttributeCollection, nil
+}
+
+func (r *Reader) userFlowIdentityProviders(ctx context.Context, flowID string) ([]inventory.UserFlowIdentityProvider, error) {
+	rt := route{path: "/identity/b2xUserFlows/" + url.PathEscape(flowID) + "/userFlowIdentityProviders"}
+	var out []inventory.UserFlowIdentityProvider
+	err := r.graph().eachPage(ctx, rt, r.MaxPages, func(items []json.RawMessage) error {
+		for i, raw := range items {
+			p, err := parseItem(raw, identityProviderFactory)
+			if err != nil {
+				// A provider of a flow that cannot be read would hide the
+				// flow from that provider's findings: fail, not skip.
+				return &ShapeError{Method: "GET", Path: rt.String(), Reason: fmt.Sprintf("item %d: %v", i+1, err)}
+			}
+			if e, ok := userFlowProviderOf(p.(models.IdentityProviderBaseable)); ok {
+				out = append(out, e)
+			}
+		}
+		return nil
+	})
+	return out, err
+}
+
+// readEmailOTP reads the email one-time passcode method configuration
+// (emailauthenticationmethodconfiguration-get.md).
 func (r *Reader) readEmailOTP(ctx context.Context, inv *inventory.Inventory) error {
-	cfg, err := r.Clients.Graph.Policies().AuthenticationMethodsPolicy().AuthenticationMethodConfigurations().ByAuthenticationMethodConfigurationId("email").Get(ctx, nil)
+	rt := route{path: emailOTPPath}
+	body, err := r.graph().object(ctx, rt)
 	if err != nil {
 		return err
 	}
+	p, err := parseItem(body, emailConfigurationFactory)
+	if err != nil {
+		return &ShapeError{Method: "GET", Path: rt.String(), Reason: err.Error()}
+	}
+	cfg := p.(models.EmailAuthenticationMethodConfigurationable)
 	otp := &inventory.EmailOTP{}
 	if s := cfg.GetState(); s != nil {
 		otp.State = s.String()
 	}
-	if email, ok := cfg.(models.EmailAuthenticationMethodConfigurationable); ok {
-		if a := email.GetAllowExternalIdToUseEmailOtp(); a != nil {
-			otp.AllowExternalIDToUseEmailOTP = a.String()
-		}
+	if a := cfg.GetAllowExternalIdToUseEmailOtp(); a != nil {
+		otp.AllowExternalIDToUseEmailOTP = a.String()
 	}
 	inv.EmailOTP = otp
 	return nil
 }
 
+// readRedemption reads the default cross-tenant access policy
+// (crosstenantaccesspolicyconfigurationdefault-get.md) for the B2B
+// invitation redemption order and fallback.
 func (r *Reader) readRedemption(ctx context.Context, inv *inventory.Inventory) error {
-	def, err := r.Clients.Graph.Policies().CrossTenantAccessPolicy().DefaultEscaped().Get(ctx, nil)
+	rt := route{path: "/policies/crossTenantAccessPolicy/default"}
+	body, err := r.graph().object(ctx, rt)
 	if err != nil {
 		return err
 	}
-	cfg := def.GetInvitationRedemptionIdentityProviderConfiguration()
+	p, err := parseItem(body, models.CreateCrossTenantAccessPolicyConfigurationDefaultFromDiscriminatorValue)
+	if err != nil {
+		return &ShapeError{Method: "GET", Path: rt.String(), Reason: err.Error()}
+	}
+	cfg := p.(models.CrossTenantAccessPolicyConfigurationDefaultable).GetInvitationRedemptionIdentityProviderConfiguration()
 	if cfg == nil {
 		return nil
 	}
@@ -313,10 +500,14 @@ func (r *Reader) readRedemption(ctx context.Context, inv *inventory.Inventory) e
 // back a dependency, the version that is current.
 func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, error) {
 	var out []inventory.Secret
+	pages := VaultPages{Max: r.MaxPages, What: "list secrets"}
 	pager := v.Client.NewListSecretPropertiesPager(nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
+			return nil, err
+		}
+		if err := pages.Check(ctx, page.Value == nil, page.NextLink); err != nil {
 			return nil, err
 		}
 		for _, p := range page.Value {
@@ -332,22 +523,69 @@ func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, er
 		}
 	}
 	err := r.parallel(ctx, len(out), func(ctx context.Context, i int) error {
-		version, applied, err := currentVersion(ctx, v.Client, out[i].Name)
+		version, applied, err := currentVersion(ctx, v.Client, out[i].Name, r.MaxPages)
 		out[i].Version, out[i].AppliedVersion = version, applied
 		return err
 	})
 	return out, err
 }
 
+// VaultPages bounds a Key Vault pager the way eachPage bounds Graph's: a
+// page without a value array fails the read (an empty vault answers
+// "value": []), a nextLink seen before or a page past the cap ends it with
+// an error, and a cancelled context stops it between pages. Call Check
+// after each NextPage.
+type VaultPages struct {
+	// Max is the page cap (0: DefaultMaxPages); What names the read in
+	// errors ("list versions of NAME").
+	Max  int
+	What string
+	n    int
+	seen map[string]bool
+}
+
+// Check accepts one page: noValue is page.Value == nil, next its NextLink.
+func (p *VaultPages) Check(ctx context.Context, noValue bool, next *string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	p.n++
+	if noValue {
+		return &ShapeError{Method: "GET", Path: p.What, Reason: fmt.Sprintf("page %d has no value array", p.n)}
+	}
+	if next == nil || *next == "" {
+		return nil
+	}
+	if p.seen == nil {
+		p.seen = map[string]bool{}
+	}
+	limit := p.Max
+	if limit <= 0 {
+		limit = DefaultMaxPages
+	}
+	switch {
+	case p.seen[*next]:
+		return &PageLimitError{Path: p.What, Reason: fmt.Sprintf("page %d links back to an earlier page (%s)", p.n, clip(*next))}
+	case p.n >= limit:
+		return &PageLimitError{Path: p.What, Reason: fmt.Sprintf("more than %d pages", limit)}
+	}
+	p.seen[*next] = true
+	return nil
+}
+
 // currentVersion is the newest version by creation time (the one a read
 // without a version returns, and the one Entra should be using) and the
 // newest one the repair step tagged as applied.
-func currentVersion(ctx context.Context, c *azsecrets.Client, name string) (newest, applied string, err error) {
+func currentVersion(ctx context.Context, c *azsecrets.Client, name string, maxPages int) (newest, applied string, err error) {
 	var newestCreated, appliedCreated time.Time
+	pages := VaultPages{Max: maxPages, What: "list versions of " + name}
 	pager := c.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
+			return "", "", err
+		}
+		if err := pages.Check(ctx, page.Value == nil, page.NextLink); err != nil {
 			return "", "", err
 		}
 		for _, p := range page.Value {
@@ -391,18 +629,6 @@ func tagMap(tags map[string]*string) map[string]string {
 	return out
 }
 
-// iterate follows @odata.nextLink through every page of a collection.
-func iterate[T any](ctx context.Context, r *Reader, first any, factory serialization.ParsableFactory, each func(T)) error {
-	it, err := msgraphcore.NewPageIterator[T](first, r.Clients.Graph.GetAdapter(), factory)
-	if err != nil {
-		return err
-	}
-	return it.Iterate(ctx, func(item T) bool {
-		each(item)
-		return true
-	})
-}
-
 // parallel runs fn for 0..n-1 with at most r.Concurrency in flight and
 // returns the first error.
 func (r *Reader) parallel(ctx context.Context, n int, fn func(context.Context, int) error) error {
@@ -428,7 +654,9 @@ func (r *Reader) parallel(ctx context.Context, n int, fn func(context.Context, i
 		go func(i int) {
 			defer wg.Done()
 			defer func() { <-sem }()
-			if err := fn(ctx, i); err != nil {
+			// A panic here would end the process: safely turns it into
+			// this read's error.
+			if err := safely(ctx, func(ctx context.Context) error { return fn(ctx, i) }); err != nil {
 				once.Do(func() { firstErr = err; cancel() })
 			}
 		}(i)
@@ -440,63 +668,28 @@ func (r *Reader) parallel(ctx context.Context, n int, fn func(context.Context, i
 	return ctx.Err()
 }
 
-// asGap says whether err means "this part of the tenant cannot be read by
-// this app" rather than "reading failed".
-func asGap(source string, err error) (inventory.Gap, bool) {
-	status := statusOf(err)
-	switch status {
-	case http.StatusForbidden, http.StatusNotFound, http.StatusBadRequest:
-		return inventory.Gap{Source: source, Reason: describe(err).Error()}, true
-	}
-	return inventory.Gap{}, false
-}
-
-func statusOf(err error) int {
-	var odata *odataerrors.ODataError
-	if errors.As(err, &odata) {
-		return odata.ResponseStatusCode
-	}
-	var api *abstractions.ApiError
-	if errors.As(err, &api) {
-		return api.ResponseStatusCode
-	}
-	var resp *azcore.ResponseError
-	if errors.As(err, &resp) {
-		return resp.StatusCode
-	}
-	return 0
-}
-
-// describe turns SDK errors into one line with the status, the service's
-// error code and message. OData errors otherwise print as "error status
-// code received from the API", which tells an operator nothing.
+// describe turns Key Vault SDK errors into one line with the request, the
+// status and the service's error code; azcore's own text spans many lines
+// and repeats the whole response.
 func describe(err error) error {
-	var odata *odataerrors.ODataError
-	if errors.As(err, &odata) {
-		msg := fmt.Sprintf("HTTP %d", odata.ResponseStatusCode)
-		if main := odata.GetErrorEscaped(); main != nil {
-			msg += fmt.Sprintf(" %s: %s", str(main.GetCode()), str(main.GetMessage()))
-		}
-		return errors.New(msg)
-	}
 	var resp *azcore.ResponseError
 	if errors.As(err, &resp) {
-		return fmt.Errorf("HTTP %d %s", resp.StatusCode, resp.ErrorCode)
+		where := ""
+		if resp.RawResponse != nil && resp.RawResponse.Request != nil {
+			where = resp.RawResponse.Request.Method + " " + resp.RawResponse.Request.URL.Path + ": "
+		}
+		return &shortError{msg: fmt.Sprintf("%sHTTP %d %s", where, resp.StatusCode, resp.ErrorCode), err: err}
 	}
 	return err
 }
 
-func errorMapping() abstractions.ErrorMappings {
-	return abstractions.ErrorMappings{"XXX": odataerrors.CreateODataErrorFromDiscriminatorValue}
+type shortError struct {
+	msg string
+	err error
 }
 
-func mustURL(raw string) *url.URL {
-	u, err := url.Parse(raw)
-	if err != nil {
-		panic(fmt.Sprintf("tenant: building Graph URL %q: %v", raw, err))
-	}
-	return u
-}
+func (e *shortError) Error() string { return e.msg }
+func (e *shortError) Unwrap() error { return e.err }
 
 func str(p *string) string {
 	if p == nil {

@@ -2,9 +2,14 @@ package tenant_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"net/http"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -92,8 +97,23 @@ func TestReadFollowsPagesThroughTheSDKs(t *testing.T) {
 		partner.PostAttributeCollection != inv.APIConnectors[0].ID || len(partner.IdentityProviders) != 4 {
 		t.Errorf("partner flow = %+v", partner)
 	}
-	if partner.IdentityProviders[1].ID != inventory.EmailOTPProviderID || partner.IdentityProviders[1].Type != "builtInIdentityProvider" {
+	// Built-in providers keep their identityProviderType.
+	if partner.IdentityProviders[1].ID != inventory.EmailOTPProviderID || partner.IdentityProviders[1].Type != inventory.EmailOTPProviderType ||
+		partner.IdentityProvidersSource != inventory.SourceUserFlowIdentityProviders {
 		t.Errorf("partner flow email OTP entry = %+v", partner.IdentityProviders[1])
+	}
+	if partner.IdentityProviders[2].Type != inventory.TypeFederation {
+		t.Errorf("partner flow federation entry = %+v", partner.IdentityProviders[2])
+	}
+	wantBuiltIn := []inventory.BuiltInIdentityProvider{
+		{ID: "EmailOtpSignup-OAUTH", DisplayName: "Email One Time Passcode", Type: "EmailOTP"},
+		{ID: "MSASignup-OAUTH", DisplayName: "MicrosoftAccount", Type: "MicrosoftAccount"},
+	}
+	if !reflect.DeepEqual(inv.BuiltInIdentityProviders, wantBuiltIn) {
+		t.Errorf("built-in providers = %+v", inv.BuiltInIdentityProviders)
+	}
+	if len(inv.Gaps) != 0 {
+		t.Errorf("gaps = %+v", inv.Gaps)
 	}
 	if inv.EmailOTP == nil || inv.EmailOTP.State != "enabled" || inv.EmailOTP.AllowExternalIDToUseEmailOTP != "enabled" {
 		t.Errorf("email OTP = %+v", inv.EmailOTP)
@@ -124,8 +144,8 @@ func TestReadFollowsPagesThroughTheSDKs(t *testing.T) {
 			pages++
 		}
 	}
-	if pages != 2 {
-		t.Errorf("identityProviders requests = %d, want 2 pages", pages)
+	if pages != 4 {
+		t.Errorf("identityProviders requests = %d, want 4 pages (2 social, 2 built-in providers)", pages)
 	}
 }
 
@@ -196,10 +216,11 @@ func TestKeyVaultPermissionGap(t *testing.T) {
 	}
 }
 
-// The identity provider list of a user flow documents a ReadWrite permission;
-// a 403 there leaves the flows (and their API connectors) in the inventory
-// with one gap, rather than dropping every user flow.
-func TestUserFlowIdentityProviderForbiddenIsAGap(t *testing.T) {
+// userFlowIdentityProviders documents (in beta) a ReadWrite permission; a
+// 403 there leaves the flows, their API connectors and their social
+// providers (from the v1.0 expansion) in the inventory, says which list each
+// flow has, and adds one gap, rather than dropping every user flow.
+func TestUserFlowIdentityProviderForbiddenFallsBackToTheExpansion(t *testing.T) {
 	srv := azurefake.NewServer(exampleTenant(t))
 	defer srv.Close()
 	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/", PathSuffix: "/userFlowIdentityProviders", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
@@ -207,10 +228,276 @@ func TestUserFlowIdentityProviderForbiddenIsAGap(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(inv.UserFlows) != 2 || inv.UserFlows[0].PostAttributeCollection == "" && inv.UserFlows[1].PostAttributeCollection == "" {
+	tenant.SortInventory(&inv)
+	if len(inv.UserFlows) != 2 || inv.UserFlows[0].PostAttributeCollection == "" || inv.UserFlows[1].PostAttributeCollection == "" {
 		t.Fatalf("user flows = %+v", inv.UserFlows)
 	}
-	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Source, "userFlowIdentityProviders") {
+	for _, f := range inv.UserFlows {
+		if f.IdentityProvidersSource != inventory.SourceExpandIdentityProviders || len(f.IdentityProviders) != 1 {
+			t.Errorf("flow %s = %+v", f.ID, f)
+		}
+	}
+	if p := inv.UserFlows[0].IdentityProviders[0]; p.ID != "Google-OAUTH" || p.Type != "Google" {
+		t.Errorf("partner flow provider from the expansion = %+v", p)
+	}
+	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Source, "userFlowIdentityProviders") || !strings.Contains(inv.Gaps[0].Reason, "email one-time passcode") {
 		t.Errorf("gaps = %+v, want one for the identity provider lists", inv.Gaps)
+	}
+}
+
+// A 403 on one user flow's API connector configuration is a gap for that
+// flow; the other flow keeps its connectors.
+func TestAPIConnectorConfigurationForbiddenIsAGapForThatFlow(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/B2X_1_SupplierPortal/apiConnectorConfiguration", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant.SortInventory(&inv)
+	partner, supplier := inv.UserFlows[0], inv.UserFlows[1]
+	if partner.PostFederationSignup == "" || partner.PostAttributeCollection == "" || supplier.PostAttributeCollection != "" {
+		t.Errorf("flows = %+v", inv.UserFlows)
+	}
+	if len(inv.Gaps) != 1 || inv.Gaps[0].Source != "graph:/identity/b2xUserFlows/B2X_1_SupplierPortal/apiConnectorConfiguration" ||
+		!strings.Contains(inv.Gaps[0].Reason, "HTTP 403") {
+		t.Errorf("gaps = %+v", inv.Gaps)
+	}
+}
+
+// Only 403 and 404 mean "cannot see this part". A 400 means the request is
+// wrong: the read fails, naming the request and Graph's message.
+func TestBadRequestFailsTheReadWithPathAndMessage(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/apiConnectors", Status: 400, Code: "BadRequest", Message: "Parsing OData Select and Expand failed."})
+	_, err := newReader(t, srv).Read(context.Background())
+	want := "GET /identity/apiConnectors: HTTP 400 BadRequest: Parsing OData Select and Expand failed."
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err = %v, want %q", err, want)
+	}
+	var ge *tenant.GraphError
+	if !errors.As(err, &ge) || !ge.Permanent() || tenant.IsGap(err) {
+		t.Errorf("err %T: not a permanent, non-gap Graph error", err)
+	}
+}
+
+// A list item that cannot be read is a gap naming the item; the rest of the
+// list is still read. Never silence.
+func TestUnreadableListItemIsAGap(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation",
+		Body: `{"value":[{"id":"ok-1","displayName":"Readable","issuerUri":"https://idp.example/","domains":[{"id":"readable.example"}]},` +
+			`{"id":"bad-2","displayName":{"not":"a string"}},"not an object"]}`})
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/identityProviders",
+		Body: `{"value":[{"id":"Mystery-OAUTH","displayName":"Mystery"}]}`})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Federations) != 1 || inv.Federations[0].ID != "ok-1" || strings.Join(inv.Federations[0].Domains, ",") != "readable.example" {
+		t.Errorf("federations = %+v", inv.Federations)
+	}
+	var reasons []string
+	for _, g := range inv.Gaps {
+		reasons = append(reasons, g.Source+": "+g.Reason)
+	}
+	all := strings.Join(reasons, "\n")
+	for _, want := range []string{
+		"graph:/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation: item 2 (id bad-2) could not be read",
+		"graph:/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation: item 3 could not be read: the item is a string, not an object",
+		"graph:/identity/identityProviders: item 1 (id Mystery-OAUTH) could not be read: neither @odata.type nor its properties say",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("gaps:\n%s\nwant one with %q", all, want)
+		}
+	}
+}
+
+// Issue 12 (4): a collection answer that is not an object with a value
+// array fails that read with the path and the reason; it never reads as an
+// empty list (which made an expired Facebook secret disappear).
+func TestMalformedCollectionFailsTheRead(t *testing.T) {
+	for _, tc := range []struct{ body, reason string }{
+		{`{}`, "the object has no value array"},
+		{`[]`, "the body is an array, not a JSON object"},
+		{`42`, "the body is a number, not a JSON object"},
+		{`"value"`, "the body is a string, not a JSON object"},
+		{`{"value": null}`, "value is null, not an array"},
+		{`{"value": {}}`, "value is an object, not an array"},
+		{`null`, "the body is null, not a JSON object"},
+		{`{"value": [], "@odata.nextLink": 7}`, "@odata.nextLink is a number, not a URL"},
+	} {
+		srv := azurefake.NewServer(exampleTenant(t))
+		srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/identityProviders", Body: tc.body})
+		_, err := newReader(t, srv).Read(context.Background())
+		srv.Close()
+		want := "GET /identity/identityProviders: unexpected answer: " + tc.reason
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: err = %v, want %q", tc.body, err, want)
+		}
+	}
+	// Key Vault list pages too.
+	for _, tc := range []struct{ body, reason string }{
+		{`{}`, "page 1 has no value array"},
+		{`{"value": null, "nextLink": null}`, "page 1 has no value array"},
+		{`[]`, "unmarshalling"},
+		{`"x"`, "unmarshalling"},
+	} {
+		srv := azurefake.NewServer(exampleTenant(t))
+		srv.AddFault(azurefake.Fault{PathPrefix: "/secrets", Body: tc.body})
+		_, err := newReader(t, srv).Read(context.Background())
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "keyvault:"+vaultURL) || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("key vault %s: err = %v, want the vault and %q", tc.body, err, tc.reason)
+		}
+	}
+}
+
+// Issue 12 (2): a nextLink that loops back, or paging past the cap, ends
+// the read with an error instead of running forever (Graph and Key Vault).
+func TestPagingStopsOnALoopOrTheCap(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/apiConnectors",
+		Body: `{"value":[],"@odata.nextLink":"https://graph.microsoft.com/v1.0/identity/apiConnectors?$skiptoken=1"}`})
+	_, err := newReader(t, srv).Read(context.Background())
+	srv.Close()
+	if err == nil || !strings.Contains(err.Error(), "GET /identity/apiConnectors: paging stopped: page 2 links back to an earlier page") {
+		t.Errorf("graph loop: %v", err)
+	}
+
+	srv = azurefake.NewServer(exampleTenant(t))
+	srv.PageSize = 1
+	r := newReader(t, srv)
+	r.MaxPages = 3
+	_, err = r.Read(context.Background())
+	srv.Close()
+	if err == nil || !strings.Contains(err.Error(), "GET /identity/identityProviders: paging stopped: more than 3 pages") {
+		t.Errorf("graph cap: %v", err)
+	}
+
+	srv = azurefake.NewServer(exampleTenant(t))
+	srv.AddFault(azurefake.Fault{PathPrefix: "/secrets",
+		Body: `{"value":[],"nextLink":"https://contoso-idp-kv.vault.azure.net/secrets?api-version=7.5&$skiptoken=loop"}`})
+	_, err = newReader(t, srv).Read(context.Background())
+	srv.Close()
+	if err == nil || !strings.Contains(err.Error(), "list secrets: paging stopped: page 2 links back to an earlier page") {
+		t.Errorf("key vault loop: %v", err)
+	}
+
+	srv = azurefake.NewServer(exampleTenant(t))
+	srv.PageSize = 1
+	r = newReader(t, srv)
+	r.MaxPages = 100
+	_, err = r.Read(context.Background())
+	srv.Close()
+	if err != nil {
+		t.Errorf("a tenant within the cap: %v", err)
+	}
+}
+
+// endlessPages answers every identityProviders page with a new nextLink and
+// cancels the context after a few pages, as SIGINT does.
+type endlessPages struct {
+	next   http.RoundTripper
+	cancel context.CancelFunc
+	pages  atomic.Int32
+}
+
+func (e *endlessPages) RoundTrip(r *http.Request) (*http.Response, error) {
+	if !strings.HasSuffix(r.URL.Path, "/identity/identityProviders") {
+		return e.next.RoundTrip(r)
+	}
+	n := e.pages.Add(1)
+	if n == 5 {
+		e.cancel()
+	}
+	body := fmt.Sprintf(`{"value":[],"@odata.nextLink":"https://graph.microsoft.com/v1.0/identity/identityProviders?$skiptoken=%d"}`, n)
+	return azurefake.Respond(r, http.StatusOK, []byte(body)), nil
+}
+
+// A cancelled context (SIGINT) stops a read that pages without end.
+func TestPagingStopsWhenTheContextIsCancelled(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	tr := &endlessPages{next: srv.Transport(), cancel: cancel}
+	clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&tenant.Reader{Clients: clients}).Read(ctx)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	if n := tr.pages.Load(); n > 6 {
+		t.Errorf("%d pages read after the cancel", n)
+	}
+}
+
+// panicky panics inside the SDK's call on one route.
+type panicky struct{ next http.RoundTripper }
+
+func (p panicky) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/apiConnectorConfiguration") {
+		panic("boom in a read")
+	}
+	return p.next.RoundTrip(r)
+}
+
+// Issue 12 (3): a panic inside a read (here in a per-flow goroutine) is a
+// bug; it fails the read with an error instead of ending the process.
+func TestPanicInAReadIsAFailedRead(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: panicky{srv.Transport()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = (&tenant.Reader{Clients: clients}).Read(context.Background())
+	var pe *tenant.PanicError
+	if !errors.As(err, &pe) || !strings.Contains(err.Error(), "graph:/identity/b2xUserFlows: internal error while reading (a bug): boom in a read") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// Every request the reader sends is a call listed in GraphPermissions (the
+// table README and infra follow), in the read phase; a 403 gap names the
+// permission to grant.
+func TestEveryReadCallIsInThePermissionTable(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	// A partner list without inline domains makes the reader call the
+	// domains route too.
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation",
+		Body: `{"value":[{"id":"5a1d0c3e-2f4b-4e6a-8b7c-9d0e1f2a3b4c","displayName":"Fabrikam","issuerUri":"https://sts.fabrikam.example/adfs/services/trust"}]}`})
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/policies/crossTenantAccessPolicy", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Federations) != 1 || strings.Join(inv.Federations[0].Domains, ",") != "fabrikam.example" {
+		t.Fatalf("federations = %+v", inv.Federations)
+	}
+	routes := map[string]bool{}
+	for _, r := range srv.Requests() {
+		if !strings.HasPrefix(r.Path, "/v1.0/") {
+			continue
+		}
+		p, ok := tenant.PermissionFor(r.Method, strings.TrimPrefix(r.Path, "/v1.0"))
+		if !ok || p.Phase != tenant.PhaseRead {
+			t.Errorf("%s %s is not a read call of tenant.GraphPermissions", r.Method, r.Path)
+			continue
+		}
+		routes[p.Method+" "+p.Endpoint] = true
+	}
+	if len(routes) != 9 {
+		t.Errorf("%d distinct calls: %v", len(routes), routes)
+	}
+	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Reason, "(the app needs the Graph application permission Policy.Read.All)") {
+		t.Errorf("gaps = %+v", inv.Gaps)
 	}
 }

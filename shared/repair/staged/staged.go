@@ -134,6 +134,8 @@ type Rotator struct {
 	// (default 24 h: one scheduled job a day).
 	Deadline time.Duration
 	Recheck  time.Duration
+	// ReadBack bounds the re-reads after the cut-over PATCH.
+	ReadBack repair.ReadBack
 }
 
 // State is where a rotation stands. It never holds a password.
@@ -170,9 +172,13 @@ func (r *Rotator) now() time.Time {
 
 func (r *Rotator) versions(ctx context.Context, name string) ([]version, error) {
 	var out []version
+	pages := tenant.VaultPages{What: "list versions of " + name}
 	pager := r.Vault.NewListSecretPropertiesVersionsPager(name, nil)
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
+		if err == nil {
+			err = pages.Check(ctx, page.Value == nil, page.NextLink)
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -297,9 +303,12 @@ func (r *Rotator) Step(ctx context.Context, connectorID, secretName string) (Sta
 	}
 
 	// 2. wait for the API to accept the pending password.
-	conn, err := r.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(connectorID).Get(ctx, nil)
+	conn, found, err := r.Graph.APIConnector(ctx, connectorID)
 	if err != nil {
 		return st, fmt.Errorf("read connector %s: %w", connectorID, err)
+	}
+	if !found {
+		return st, repairErr("connector %s does not exist", connectorID)
 	}
 	user, target := "", deref(conn.GetTargetUrl())
 	if b, ok := conn.GetAuthenticationConfiguration().(models.BasicAuthenticationable); ok {
@@ -349,15 +358,32 @@ func (r *Rotator) Step(ctx context.Context, connectorID, secretName string) (Sta
 	auth.SetPassword(pw.Value)
 	patch.SetAuthenticationConfiguration(auth)
 	if _, err := r.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(connectorID).Patch(ctx, patch, nil); err != nil {
-		return st, fmt.Errorf("set the connector's password: %w", err)
+		return st, fmt.Errorf("set the connector's password: %w", tenant.AsGraphError("PATCH", "/identity/apiConnectors/"+connectorID, err))
 	}
 	st.Wrote = append(st.Wrote, "graph:identity/apiConnectors/"+connectorID+" basicAuthentication (version "+pending.id+")")
-	back, err := r.Graph.Identity().ApiConnectors().ByIdentityApiConnectorId(connectorID).Get(ctx, nil)
+	// The password is write-only: what can be read back is that the
+	// connector still uses basic authentication with the same user.
+	mismatch, attempts, err := repair.VerifyWrite(ctx, r.ReadBack, r.Journal, jid, func(ctx context.Context) (string, error) {
+		back, found, err := r.Graph.APIConnector(ctx, connectorID)
+		if err != nil {
+			return "", fmt.Errorf("read back connector %s: %w", connectorID, err)
+		}
+		if !found {
+			return "the connector is gone", nil
+		}
+		if b, ok := back.GetAuthenticationConfiguration().(models.BasicAuthenticationable); !ok || deref(b.GetUsername()) != user {
+			return fmt.Sprintf("connector %s does not show basic authentication for %s", connectorID, user), nil
+		}
+		return "", nil
+	})
 	if err != nil {
-		return st, fmt.Errorf("read back connector %s: %w", connectorID, err)
+		return st, err
 	}
-	if b, ok := back.GetAuthenticationConfiguration().(models.BasicAuthenticationable); !ok || deref(b.GetUsername()) != user {
-		return st, fmt.Errorf("connector %s did not keep basic authentication for %s", connectorID, user)
+	if mismatch != "" {
+		st.Stage = repair.OutcomeBlocked
+		st.Notice = fmt.Sprintf("IdP Keeper set connector %s to the password in Key Vault secret %s version %s, but reading it back %d times shows: %s. The version is not promoted; check the connector in Entra.",
+			connectorID, secretName, pending.id, attempts, mismatch)
+		return st, fmt.Errorf("%w: %s (after %d reads)", repair.ErrReadBackMismatch, mismatch, attempts)
 	}
 	if ok, why, err := r.Prober.Accepts(ctx, target, user, *pw.Value); err != nil || !ok {
 		return st, fmt.Errorf("the API refused the password right after the cut-over (%s): %v", why, err)

@@ -186,6 +186,14 @@ func TestStagedRotationEndToEnd(t *testing.T) {
 			}
 		}
 	})
+	// Every Graph call is one the permission table lists.
+	for _, r := range g.srv.Requests() {
+		if strings.HasPrefix(r.Path, "/v1.0/") {
+			if p, ok := tenant.PermissionFor(r.Method, strings.TrimPrefix(r.Path, "/v1.0")); !ok || (r.Method != "GET" && p.Phase != tenant.PhaseRepair) {
+				t.Errorf("%s %s is not in tenant.GraphPermissions (or not in the repair phase)", r.Method, r.Path)
+			}
+		}
+	}
 	// Journal and state never hold the password.
 	filepath.Walk(g.store.Root, func(p string, info os.FileInfo, err error) error {
 		if err == nil && !info.IsDir() {
