@@ -221,7 +221,7 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		Severity:    m.Severity,
 	}
 	if !internal {
-		if ask := partnerAsk(f, cfg); ask != "" {
+		if ask := PartnerAsk(f, cfg); ask != "" {
 			v.Action = ask
 		}
 	}
@@ -243,11 +243,13 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 	return m
 }
 
-// partnerAsk is the ask for a partner's own administrators. A finding's
+// PartnerAsk is the ask for a partner's own administrators. A finding's
 // Action is written for the tenant's Entra administrator ("update the
 // federation in Entra"); the partner can only act on its side: publish or
-// send its signing certificate, fix its metadata. "" keeps the Action.
-func partnerAsk(f assess.Finding, cfg *config.Config) string {
+// send its signing certificate, fix its metadata. "" when the partner has
+// nothing to do (the Action is then the tenant's). The HTML report's
+// partner table shows the same words.
+func PartnerAsk(f assess.Finding, cfg *config.Config) string {
 	if f.Dependency.Kind != "federation" {
 		return ""
 	}
