@@ -503,7 +503,7 @@ func checkPageInBrowser(t *testing.T, browser context.Context, r report.Report, 
 // tall).
 func clipShot(ctx context.Context, selector string, maxHeight float64) ([]byte, error) {
 	return chromedp.Run(ctx, chromedp.Action[[]byte](func(ctx context.Context, tg *chromedp.Target) ([]byte, error) {
-		box, err := chromedp.Evaluate[[4]float64](`(() => { const r = document.querySelector('` + selector + `').getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height] })()`)(ctx, tg)
+		box, err := chromedp.Evaluate[[4]float64](`(() => { const r = document.querySelector('`+selector+`').getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height] })()`)(ctx, tg)
 		if err != nil {
 			return nil, err
 		}
