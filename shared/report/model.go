@@ -503,6 +503,11 @@ func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []Metadat
 			s := worst.Severity
 			p.WorstSeverity = &s
 			p.Ask = partnerAsk(p.Owner, worst, noOwner, cfg)
+			if source != "" && p.Ask.Party == PartyPartner {
+				// The ask quotes the metadata URL; its query string may carry
+				// a key, and the partner table names the host anyway.
+				p.Ask.Text = strings.ReplaceAll(p.Ask.Text, source, withoutQuery(source))
+			}
 		}
 		out = append(out, p)
 	}
@@ -525,6 +530,16 @@ func partnerAsk(owner *assess.Owner, worst, noOwner *assess.Finding, cfg *config
 		return &Ask{Party: PartyTenant, Text: noOwner.Action, Finding: noOwner.ID}
 	}
 	return &Ask{Party: PartyTenant, Text: worst.Action, Finding: worst.ID}
+}
+
+// withoutQuery is a URL without its query string and fragment.
+func withoutQuery(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	u.RawQuery, u.Fragment, u.User = "", "", nil
+	return u.String()
 }
 
 // normaliseEndpoints copies the watch's figures with UTC times to the
