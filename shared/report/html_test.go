@@ -304,12 +304,18 @@ func TestHTMLReferencesNothingOutside(t *testing.T) {
 		t.Error("the script can load something, or write markup")
 	}
 
-	metas := find(doc, func(n *html.Node) bool { v, _ := attr(n, "http-equiv"); return n.Data == "meta" && v == "Content-Security-Policy" })
+	metas := find(doc, func(n *html.Node) bool {
+		v, _ := attr(n, "http-equiv")
+		return n.Data == "meta" && v == "Content-Security-Policy"
+	})
 	if len(metas) != 1 {
 		t.Fatal("no Content-Security-Policy")
 	}
 	csp, _ := attr(metas[0], "content")
-	hash := func(s string) string { h := sha256.Sum256([]byte(s)); return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'" }
+	hash := func(s string) string {
+		h := sha256.Sum256([]byte(s))
+		return "'sha256-" + base64.StdEncoding.EncodeToString(h[:]) + "'"
+	}
 	for _, want := range []string{"default-src 'none'", "style-src " + hash(css), "script-src " + hash(js), "base-uri 'none'", "form-action 'none'"} {
 		if !strings.Contains(csp, want) {
 			t.Errorf("the policy %q lacks %s", csp, want)
@@ -325,7 +331,10 @@ func TestHTMLReferencesNothingOutside(t *testing.T) {
 func TestHTMLEndpointAvailability(t *testing.T) {
 	r := richReport(t)
 	doc := parsePage(t, renderPage(t, r))
-	section := find(doc, func(n *html.Node) bool { v, _ := attr(n, "aria-labelledby"); return n.Data == "section" && v == "endpoints-h" })
+	section := find(doc, func(n *html.Node) bool {
+		v, _ := attr(n, "aria-labelledby")
+		return n.Data == "section" && v == "endpoints-h"
+	})
 	if len(section) != 1 {
 		t.Fatal("no endpoint availability section although the watch has data")
 	}
