@@ -27,7 +27,7 @@ ZIP     := build/idpkeeper.zip
 # Folders under functions/ that contain a function.json; others are ignored.
 FUNCTION_JSONS := $(wildcard functions/*/function.json)
 
-.PHONY: build test tools lint infra-check stage package start clean bench
+.PHONY: build test tools lint infra-check stage package start clean bench report-png
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -65,6 +65,11 @@ test: tools lint infra-check
 # bench: the documented benchmarks (figures go in issue notes, not in tests).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./functions/ ./shared/metadata/
+
+# report-png: the screenshot of the example's HTML report in README.md,
+# taken by the browser test with the system Chromium.
+report-png:
+	$(GO) test -count=1 -run '^TestHTMLReportInBrowser$$' ./functions/ -args -update-report-png
 
 # stage: the script root, without zipping (CI can use this; it needs no `zip`).
 stage:

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/input"
 	cdplog "github.com/chromedp/cdproto/log"
 	"github.com/chromedp/cdproto/network"
@@ -474,6 +475,19 @@ func checkPageInBrowser(t *testing.T, browser context.Context, r report.Report, 
 			t.Error(err)
 		}
 	}
+	// Printed: the controls are left out and the drawings are not cut to a
+	// scroll box; the table prints as filtered.
+	printed := chromedp.Action[[]any](func(ctx context.Context, tg *chromedp.Target) ([]any, error) {
+		if _, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Media: "print"}); err != nil {
+			return nil, err
+		}
+		defer cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{})
+		return chromedp.Evaluate[[]any](`[getComputedStyle(document.getElementById('filters')).display, getComputedStyle(document.querySelector('nav')).display, getComputedStyle(document.getElementById('timeline-box')).overflowY, getComputedStyle(document.getElementById('timeline-box')).maxHeight]`)(ctx, tg)
+	})
+	if got, err := chromedp.Run(ctx, printed); err != nil || fmt.Sprint(got) != "[none none visible none]" {
+		t.Errorf("print styles: %v %v; want filters and navigation hidden, the timeline uncut", got, err)
+	}
+
 	for name, png := range pngs {
 		path := prefix + "-" + name + ".png"
 		if err := os.WriteFile(path, png, 0o644); err != nil {
@@ -553,7 +567,8 @@ func sampleEndpoints(r report.Report) []report.EndpointAvailability {
 // and map.
 func screenshotForREADME(t *testing.T, browser context.Context, r report.Report) []byte {
 	t.Helper()
-	r.GeneratedAt = r.EvaluatedAt // a stable picture
+	r.GeneratedAt = r.EvaluatedAt         // a stable picture
+	r.Source = "snapshot:examples/tenant" // as README's command prints it
 	file := filepath.Join(t.TempDir(), "report.html")
 	if err := os.WriteFile(file, renderHTML(t, r), 0o644); err != nil {
 		t.Fatal(err)

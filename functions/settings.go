@@ -29,6 +29,11 @@ const (
 	// settingApply lets jobs write the safe repairs; anything else than
 	// "true" keeps them in dry run (they plan, journal nothing, notify).
 	settingApply = "IDPKEEPER_APPLY"
+	// settingReportURL is the hosted HTML report that notices to people
+	// inside the organisation link to, e.g. the Report function's
+	// https://APP.azurewebsites.net/api/report?format=html&code=KEY; each
+	// notice adds #<finding ID> to land on its row. Unset: no link.
+	settingReportURL = "IDPKEEPER_REPORT_URL"
 )
 
 // applyFromSettings reads IDPKEEPER_APPLY.

@@ -56,10 +56,22 @@ type Links struct {
 	// that pauses reminders); nil means notices carry no link and owners
 	// acknowledge with `idpkeeper ack FINDING --until DATE`.
 	AckURL func(findingID string) string
-	// Report is an internal link (the latest report, a portal page). Only
-	// internal recipients see it: a partner has no access and should not
-	// learn the organisation's internal addresses.
+	// Report is the hosted HTML report (IDPKEEPER_REPORT_URL: the Report
+	// function's URL with format=html and its key, or a portal page). A
+	// notice links to the finding's row in it (#F-…). Only internal
+	// recipients see it: a partner has no access and should not learn the
+	// organisation's internal addresses.
 	Report string
+}
+
+// ReportFor is the report link for one finding: Report with the finding's
+// row as the fragment, or "" when there is no report link.
+func (l Links) ReportFor(findingID string) string {
+	if l.Report == "" {
+		return ""
+	}
+	base, _, _ := strings.Cut(l.Report, "#")
+	return base + "#" + findingID
 }
 
 // Ack returns the acknowledgement link for findingID, or "".
@@ -229,7 +241,7 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		v.Action = "Review this dependency of external sign-in."
 	}
 	if internal {
-		v.Report = links.Report
+		v.Report = links.ReportFor(f.ID)
 	}
 	var text, html bytes.Buffer
 	if err := textTemplate.Execute(&text, v); err != nil {
@@ -339,7 +351,7 @@ Already on it? Acknowledge to pause reminders until a date you choose:
   {{.AckURL}}{{end}}
 {{- if .Report}}
 
-Report: {{.Report}}{{end}}
+This finding in the full report: {{.Report}}{{end}}
 
 {{.WhyYou}}
 Finding {{.FindingID}}, severity {{.Severity}}, notice {{.Stage}}. Sent by IdP Keeper; no secret values are ever included.
@@ -361,7 +373,7 @@ var htmlTemplate = template.Must(template.New("html").Parse(`<!DOCTYPE html>
 <p>Already on it? <a href="{{.AckURL}}">Acknowledge to pause reminders</a> until a date you choose.<br>{{.AckURL}}</p>
 {{- end}}
 {{- if .Report}}
-<p>Report: <a href="{{.Report}}">{{.Report}}</a></p>
+<p><a href="{{.Report}}">This finding in the full report</a></p>
 {{- end}}
 <p>{{.WhyYou}}<br>
 <small>Finding {{.FindingID}}, severity {{.Severity}}, notice {{.Stage}}. Sent by IdP Keeper; no secret values are ever included.</small></p>

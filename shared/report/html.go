@@ -175,7 +175,7 @@ func buildPage(r Report) page {
 			}
 		}
 	}
-	p.Upcoming = fmt.Sprintf("%d overdue, %d more due within 7 days, %d within 30 days.", overdue, week, month)
+	p.Upcoming = fmt.Sprintf("%d overdue, %d due in the next 7 days, %d in the next 30 days.", overdue, week, month)
 
 	for _, f := range r.Findings {
 		if f.Owner != nil && f.Owner.Fallback {
