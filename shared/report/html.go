@@ -28,10 +28,31 @@ import (
 var htmlTemplateText string
 
 //go:embed html/report.css
-var htmlCSS string
+var htmlCSSSource string
 
 //go:embed html/report.js
-var htmlJS string
+var htmlJSSource string
+
+// The style sheet and script go into every page (a 500-partner page is
+// close to 1 MB): without indentation and comment lines. Both are written
+// so that this is safe (no multi-line strings).
+var (
+	htmlCSS = compact(htmlCSSSource, "")
+	htmlJS  = compact(htmlJSSource, "//")
+)
+
+func compact(src, comment string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(src, "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || comment != "" && strings.HasPrefix(line, comment) {
+			continue
+		}
+		b.WriteString(line)
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
 
 var htmlTemplate = template.Must(template.New("report").Funcs(template.FuncMap{
 	"pct": pct,

@@ -679,3 +679,20 @@ func TestMapLayout(t *testing.T) {
 		t.Errorf("columns %d/%d/%d/%d, %d edges", len(byCol[0]), len(byCol[1]), len(byCol[2]), len(byCol[3]), len(v.Edges))
 	}
 }
+
+func TestNaturalOrder(t *testing.T) {
+	names := []string{"Partner 10", "partner 9", "Partner 100", "Partner 09a", "Adatum", "Partner 1", "partner"}
+	slices.SortFunc(names, func(a, b string) int {
+		if naturalLess(a, b) {
+			return -1
+		}
+		if naturalLess(b, a) {
+			return 1
+		}
+		return 0
+	})
+	want := []string{"Adatum", "partner", "Partner 1", "partner 9", "Partner 09a", "Partner 10", "Partner 100"}
+	if !slices.Equal(names, want) {
+		t.Errorf("natural order %q, want %q", names, want)
+	}
+}

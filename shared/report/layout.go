@@ -141,7 +141,7 @@ func buildTimeline(r Report) *timelineView {
 		if !order[i].first.Equal(order[j].first) {
 			return order[i].first.Before(order[j].first)
 		}
-		return strings.ToLower(order[i].name) < strings.ToLower(order[j].name)
+		return naturalLess(order[i].name, order[j].name)
 	})
 
 	tv := &timelineView{
@@ -230,16 +230,23 @@ func buildTimeline(r Report) *timelineView {
 
 // Map geometry (viewBox units).
 const (
-	mapWidth   = 1100.0
-	mapNodeW   = 236.0
-	mapNodeH   = 38.0
-	mapGap     = 10.0
-	mapTop     = 34.0 // room for the column titles
-	mapNameMax = 30
-	mapSubMax  = 36
+	mapWidth = 1100.0
+	mapNodeH = 38.0
+	mapGap   = 10.0
+	mapTop   = 34.0 // room for the column titles
 )
 
-var mapColumnX = [4]float64{4, 290, 576, 860}
+// Column positions and node widths: user flow names are short, the other
+// columns carry domains, vault names and addresses. The widths are in the
+// style sheet too (.node rect).
+var (
+	mapColumnX = [4]float64{4, 226, 558, 834}
+	mapNodeW   = [4]float64{190, 300, 244, 260}
+	// What fits on a node's two lines (name 12.5px bold, second line
+	// 10.5px), in characters.
+	mapNameMax = [4]int{20, 35, 27, 29}
+	mapSubMax  = [4]int{25, 43, 34, 36}
+)
 
 var mapColumnTitles = [4]string{
 	"User flows",
@@ -353,12 +360,18 @@ func buildMapView(m *DependencyMap) *mapView {
 		c := nodeColumn(nd.Kind)
 		cols[c] = append(cols[c], i)
 	}
-	name := func(i int) string { return strings.ToLower(m.Nodes[i].Name + "\x00" + m.Nodes[i].ID) }
+	nameLess := func(i, j int) bool {
+		a, b := m.Nodes[i], m.Nodes[j]
+		if !strings.EqualFold(a.Name, b.Name) {
+			return naturalLess(a.Name, b.Name)
+		}
+		return strings.ToLower(a.ID) < strings.ToLower(b.ID)
+	}
 	step := mapNodeH + mapGap
 	y := make([]float64, n)
 
 	// Column 1: user flows by name.
-	sort.SliceStable(cols[0], func(a, b int) bool { return name(cols[0][a]) < name(cols[0][b]) })
+	sort.SliceStable(cols[0], func(a, b int) bool { return nameLess(cols[0][a], cols[0][b]) })
 	rank := make([]float64, n)
 	for r, i := range cols[0] {
 		rank[i] = float64(r)
@@ -383,7 +396,7 @@ func buildMapView(m *DependencyMap) *mapView {
 		if ka != kb {
 			return ka < kb
 		}
-		return name(ia) < name(ib)
+		return nameLess(ia, ib)
 	})
 	for r, i := range cols[1] {
 		y[i] = mapTop + float64(r)*step
@@ -410,7 +423,7 @@ func buildMapView(m *DependencyMap) *mapView {
 			if want[ia] != want[ib] {
 				return want[ia] < want[ib]
 			}
-			return name(ia) < name(ib)
+			return nameLess(ia, ib)
 		})
 		next := mapTop
 		for _, i := range cols[col] {
@@ -445,7 +458,7 @@ func buildMapView(m *DependencyMap) *mapView {
 			sub = strings.Join(nd.Domains, ", ")
 		case nd.Vault != "":
 			sub = strings.TrimSuffix(nd.Vault, ".vault.azure.net")
-			sub = kindLabel(nd.Kind) + " · " + sub
+			sub = map[string]string{NodeSecret: "secret", NodeCertificate: "certificate"}[nd.Kind] + " · " + sub
 		case nd.Owner != nil:
 			sub = nd.Owner.Email
 			if nd.Owner.Organisation != "" {
@@ -469,8 +482,8 @@ func buildMapView(m *DependencyMap) *mapView {
 		}
 		nv := mapNodeView{
 			Index: i, X: x, Y: round1(y[i]),
-			Kind: nd.Kind, KindShort: shortKind(nd.Kind), Name: truncate(nd.Name, mapNameMax), Sub: truncate(sub, mapSubMax),
-			Full:     fullIfCut(nd.Name, mapNameMax, sub, mapSubMax),
+			Kind: nd.Kind, KindShort: shortKind(nd.Kind), Name: truncate(nd.Name, mapNameMax[c]), Sub: truncate(sub, mapSubMax[c]),
+			Full:     fullIfCut(nd.Name, mapNameMax[c], sub, mapSubMax[c]),
 			Severity: sev, Label: label, Findings: len(nd.Findings), Column: c,
 			Neighbours: strings.Join(nb, " "), HasSeverityIcon: nd.WorstSeverity != nil,
 		}
@@ -482,7 +495,8 @@ func buildMapView(m *DependencyMap) *mapView {
 		if nodeColumn(m.Nodes[a].Kind) > nodeColumn(m.Nodes[b].Kind) {
 			a, b = b, a
 		}
-		x1, y1 := mapColumnX[nodeColumn(m.Nodes[a].Kind)]+mapNodeW, y[a]+mapNodeH/2
+		ca := nodeColumn(m.Nodes[a].Kind)
+		x1, y1 := mapColumnX[ca]+mapNodeW[ca], y[a]+mapNodeH/2
 		x2, y2 := mapColumnX[nodeColumn(m.Nodes[b].Kind)], y[b]+mapNodeH/2
 		mid := (x1 + x2) / 2
 		d := fmt.Sprintf("M%s %sC%s %s %s %s %s %s", ftoa(x1), ftoa(y1), ftoa(mid), ftoa(y1), ftoa(mid), ftoa(y2), ftoa(x2), ftoa(y2))
@@ -496,6 +510,41 @@ func buildMapView(m *DependencyMap) *mapView {
 	v.Desc = fmt.Sprintf("%d user flow%s, %d identity provider%s and API connector%s, %d Key Vault secret%s and certificate%s, %d owner%s, %d connection%s. Each node is coloured and marked by its most urgent finding; select one to show only its findings in the table below.",
 		counts[0], plural(counts[0]), counts[1], plural(counts[1]), plural(counts[1]), counts[2], plural(counts[2]), plural(counts[2]), counts[3], plural(counts[3]), len(v.Edges), plural(len(v.Edges)))
 	return v
+}
+
+// naturalLess orders names as people do: case-insensitively, and runs of
+// digits by their value ("Partner 9" before "Partner 10").
+func naturalLess(a, b string) bool {
+	a, b = strings.ToLower(a), strings.ToLower(b)
+	for a != "" && b != "" {
+		da, db := digitsPrefix(a), digitsPrefix(b)
+		if da != "" && db != "" {
+			na, nb := strings.TrimLeft(da, "0"), strings.TrimLeft(db, "0")
+			if len(na) != len(nb) {
+				return len(na) < len(nb)
+			}
+			if na != nb {
+				return na < nb
+			}
+			a, b = a[len(da):], b[len(db):]
+			continue
+		}
+		ra, sa := utf8.DecodeRuneInString(a)
+		rb, sb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			return ra < rb
+		}
+		a, b = a[sa:], b[sb:]
+	}
+	return len(a) < len(b)
+}
+
+func digitsPrefix(s string) string {
+	i := 0
+	for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+		i++
+	}
+	return s[:i]
 }
 
 // tickPath draws 10-unit vertical ticks centred on the row at xs, with

@@ -214,9 +214,10 @@ func noticeDays(cfg *config.Config) []int {
 
 // mapBuilder collects nodes once each, in insertion order.
 type mapBuilder struct {
-	m     DependencyMap
-	index map[string]int // lower-case node ID → position
-	edges map[string]bool
+	m        DependencyMap
+	index    map[string]int // lower-case node ID → position
+	edges    map[string]bool
+	attached map[[2]string]bool // node ID, finding ID
 }
 
 func (b *mapBuilder) node(n MapNode) {
@@ -246,11 +247,11 @@ func (b *mapBuilder) attach(id string, f assess.Finding) {
 		return
 	}
 	n := &b.m.Nodes[i]
-	for _, have := range n.Findings {
-		if have == f.ID {
-			return
-		}
+	key := [2]string{n.ID, f.ID}
+	if b.attached[key] {
+		return
 	}
+	b.attached[key] = true
 	n.Findings = append(n.Findings, f.ID)
 	if n.WorstSeverity == nil || f.Severity > *n.WorstSeverity {
 		s := f.Severity
@@ -297,7 +298,13 @@ func secretNodeID(vault, name string) string { return "keyvault/" + assess.Secre
 // nodes it is about. The order of nodes is the inventory's (sorted by the
 // reader); the HTML layout orders them again for drawing.
 func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Finding) *DependencyMap {
-	b := &mapBuilder{index: map[string]int{}, edges: map[string]bool{}, m: DependencyMap{Nodes: []MapNode{}, Edges: []MapEdge{}}}
+	b := &mapBuilder{index: map[string]int{}, edges: map[string]bool{}, attached: map[[2]string]bool{}, m: DependencyMap{Nodes: []MapNode{}, Edges: []MapEdge{}}}
+	fedByDomain := map[string]string{}
+	for _, f := range inv.Federations {
+		for _, d := range f.Domains {
+			fedByDomain[strings.ToLower(d)] = inventory.Ref(inventory.KindFederation, f.ID)
+		}
+	}
 	flows := append([]inventory.UserFlow(nil), inv.UserFlows...)
 	sort.Slice(flows, func(i, j int) bool { return strings.ToLower(flows[i].ID) < strings.ToLower(flows[j].ID) })
 	for _, uf := range flows {
@@ -394,14 +401,8 @@ func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Fin
 		b.attach(f.Dependency.Ref, f)
 		// A finding named by a domain ("federation/fabrikam.example") still
 		// belongs to its federation.
-		if f.Dependency.Kind == inventory.KindFederation {
-			for _, fed := range inv.Federations {
-				for _, d := range fed.Domains {
-					if inventory.SameID(d, f.Dependency.ID) {
-						b.attach(inventory.Ref(inventory.KindFederation, fed.ID), f)
-					}
-				}
-			}
+		if ref, ok := fedByDomain[strings.ToLower(f.Dependency.ID)]; ok && f.Dependency.Kind == inventory.KindFederation {
+			b.attach(ref, f)
 		}
 		for _, uf := range f.ImpactedUserFlows {
 			b.attach(inventory.Ref(inventory.KindUserFlow, uf), f)
@@ -511,7 +512,7 @@ func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []Metadat
 		}
 		out = append(out, p)
 	}
-	sort.SliceStable(out, func(i, j int) bool { return strings.ToLower(out[i].Name) < strings.ToLower(out[j].Name) })
+	sort.SliceStable(out, func(i, j int) bool { return naturalLess(out[i].Name, out[j].Name) })
 	return out
 }
 

@@ -119,7 +119,7 @@
       dep: dep.firstChild.textContent,
       due: "Due " + due.firstChild.textContent + (small ? " (" + small.textContent + ")" : ""),
       action: r.cells[5].textContent,
-      foot: r.id + " · owner " + r.cells[4].firstChild.textContent
+      foot: r.id + " · " + (r.cells[4].firstChild.textContent === "no owner" ? "" : "owner ") + r.cells[4].firstChild.textContent
     };
   }
 
