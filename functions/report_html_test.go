@@ -535,7 +535,7 @@ func checkPageInBrowser(t *testing.T, browser context.Context, r report.Report, 
 // that Chromium lays out the whole page at once, which for the 500-partner
 // report (100,000 pixels tall) takes longer than the rest of the test.
 func clipShot(ctx context.Context, selector string) ([]byte, error) {
-	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('` + selector + `').scrollIntoView({block: 'start'}), null`)); err != nil {
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[any](`document.querySelector('`+selector+`').scrollIntoView({block: 'start'}), null`)); err != nil {
 		return nil, err
 	}
 	return chromedp.Run(ctx, chromedp.CaptureScreenshot())
