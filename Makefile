@@ -29,7 +29,7 @@ LOCAL   := build/local
 ZIP     := build/idpkeeper.zip
 FUNCAPP := $(GO) run ./infra/tools/funcapp
 
-.PHONY: build test tools lint infra-check stage stage-local package start clean bench
+.PHONY: build test tools lint infra-check stage stage-local package start clean bench report-png
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -67,6 +67,11 @@ test: tools lint infra-check
 # bench: the documented benchmarks (figures go in issue notes, not in tests).
 bench:
 	$(GO) test -run='^$$' -bench=. -benchmem ./functions/ ./shared/metadata/
+
+# report-png: the screenshot of the example's HTML report in README.md,
+# taken by the browser test with the system Chromium.
+report-png:
+	$(GO) test -count=1 -run '^TestHTMLReportInBrowser$$' ./functions/ -args -update-report-png
 
 # stage: the linux/amd64 script root Azure runs, as a folder (for
 # `func azure functionapp publish`, or to look at).

@@ -77,7 +77,7 @@ func TestScanCommandErrors(t *testing.T) {
 		code int
 		msg  string
 	}{
-		{[]string{"scan", "--snapshot", exampleSnapshot, "--format", "xml"}, exitUsage, "--format must be table or json"},
+		{[]string{"scan", "--snapshot", exampleSnapshot, "--format", "xml"}, exitUsage, "--format must be table, json or html"},
 		{[]string{"scan", "--snapshot", exampleSnapshot, "--fail-on", "severe"}, exitUsage, `unknown severity "severe"`},
 		{[]string{"scan", "--snapshot", exampleSnapshot, "--now", "yesterday"}, exitUsage, `"yesterday" is neither RFC 3339`},
 		{[]string{"scan", "--snapshot", "does-not-exist"}, exitRead, "does-not-exist/snapshot.json"},

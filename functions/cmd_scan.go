@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
@@ -17,10 +21,11 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	tf := addTenantFlags(fs)
-	format := fs.String("format", "table", "output format: table or json")
+	format := fs.String("format", "table", "output format: table, json or html (one self-contained page)")
+	out := fs.String("out", "", "write the report to this file instead of standard output")
 	failOn := fs.String("fail-on", "never", "exit 1 when a finding is at least this severe: info, warning, critical, expired, or never")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "Usage: idpkeeper scan [--snapshot DIR] [--config FILE] [--now TIME] [--format table|json] [--fail-on SEVERITY]")
+		fmt.Fprintln(stderr, "Usage: idpkeeper scan [--snapshot DIR] [--config FILE] [--now TIME] [--format table|json|html] [--out FILE] [--fail-on SEVERITY]")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -30,8 +35,8 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	if *format != "table" && *format != "json" {
-		fmt.Fprintf(stderr, "scan: --format must be table or json, not %q\n", *format)
+	if !slices.Contains(report.Formats, *format) {
+		fmt.Fprintf(stderr, "scan: --format must be table, json or html, not %q\n", *format)
 		return exitUsage
 	}
 	// Check --fail-on before reading anything, so a typo fails fast.
@@ -53,12 +58,44 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
-	if err := report.Write(stdout, res.Report, *format); err != nil {
+	if err := writeReport(stdout, *out, res.Report, *format); err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
 	code, _ = report.ExitCode(res.Report, *failOn)
 	return code
+}
+
+// writeReport writes the report to path, or to stdout when path is "". The
+// file is written whole or not at all (a temporary file renamed), so a
+// page someone has open or mails on is never half a report.
+func writeReport(stdout io.Writer, path string, r report.Report, format string) error {
+	if path == "" {
+		return report.Write(stdout, r, format)
+	}
+	var buf bytes.Buffer
+	if err := report.Write(&buf, r, format); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".idpkeeper-report-*")
+	if err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(buf.Bytes()); err != nil {
+		tmp.Close()
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := os.Chmod(tmp.Name(), 0o644); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("--out: %w", err)
+	}
+	return nil
 }
 
 // sourceFor is where a scan reads from: the snapshot folder when one is

@@ -138,7 +138,7 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 }
 
 // report serves the latest stored report: JSON by default, the table with
-// ?format=table.
+// ?format=table, the self-contained page with ?format=html.
 func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
 	req, err := inv.HTTPRequest("req")
 	if err != nil {
@@ -148,8 +148,13 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 	if format == "" {
 		format = "json"
 	}
-	if format != "json" && format != "table" {
-		return httpJSON(400, map[string]string{"error": "format must be json or table"}), nil
+	contentType, ok := map[string]string{
+		report.FormatJSON:  "application/json",
+		report.FormatTable: "text/plain; charset=utf-8",
+		report.FormatHTML:  "text/html; charset=utf-8",
+	}[format]
+	if !ok {
+		return httpJSON(400, map[string]string{"error": "format must be json, table or html"}), nil
 	}
 	p, err := a.pipeline(ctx)
 	if err != nil {
@@ -170,10 +175,10 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 		return nil, fmt.Errorf("stored report is not readable: %w", err)
 	}
 	var buf bytes.Buffer
-	if err := report.Write(&buf, rep, "table"); err != nil {
+	if err := report.Write(&buf, rep, format); err != nil {
 		return nil, err
 	}
-	return httpAnswer(200, "text/plain; charset=utf-8", buf.String()), nil
+	return httpAnswer(200, contentType, buf.String()), nil
 }
 
 // keyVaultEvents queues rotation jobs for Key Vault events, deciding from

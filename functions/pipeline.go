@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
@@ -98,7 +99,7 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		Sender:           parts.Sender,
 		State:            parts.State,
 		Ledger:           led,
-		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: ackLinks(), Now: parts.Now},
+		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: noticeLinks(), Now: parts.Now},
 		Metadata:         metadataStoreFor(parts.Source, parts.State),
 		Logger:           parts.Logger,
 		Now:              parts.Now,
@@ -114,12 +115,15 @@ func metadataStoreFor(src scan.Source, state statestore.Store) metadata.Store {
 	return scan.StateMetadataStore{State: state}
 }
 
-func ackLinks() notify.Links {
+// noticeLinks are the links notices carry: the acknowledgement link
+// (IDPKEEPER_ACK_URL) and the hosted report (IDPKEEPER_REPORT_URL).
+func noticeLinks() notify.Links {
+	links := notify.Links{Report: strings.TrimSpace(os.Getenv(settingReportURL))}
 	base := os.Getenv(settingAckURL)
 	if base == "" {
-		return notify.Links{}
+		return links
 	}
-	return notify.Links{AckURL: func(findingID string) string {
+	links.AckURL = func(findingID string) string {
 		u, err := url.Parse(base)
 		if err != nil {
 			return ""
@@ -128,7 +132,8 @@ func ackLinks() notify.Links {
 		q.Set("finding", findingID)
 		u.RawQuery = q.Encode()
 		return u.String()
-	}}
+	}
+	return links
 }
 
 // azurePipeline is the pipeline the Functions app runs: the tenant (or

@@ -169,6 +169,21 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, "federation-cert-expired") {
 				t.Errorf("table report: %d %s", status, body)
 			}
+
+			// The page is rendered from the stored JSON: the same model.
+			page := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"format":"html"}`, 1)
+			_, out = app.invoke(t, "Report", page)
+			status, body = reportOutput(t, out)
+			headers, _ := out["Outputs"].(map[string]any)["res"].(map[string]any)["headers"].(map[string]any)
+			if status != 200 || headers["Content-Type"] != "text/html; charset=utf-8" || !strings.HasPrefix(body, "<!DOCTYPE html>") ||
+				strings.Count(body, `<tr id="F-`) != 16 || !strings.Contains(body, `<svg id="timeline"`) || !strings.Contains(body, `<svg id="map"`) {
+				t.Errorf("html report: %d %v %.300s", status, headers, body)
+			}
+			bad := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"format":"pdf"}`, 1)
+			_, out = app.invoke(t, "Report", bad)
+			if status, body := reportOutput(t, out); status != 400 || !strings.Contains(body, "json, table or html") {
+				t.Errorf("unknown format: %d %s", status, body)
+			}
 		})
 	}
 }

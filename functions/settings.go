@@ -34,6 +34,11 @@ const (
 	// Secrets User with it). Anything else: no value is read and the probes
 	// report no-credential.
 	settingProbeCredentials = "IDPKEEPER_PROBE_CREDENTIALS"
+	// settingReportURL is the hosted HTML report that notices to people
+	// inside the organisation link to, e.g. the Report function's
+	// https://APP.azurewebsites.net/api/report?format=html&code=KEY; each
+	// notice adds #<finding ID> to land on its row. Unset: no link.
+	settingReportURL = "IDPKEEPER_REPORT_URL"
 )
 
 // applyFromSettings reads IDPKEEPER_APPLY.

@@ -56,10 +56,22 @@ type Links struct {
 	// that pauses reminders); nil means notices carry no link and owners
 	// acknowledge with `idpkeeper ack FINDING --until DATE`.
 	AckURL func(findingID string) string
-	// Report is an internal link (the latest report, a portal page). Only
-	// internal recipients see it: a partner has no access and should not
-	// learn the organisation's internal addresses.
+	// Report is the hosted HTML report (IDPKEEPER_REPORT_URL: the Report
+	// function's URL with format=html and its key, or a portal page). A
+	// notice links to the finding's row in it (#F-…). Only internal
+	// recipients see it: a partner has no access and should not learn the
+	// organisation's internal addresses.
 	Report string
+}
+
+// ReportFor is the report link for one finding: Report with the finding's
+// row as the fragment, or "" when there is no report link.
+func (l Links) ReportFor(findingID string) string {
+	if l.Report == "" {
+		return ""
+	}
+	base, _, _ := strings.Cut(l.Report, "#")
+	return base + "#" + findingID
 }
 
 // Ack returns the acknowledgement link for findingID, or "".
@@ -221,7 +233,7 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		Severity:    m.Severity,
 	}
 	if !internal {
-		if ask := partnerAsk(f, cfg); ask != "" {
+		if ask := PartnerAsk(f, cfg); ask != "" {
 			v.Action = ask
 		}
 	}
@@ -229,7 +241,7 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		v.Action = "Review this dependency of external sign-in."
 	}
 	if internal {
-		v.Report = links.Report
+		v.Report = links.ReportFor(f.ID)
 	}
 	var text, html bytes.Buffer
 	if err := textTemplate.Execute(&text, v); err != nil {
@@ -243,11 +255,13 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 	return m
 }
 
-// partnerAsk is the ask for a partner's own administrators. A finding's
+// PartnerAsk is the ask for a partner's own administrators. A finding's
 // Action is written for the tenant's Entra administrator ("update the
 // federation in Entra"); the partner can only act on its side: publish or
-// send its signing certificate, fix its metadata. "" keeps the Action.
-func partnerAsk(f assess.Finding, cfg *config.Config) string {
+// send its signing certificate, fix its metadata. "" when the partner has
+// nothing to do (the Action is then the tenant's). The HTML report's
+// partner table shows the same words.
+func PartnerAsk(f assess.Finding, cfg *config.Config) string {
 	if f.Dependency.Kind != "federation" {
 		return ""
 	}
@@ -337,7 +351,7 @@ Already on it? Acknowledge to pause reminders until a date you choose:
   {{.AckURL}}{{end}}
 {{- if .Report}}
 
-Report: {{.Report}}{{end}}
+This finding in the full report: {{.Report}}{{end}}
 
 {{.WhyYou}}
 Finding {{.FindingID}}, severity {{.Severity}}, notice {{.Stage}}. Sent by IdP Keeper; no secret values are ever included.
@@ -359,7 +373,7 @@ var htmlTemplate = template.Must(template.New("html").Parse(`<!DOCTYPE html>
 <p>Already on it? <a href="{{.AckURL}}">Acknowledge to pause reminders</a> until a date you choose.<br>{{.AckURL}}</p>
 {{- end}}
 {{- if .Report}}
-<p>Report: <a href="{{.Report}}">{{.Report}}</a></p>
+<p><a href="{{.Report}}">This finding in the full report</a></p>
 {{- end}}
 <p>{{.WhyYou}}<br>
 <small>Finding {{.FindingID}}, severity {{.Severity}}, notice {{.Stage}}. Sent by IdP Keeper; no secret values are ever included.</small></p>

@@ -65,6 +65,10 @@ func TestComposeRecipients(t *testing.T) {
 	if len(internal.To) != 1 || internal.To[0].Email != "identity@contoso.com" || len(internal.Cc) != 0 {
 		t.Fatalf("internal owner: to %+v cc %+v", internal.To, internal.Cc)
 	}
+	if !strings.Contains(internal.Text, "https://portal.contoso.internal/idpkeeper/report#"+internal.FindingID) ||
+		!strings.Contains(internal.HTML, `href="https://portal.contoso.internal/idpkeeper/report#`+internal.FindingID+`"`) {
+		t.Errorf("the internal notice does not link to its finding in the report:\n%s\n%s", internal.Text, internal.HTML)
+	}
 	if !strings.Contains(internal.Text, "portal.contoso.internal") {
 		t.Fatal("an internal owner did not get the report link")
 	}

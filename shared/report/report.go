@@ -49,6 +49,22 @@ type Report struct {
 	Findings []assess.Finding `json:"findings"`
 	// Gaps are the parts of the tenant that could not be read.
 	Gaps []inventory.Gap `json:"gaps"`
+
+	// The fields below were added for the HTML report; reports stored by
+	// earlier releases lack them and still render (without those parts).
+
+	// NoticeDays are the days before a due date at which owners are told
+	// (config defaults.escalationDays), largest first.
+	NoticeDays []int `json:"noticeDays,omitempty"`
+	// Map is the dependency graph: user flows, the identity providers and
+	// API connectors they use, the Key Vault secrets behind those, and
+	// owners.
+	Map *DependencyMap `json:"map,omitempty"`
+	// Partners has one entry per SAML/WS-Fed federation.
+	Partners []Partner `json:"partners"`
+	// Endpoints is the availability the endpoint watch measured; absent
+	// when the watch has no data.
+	Endpoints []EndpointAvailability `json:"endpoints,omitempty"`
 }
 
 // Summary counts findings and dependencies.
@@ -82,8 +98,15 @@ type DependencyCounts struct {
 
 // Build assembles a report. Findings are copied, sorted with
 // assess.SortFindings and normalised (UTC times to the second, empty lists
-// instead of null) so the JSON has one shape.
-func Build(inv inventory.Inventory, findings []assess.Finding, now time.Time, source string) Report {
+// instead of null) so the JSON has one shape. Options add what the
+// dependency map and the partner table need beyond the inventory: the
+// config (owners, secrets named there, notice days), the partners'
+// metadata checks and the endpoint watch's availability.
+func Build(inv inventory.Inventory, findings []assess.Finding, now time.Time, source string, opts ...Option) Report {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
 	r := Report{
 		SchemaVersion: SchemaVersion,
 		GeneratedAt:   utc(time.Now()),
@@ -145,6 +168,10 @@ func Build(inv inventory.Inventory, findings []assess.Finding, now time.Time, so
 	if inv.EmailOTP != nil {
 		s.Dependencies.EmailOTP = 1
 	}
+	r.NoticeDays = noticeDays(o.config)
+	r.Map = buildMap(inv, o.config, r.Findings)
+	r.Partners = buildPartners(inv, o.config, o.metadata, r.Findings, r.EvaluatedAt)
+	r.Endpoints = normaliseEndpoints(o.endpoints)
 	return r
 }
 
@@ -161,13 +188,20 @@ func nonNil(s []string) []string {
 const (
 	FormatTable = "table"
 	FormatJSON  = "json"
+	FormatHTML  = "html"
 )
 
-// Write renders r as "table" (the default when format is "") or "json".
+// Formats lists the formats Write accepts, for flag help and errors.
+var Formats = []string{FormatTable, FormatJSON, FormatHTML}
+
+// Write renders r as "table" (the default when format is ""), "json" or
+// "html" (one self-contained page, see WriteHTML).
 func Write(w io.Writer, r Report, format string) error {
 	switch strings.ToLower(format) {
 	case "", FormatTable:
 		return writeTable(w, r)
+	case FormatHTML:
+		return WriteHTML(w, r)
 	case FormatJSON:
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
@@ -175,7 +209,7 @@ func Write(w io.Writer, r Report, format string) error {
 		enc.SetEscapeHTML(false)
 		return enc.Encode(r)
 	default:
-		return fmt.Errorf("unknown report format %q (use table or json)", format)
+		return fmt.Errorf("unknown report format %q (use table, json or html)", format)
 	}
 }
 

@@ -19,8 +19,6 @@ import (
 
 var now = time.Date(2026, 11, 24, 12, 0, 0, 0, time.UTC)
 
-const day = 24 * time.Hour
-
 func at(d time.Duration) *time.Time { t := now.Add(d); return &t }
 
 const connID = "9b2f4c1e-7d3a-4e8f-b6a1-0c5d2e9f8a71"

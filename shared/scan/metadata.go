@@ -17,6 +17,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 	"github.com/idpkeeper/idpkeeper/shared/metadata"
+	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
@@ -36,6 +37,19 @@ type PartnerPlan struct {
 	Federation inventory.Federation
 	Dependency *config.Dependency
 	Plan       metadata.ChangePlan
+	// LastGood is when the metadata the plan rests on was fetched and
+	// passed every check (now, for a refresh that succeeded); nil when no
+	// fetch ever did.
+	LastGood *time.Time
+}
+
+// MetadataChecks are the plans as the report shows them.
+func MetadataChecks(plans []PartnerPlan) []report.MetadataCheck {
+	out := make([]report.MetadataCheck, 0, len(plans))
+	for _, pp := range plans {
+		out = append(out, report.MetadataCheck{Plan: pp.Plan, LastGood: pp.LastGood})
+	}
+	return out
 }
 
 // FindFederation finds a partner by Graph ID, one of its domains, or its
@@ -130,6 +144,14 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 	if err != nil {
 		return pp, err
 	}
+	switch {
+	case obs.Err == nil:
+		t := now
+		pp.LastGood = &t
+	case obs.Last != nil:
+		t := obs.Last.FetchedAt
+		pp.LastGood = &t
+	}
 	pp.Plan = metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})
 	return pp, nil
 }
@@ -168,7 +190,8 @@ func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Invent
 			continue
 		}
 		dep := federationDependency(cfg, f)
-		plans = append(plans, PartnerPlan{Federation: f, Dependency: dep,
+		fetched := last.FetchedAt
+		plans = append(plans, PartnerPlan{Federation: f, Dependency: dep, LastGood: &fetched,
 			Plan: metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})})
 	}
 	return plans, nil

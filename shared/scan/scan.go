@@ -206,7 +206,7 @@ func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clo
 		findings = append(findings, PlanFindings(plans, cfg, inv, now)...)
 		assess.SortFindings(findings)
 	}
-	rep := report.Build(inv, findings, now, t.Label)
+	rep := report.Build(inv, findings, now, t.Label, report.WithConfig(cfg), report.WithMetadata(MetadataChecks(plans)))
 	rep.GeneratedAt = clock().UTC()
 	return Result{Inventory: inv, Findings: findings, Report: rep, Plans: plans}, nil
 }
