@@ -142,8 +142,9 @@ func (s *Server) answer(q []byte) []byte {
 	}
 
 	out := make([]byte, headerLen, 512)
-	copy(out[0:2], q[0:2])                                                         // ID
-	flags := uint16(1<<15) | binary.BigEndian.Uint16(q[2:4])&(0xF<<11|1<<8) | 1<<7 // QR, opcode and RD copied, RA
+	copy(out[0:2], q[0:2]) // ID
+	// QR set; opcode and RD copied from the query; RA set.
+	flags := uint16(1<<15) | binary.BigEndian.Uint16(q[2:4])&(0xF<<11|1<<8) | 1<<7
 	if !known {
 		flags |= rcodeNX
 	}
