@@ -37,7 +37,7 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 		fs.Usage()
 		return exitUsage
 	}
-	in, code := tf.load("metadata plan", stderr)
+	in, code := tf.load(ctx, "metadata plan", stderr)
 	if code != exitOK {
 		return code
 	}

@@ -52,7 +52,7 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "Usage: idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
 		return exitUsage
 	}
-	in, code := tf.load("probe connector", stderr)
+	in, code := tf.load(ctx, "probe connector", stderr)
 	if code != exitOK {
 		return code
 	}

@@ -112,7 +112,7 @@ func ackLinks() notify.Links {
 // azurePipeline is the pipeline the Functions app runs: the tenant (or
 // IDPKEEPER_SNAPSHOT), Service Bus, and the state store from settings.
 func azurePipeline(ctx context.Context, logger *slog.Logger) (*pipeline.Pipeline, func(), error) {
-	cfg, err := loadConfig("")
+	cfg, err := loadConfig(ctx, "")
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}
