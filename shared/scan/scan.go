@@ -18,6 +18,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/assess"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/snapshot"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -44,8 +45,12 @@ type Tenant struct {
 	// SecretNames are the secret names the configuration maps to dependencies.
 	SecretNames []string
 
-	// transport carries Graph, Key Vault and, by default, metadata requests.
+	// transport carries Graph and Key Vault requests.
 	transport http.RoundTripper
+	// metadataTransport carries partner metadata requests under a
+	// dependency's network policy; nil for a live tenant, where the metadata
+	// fetcher dials through netguard itself.
+	metadataTransport func(netguard.Policy) http.RoundTripper
 }
 
 // Open prepares a reader for the source, with the vaults and secret names
@@ -96,6 +101,10 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	t.transport = transport
 	if t.transport == nil {
 		t.transport = http.DefaultTransport
+	} else {
+		// A replay answers from files; a transport given by the caller
+		// (tests, recording) is the caller's to guard.
+		t.metadataTransport = func(netguard.Policy) http.RoundTripper { return transport }
 	}
 	return t, nil
 }
