@@ -42,7 +42,7 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 		return code
 	}
 	cfg, at := in.Config, in.At
-	t, err := scan.Open(cfg, in.Source)
+	t, err := scan.OpenContext(ctx, cfg, in.Source)
 	if err != nil {
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitRead

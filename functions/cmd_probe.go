@@ -56,7 +56,7 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 	if code != exitOK {
 		return code
 	}
-	t, err := scan.Open(in.Config, in.Source)
+	t, err := scan.OpenContext(ctx, in.Config, in.Source)
 	if err != nil {
 		fmt.Fprintf(stderr, "probe connector: %v\n", err)
 		return exitRead

@@ -22,7 +22,7 @@ func Export(ctx context.Context, cfg *config.Config, src Source, dir string, cap
 	live := src.Transport == nil
 	rec := snapshot.NewRecorder(src.Transport)
 	src.Transport = rec
-	t, err := Open(cfg, src)
+	t, err := OpenContext(ctx, cfg, src)
 	if err != nil {
 		return Result{}, nil, err
 	}

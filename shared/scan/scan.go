@@ -56,6 +56,11 @@ type Tenant struct {
 // Open prepares a reader for the source, with the vaults and secret names
 // the configuration (and, for a snapshot, its manifest) names.
 func Open(cfg *config.Config, src Source) (*Tenant, error) {
+	return OpenContext(context.Background(), cfg, src)
+}
+
+// OpenContext is Open that stops reading a snapshot when ctx is done.
+func OpenContext(ctx context.Context, cfg *config.Config, src Source) (*Tenant, error) {
 	names := configuredSecretNames(cfg)
 	vaults := append([]string(nil), cfg.KeyVaults...)
 	t := &Tenant{TenantID: cfg.Tenant.ID}
@@ -63,7 +68,7 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	cred := src.Credential
 	var now func() time.Time
 	if src.SnapshotDir != "" {
-		replay, m, err := snapshot.Open(src.SnapshotDir)
+		replay, m, err := snapshot.OpenContext(ctx, src.SnapshotDir)
 		if err != nil {
 			return nil, err
 		}
@@ -176,7 +181,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if cfg == nil {
 		cfg = config.Default()
 	}
-	t, err := Open(cfg, opts.Source)
+	t, err := OpenContext(ctx, cfg, opts.Source)
 	if err != nil {
 		return Result{}, err
 	}

@@ -21,6 +21,7 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -404,6 +405,11 @@ type Replay struct {
 // regular file (no symbolic links, devices or FIFOs) within the size
 // limits; an error names the file and the reason, never the file's content.
 func Open(dir string) (*Replay, Manifest, error) {
+	return OpenContext(context.Background(), dir)
+}
+
+// OpenContext is Open that stops between files when ctx is done.
+func OpenContext(ctx context.Context, dir string) (*Replay, Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return nil, Manifest{}, err
@@ -421,6 +427,9 @@ func Open(dir string) (*Replay, Manifest, error) {
 	}
 	r := &Replay{exchanges: make(map[string]Exchange, len(files))}
 	for _, f := range files {
+		if err := ctx.Err(); err != nil {
+			return nil, Manifest{}, fmt.Errorf("snapshot %s: not read: %w", dir, context.Cause(ctx))
+		}
 		rel := filepath.Join("responses", filepath.Base(f))
 		data, err := readRegular(dir, rel, MaxResponseBytes)
 		if err != nil {

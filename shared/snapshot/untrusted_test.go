@@ -2,6 +2,8 @@ package snapshot_test
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,4 +214,14 @@ func FuzzOpen(f *testing.F) {
 			t.Fatalf("capture time %v accepted", m.CapturedAt)
 		}
 	})
+}
+
+// A cancelled context (SIGINT/SIGTERM in the command line) stops the read.
+func TestOpenStopsOnCancel(t *testing.T) {
+	dir := newSnapshot(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, _, err := snapshot.OpenContext(ctx, dir); !errors.Is(err, context.Canceled) {
+		t.Fatalf("got %v, want context.Canceled", err)
+	}
 }
