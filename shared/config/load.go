@@ -61,7 +61,7 @@ func (e *Error) Error() string {
 // anything walks the expansion.
 const (
 	MaxFileBytes = 1 << 20
-	MaxNodes     = 200_000
+	MaxNodes     = 100_000
 	MaxDepth     = 64
 )
 
@@ -147,7 +147,36 @@ func Parse(name string, data []byte) (*Config, error) {
 	return parse(context.Background(), name, data, false)
 }
 
+// parse runs parseSync aside when ctx can be cancelled, and returns as soon
+// as ctx is done: the YAML decoder cannot be interrupted, and a megabyte of
+// hostile YAML within the limits still takes it a few seconds on a busy
+// machine. The abandoned parse is bounded by the limits and notices ctx
+// between its stages.
 func parse(ctx context.Context, name string, data []byte, checkFiles bool) (*Config, error) {
+	if ctx.Done() == nil {
+		return parseSync(ctx, name, data, checkFiles)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	}
+	type result struct {
+		cfg *Config
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cfg, err := parseSync(ctx, name, data, checkFiles)
+		done <- result{cfg, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	case r := <-done:
+		return r.cfg, r.err
+	}
+}
+
+func parseSync(ctx context.Context, name string, data []byte, checkFiles bool) (*Config, error) {
 	if len(data) > MaxFileBytes {
 		return nil, &Error{File: name, Problems: []Problem{{File: name, Msg: fmt.Sprintf("%d bytes: a config file may be at most %d bytes (1 MB)", len(data), MaxFileBytes)}}}
 	}
@@ -180,6 +209,9 @@ func parse(ctx context.Context, name string, data []byte, checkFiles bool) (*Con
 	cfg.lines = lines
 	cfg.present = present
 
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	}
 	var problems []Problem
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -352,6 +384,8 @@ func describeYAMLTag(tag string) string {
 // checks ctx next).
 func checkExpansion(ctx context.Context, name string, root *yaml.Node) *Problem {
 	type measure struct{ nodes, depth int }
+	// Only an anchored node can be reached twice (through an alias), so
+	// only anchored nodes are remembered; everything else is visited once.
 	seen := map[*yaml.Node]measure{}
 	visiting := map[*yaml.Node]bool{}
 	steps := 0
@@ -361,18 +395,21 @@ func checkExpansion(ctx context.Context, name string, root *yaml.Node) *Problem 
 		if n == nil || stop {
 			return measure{}
 		}
-		if m, ok := seen[n]; ok {
-			return m
+		anchored := n.Anchor != ""
+		if anchored {
+			if m, ok := seen[n]; ok {
+				return m
+			}
+			if visiting[n] {
+				stop, cyclic = true, true
+				return measure{}
+			}
+			visiting[n] = true
 		}
 		if steps++; steps%4096 == 0 && ctx.Err() != nil {
 			stop = true
 			return measure{}
 		}
-		if visiting[n] {
-			stop, cyclic = true, true
-			return measure{}
-		}
-		visiting[n] = true
 		m := measure{nodes: 1, depth: 1}
 		children := n.Content
 		if n.Kind == yaml.AliasNode {
@@ -387,8 +424,10 @@ func checkExpansion(ctx context.Context, name string, root *yaml.Node) *Problem 
 				break
 			}
 		}
-		visiting[n] = false
-		seen[n] = m
+		if anchored {
+			visiting[n] = false
+			seen[n] = m
+		}
 		return m
 	}
 	m := walk(root)
