@@ -59,7 +59,7 @@ func TestCLIRefusesUnboundedConfig(t *testing.T) {
 	for _, tc := range []struct{ path, want string }{
 		{laughs, "expands to more than 100000 YAML nodes"},
 		{"/dev/zero", "a config file may be at most 1048576 bytes"},
-		{huge, "the file is 1000000 bytes: a config file may be at most 1048576 bytes"},
+		{huge, "the file is 2000000 bytes: a config file may be at most 1048576 bytes"},
 	} {
 		code, _, errOut := runCLI(t, "scan", "--snapshot", exampleSnapshot, "--config", tc.path)
 		if code != exitUsage || !strings.Contains(errOut, tc.want) || !strings.Contains(errOut, tc.path) {
