@@ -56,7 +56,7 @@ func runEvents(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "events handle: %v\n", err)
 		return exitRead
 	}
-	in, code := tf.load("events handle", stderr)
+	in, code := tf.load(ctx, "events handle", stderr)
 	if code != exitOK {
 		return code
 	}

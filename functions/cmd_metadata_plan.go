@@ -37,12 +37,12 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 		fs.Usage()
 		return exitUsage
 	}
-	in, code := tf.load("metadata plan", stderr)
+	in, code := tf.load(ctx, "metadata plan", stderr)
 	if code != exitOK {
 		return code
 	}
 	cfg, at := in.Config, in.At
-	t, err := scan.Open(cfg, in.Source)
+	t, err := scan.OpenContext(ctx, cfg, in.Source)
 	if err != nil {
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitRead

@@ -52,11 +52,11 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintln(stderr, "Usage: idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
 		return exitUsage
 	}
-	in, code := tf.load("probe connector", stderr)
+	in, code := tf.load(ctx, "probe connector", stderr)
 	if code != exitOK {
 		return code
 	}
-	t, err := scan.Open(in.Config, in.Source)
+	t, err := scan.OpenContext(ctx, in.Config, in.Source)
 	if err != nil {
 		fmt.Fprintf(stderr, "probe connector: %v\n", err)
 		return exitRead

@@ -56,10 +56,9 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 		fs.Usage()
 		return exitUsage
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadConfig(ctx, *configPath)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return configFailure(ctx, err, stderr)
 	}
 	cred, err := credential(cfg)
 	if err != nil {

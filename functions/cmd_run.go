@@ -39,7 +39,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "run: unexpected argument %q\n", fs.Arg(0))
 		return exitUsage
 	}
-	in, code := tf.load("run", stderr)
+	in, code := tf.load(ctx, "run", stderr)
 	if code != exitOK {
 		return code
 	}

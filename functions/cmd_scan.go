@@ -44,7 +44,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: --fail-on: %v\n", err)
 		return exitUsage
 	}
-	in, code := tf.load("scan", stderr)
+	in, code := tf.load(ctx, "scan", stderr)
 	if code != exitOK {
 		return code
 	}
@@ -112,13 +112,25 @@ func sourceFor(snapshotDir string, cfg *config.Config) (scan.Source, error) {
 	return scan.Source{Credential: cred}, nil
 }
 
+// The range --now (and an acknowledgement date) may take. Outside it, date
+// arithmetic stops meaning anything ("in 106751 days") or breaks (a year
+// past 9999 cannot be written as JSON, so every ledger write would fail).
+var (
+	earliestNow = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestNow   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 func parseNow(s string) (time.Time, error) {
 	if s == "" {
 		return time.Time{}, nil
 	}
 	for _, layout := range []string{time.RFC3339, "2006-01-02T15:04:05", "2006-01-02"} {
 		if t, err := time.Parse(layout, s); err == nil {
-			return t.UTC(), nil
+			t = t.UTC()
+			if t.Before(earliestNow) || t.After(latestNow) {
+				return time.Time{}, fmt.Errorf("%q is outside the supported range %s to %s", s, earliestNow.Format("2006-01-02"), latestNow.Format("2006-01-02"))
+			}
+			return t, nil
 		}
 	}
 	return time.Time{}, fmt.Errorf("%q is neither RFC 3339 (2026-11-24T06:00:00Z) nor a date (2026-11-24)", s)

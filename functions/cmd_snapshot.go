@@ -32,10 +32,9 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprintln(stderr, "Usage: idpkeeper snapshot export DIR [--config FILE]")
 		return exitUsage
 	}
-	cfg, err := loadConfig(*configPath)
+	cfg, err := loadConfig(ctx, *configPath)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return exitUsage
+		return configFailure(ctx, err, stderr)
 	}
 	cred, err := credential(cfg)
 	if err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"fmt"
 	"io"
@@ -36,16 +37,15 @@ type tenantInputs struct {
 // load parses the flags' values; on failure it has printed the reason as
 // "cmd: …" and returns the exit code (2 for a usage or config problem, 3 for
 // a credential that cannot be had).
-func (f tenantFlags) load(cmd string, stderr io.Writer) (tenantInputs, int) {
+func (f tenantFlags) load(ctx context.Context, cmd string, stderr io.Writer) (tenantInputs, int) {
 	at, err := parseNow(*f.now)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: --now: %v\n", cmd, err)
 		return tenantInputs{}, exitUsage
 	}
-	cfg, err := loadConfig(*f.config)
+	cfg, err := loadConfig(ctx, *f.config)
 	if err != nil {
-		fmt.Fprintln(stderr, err)
-		return tenantInputs{}, exitUsage
+		return tenantInputs{}, configFailure(ctx, err, stderr)
 	}
 	src, err := sourceFor(*f.snapshot, cfg)
 	if err != nil {
@@ -53,4 +53,14 @@ func (f tenantFlags) load(cmd string, stderr io.Writer) (tenantInputs, int) {
 		return tenantInputs{}, exitRead
 	}
 	return tenantInputs{Config: cfg, Source: src, At: at, SnapshotDir: *f.snapshot}, exitOK
+}
+
+// configFailure prints why the config could not be had and returns the exit
+// code: 2 for a bad file, 3 when a signal stopped the read.
+func configFailure(ctx context.Context, err error, stderr io.Writer) int {
+	fmt.Fprintln(stderr, err)
+	if ctx.Err() != nil {
+		return exitRead
+	}
+	return exitUsage
 }

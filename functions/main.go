@@ -51,8 +51,16 @@ func commands() []command {
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
+// main gives every command a context that SIGINT or SIGTERM cancels:
+// commands pass it to config parsing, tenant reads and HTTP requests, so they
+// wind down within a second. A second signal is not caught any more and
+// ends the process the default way, for a command stuck regardless.
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	go func() {
+		<-ctx.Done()
+		stop()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)

@@ -151,7 +151,7 @@ type azureParts struct {
 }
 
 func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts) (*pipeline.Pipeline, func(), error) {
-	cfg, err := loadConfig("")
+	cfg, err := loadConfig(ctx, "")
 	if err != nil {
 		return nil, nil, fmt.Errorf("config: %w", err)
 	}

@@ -54,15 +54,16 @@ func settingTrue(name string) bool {
 const defaultContainer = "idpkeeper"
 
 // loadConfig reads the config file named by a flag or the IDPKEEPER_CONFIG
-// setting; with neither, the built-in defaults apply.
-func loadConfig(path string) (*config.Config, error) {
+// setting; with neither, the built-in defaults apply. It stops when ctx is
+// done (SIGINT/SIGTERM).
+func loadConfig(ctx context.Context, path string) (*config.Config, error) {
 	if path == "" {
 		path = os.Getenv(settingConfig)
 	}
 	cfg := config.Default()
 	if path != "" {
 		var err error
-		if cfg, err = config.Load(path); err != nil {
+		if cfg, err = config.LoadContext(ctx, path); err != nil {
 			return nil, err
 		}
 	}

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 )
 
 // CurrentVersion is the only config file version this build understands.
@@ -145,6 +146,20 @@ type Metadata struct {
 	RequireSignature bool `yaml:"requireSignature" json:"requireSignature,omitempty"`
 	// AllowSHA1 accepts RSA-SHA1 signatures (old federations still use them).
 	AllowSHA1 bool `yaml:"allowSha1" json:"allowSha1,omitempty"`
+	// AllowNetworks lists the non-public networks (CIDR or single
+	// addresses) the fetch may reach: a metadata server inside the
+	// organisation's network. Without it, loopback, private, link-local,
+	// unique-local and other non-public addresses are refused, after DNS
+	// resolution and on every redirect (package netguard).
+	AllowNetworks []string `yaml:"allowNetworks" json:"allowNetworks,omitempty"`
+}
+
+// Policy is the network policy of the metadata fetch.
+func (m *Metadata) Policy() netguard.Policy {
+	if m == nil {
+		return netguard.Policy{}
+	}
+	return policyOf(m.AllowNetworks)
 }
 
 // Trust anchors for a metadata signature.
@@ -173,6 +188,29 @@ type Mail struct {
 // never echoed in errors.
 type Webhook struct {
 	URL string `yaml:"url" json:"url"`
+	// AllowNetworks lists the non-public networks the webhook may reach (a
+	// relay inside the organisation's network); see Metadata.AllowNetworks.
+	AllowNetworks []string `yaml:"allowNetworks" json:"allowNetworks,omitempty"`
+}
+
+// Policy is the network policy of webhook deliveries.
+func (w *Webhook) Policy() netguard.Policy {
+	if w == nil {
+		return netguard.Policy{}
+	}
+	return policyOf(w.AllowNetworks)
+}
+
+// policyOf reads an allowNetworks list that validation has already accepted;
+// an entry that does not parse allows nothing.
+func policyOf(entries []string) netguard.Policy {
+	var p netguard.Policy
+	for _, e := range entries {
+		if allow, err := netguard.ParseAllow([]string{e}); err == nil {
+			p.Allow = append(p.Allow, allow...)
+		}
+	}
+	return p
 }
 
 // Outbox writes notices as files (local runs, tests).

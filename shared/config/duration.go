@@ -3,6 +3,7 @@ package config
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -28,14 +29,21 @@ func (d Duration) String() string {
 	return td.String()
 }
 
+// maxDays is the largest day count a time.Duration holds (about 292 years).
+const maxDays = int64(math.MaxInt64 / int64(24*time.Hour))
+
 // ParseDuration parses a Go duration with an optional leading day count
 // ("30d", "1d12h", "720h"). Negative values are accepted here and rejected by
-// validation where they make no sense.
+// validation where they make no sense. A value too long for a
+// time.Duration (about 292 years) is an error, never a wrapped-around
+// number: "213504d" must not read as 25 minutes.
 func ParseDuration(s string) (time.Duration, error) {
 	s = strings.TrimSpace(s)
 	if s == "" {
 		return 0, fmt.Errorf("empty duration")
 	}
+	invalid := fmt.Errorf("invalid duration %q: use a Go duration such as 720h or whole days such as 30d", s)
+	tooLong := fmt.Errorf("duration %q is too long: at most %d days (about 292 years) can be expressed", s, maxDays)
 	neg := false
 	rest := s
 	if rest[0] == '-' || rest[0] == '+' {
@@ -44,17 +52,31 @@ func ParseDuration(s string) (time.Duration, error) {
 	}
 	var total time.Duration
 	if i := strings.IndexByte(rest, 'd'); i >= 0 {
-		days, err := strconv.ParseInt(rest[:i], 10, 32)
-		if err != nil || i == 0 {
-			return 0, fmt.Errorf("invalid duration %q: use a Go duration such as 720h or whole days such as 30d", s)
+		if i == 0 || strings.IndexFunc(rest[:i], func(r rune) bool { return r < '0' || r > '9' }) >= 0 {
+			return 0, invalid
+		}
+		days, err := strconv.ParseInt(rest[:i], 10, 64)
+		if err != nil || days > maxDays {
+			return 0, tooLong // only digits, so the one failure left is range
 		}
 		total = time.Duration(days) * 24 * time.Hour
 		rest = rest[i+1:]
 	}
 	if rest != "" {
+		if strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
+			return 0, invalid
+		}
 		d, err := time.ParseDuration(rest)
-		if err != nil || strings.HasPrefix(rest, "-") || strings.HasPrefix(rest, "+") {
-			return 0, fmt.Errorf("invalid duration %q: use a Go duration such as 720h or whole days such as 30d", s)
+		if err != nil {
+			// time.ParseDuration refuses overflow too; tell it apart from
+			// a typo so the message says what to fix.
+			if strings.Contains(err.Error(), "invalid duration") && isDurationSyntax(rest) {
+				return 0, tooLong
+			}
+			return 0, invalid
+		}
+		if d > math.MaxInt64-total {
+			return 0, tooLong
 		}
 		total += d
 	}
@@ -62,6 +84,32 @@ func ParseDuration(s string) (time.Duration, error) {
 		total = -total
 	}
 	return total, nil
+}
+
+// isDurationSyntax says whether s is digits and Go duration units only, so
+// that time.ParseDuration refusing it can only mean overflow.
+func isDurationSyntax(s string) bool {
+	for len(s) > 0 {
+		n := 0
+		for n < len(s) && (s[n] >= '0' && s[n] <= '9' || s[n] == '.') {
+			n++
+		}
+		if n == 0 {
+			return false
+		}
+		s = s[n:]
+		u := 0
+		for u < len(s) && !(s[u] >= '0' && s[u] <= '9' || s[u] == '.') {
+			u++
+		}
+		switch s[:u] {
+		case "ns", "us", "µs", "μs", "ms", "s", "m", "h":
+		default:
+			return false
+		}
+		s = s[u:]
+	}
+	return true
 }
 
 // UnmarshalYAML accepts a string such as "30d". A bad value is returned as a

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -52,15 +53,81 @@ func (e *Error) Error() string {
 	return strings.Join(lines, "\n")
 }
 
+// Limits on a config file. A config is a page or two of YAML; the limits
+// are far above that and far below what would hurt: a file over MaxFileBytes
+// is refused unread, and a document whose aliases expand to more than
+// MaxNodes nodes (the "billion laughs" shape, a few hundred bytes that
+// expand exponentially) or nests deeper than MaxDepth is refused before
+// anything walks the expansion.
+const (
+	MaxFileBytes = 1 << 20
+	MaxNodes     = 100_000
+	MaxDepth     = 64
+)
+
 // Load reads and validates a config file. The format follows the extension:
 // .json is JSON, anything else YAML. Errors are *Error unless the file could
 // not be read.
-func Load(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+func Load(path string) (*Config, error) { return LoadContext(context.Background(), path) }
+
+// LoadContext is Load that gives up when ctx is done (SIGINT/SIGTERM in the
+// command line): while the file is read — a FIFO or a device may never
+// deliver — and between the stages of parsing.
+func LoadContext(ctx context.Context, path string) (*Config, error) {
+	data, err := readBounded(ctx, path)
+	if err != nil {
+		return nil, err
+	}
+	return parse(ctx, path, data, true)
+}
+
+// readBounded reads at most MaxFileBytes of a file. A regular file's size is
+// checked before reading; anything else (a pipe, /dev/stdin, a device such
+// as /dev/zero) is read through a limit one byte past MaxFileBytes, so an
+// endless source costs 1 MB, never more. The read runs aside so a cancelled
+// ctx returns at once even when open or read blocks (a FIFO without a
+// writer); the abandoned read ends with the process.
+func readBounded(ctx context.Context, path string) ([]byte, error) {
+	st, err := os.Stat(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return parse(path, data, true)
+	tooLarge := func(what string) error {
+		return &Error{File: path, Problems: []Problem{{File: path, Msg: fmt.Sprintf("%s: a config file may be at most %d bytes (1 MB)", what, MaxFileBytes)}}}
+	}
+	switch {
+	case st.IsDir():
+		return nil, &Error{File: path, Problems: []Problem{{File: path, Msg: "is a directory, not a config file"}}}
+	case st.Mode().IsRegular() && st.Size() > MaxFileBytes:
+		return nil, tooLarge(fmt.Sprintf("the file is %d bytes", st.Size()))
+	}
+	type result struct {
+		data []byte
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		f, err := os.Open(path)
+		if err != nil {
+			done <- result{err: err}
+			return
+		}
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, MaxFileBytes+1))
+		done <- result{data, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("config %s: not read: %w", path, context.Cause(ctx))
+	case r := <-done:
+		if r.err != nil {
+			return nil, fmt.Errorf("config: %w", r.err)
+		}
+		if len(r.data) > MaxFileBytes {
+			return nil, tooLarge("it holds more")
+		}
+		return r.data, nil
+	}
 }
 
 // Parse decodes and validates a config file's content; name is used in
@@ -74,10 +141,45 @@ func Load(path string) (*Config, error) {
 // unchanged).
 //
 // Parse does not touch the file system; Load also checks that files the
-// config names (trust certificates) exist.
-func Parse(name string, data []byte) (*Config, error) { return parse(name, data, false) }
+// config names (trust certificates) exist. Content over MaxFileBytes or
+// expanding to more than MaxNodes nodes is refused.
+func Parse(name string, data []byte) (*Config, error) {
+	return parse(context.Background(), name, data, false)
+}
 
-func parse(name string, data []byte, checkFiles bool) (*Config, error) {
+// parse runs parseSync aside when ctx can be cancelled, and returns as soon
+// as ctx is done: the YAML decoder cannot be interrupted, and a megabyte of
+// hostile YAML within the limits still takes it a few seconds on a busy
+// machine. The abandoned parse is bounded by the limits and notices ctx
+// between its stages.
+func parse(ctx context.Context, name string, data []byte, checkFiles bool) (*Config, error) {
+	if ctx.Done() == nil {
+		return parseSync(ctx, name, data, checkFiles)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	}
+	type result struct {
+		cfg *Config
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		cfg, err := parseSync(ctx, name, data, checkFiles)
+		done <- result{cfg, err}
+	}()
+	select {
+	case <-ctx.Done():
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	case r := <-done:
+		return r.cfg, r.err
+	}
+}
+
+func parseSync(ctx context.Context, name string, data []byte, checkFiles bool) (*Config, error) {
+	if len(data) > MaxFileBytes {
+		return nil, &Error{File: name, Problems: []Problem{{File: name, Msg: fmt.Sprintf("%d bytes: a config file may be at most %d bytes (1 MB)", len(data), MaxFileBytes)}}}
+	}
 	isJSON := strings.EqualFold(filepath.Ext(name), ".json")
 	if isJSON {
 		data = bytes.ReplaceAll(data, []byte("\t"), []byte(" "))
@@ -93,6 +195,13 @@ func parse(name string, data []byte, checkFiles bool) (*Config, error) {
 	if root.Content[0].Kind != yaml.MappingNode {
 		return nil, &Error{File: name, Problems: []Problem{{File: name, Line: root.Content[0].Line, Msg: "the top level must be a mapping (key: value pairs)"}}}
 	}
+	p := checkExpansion(ctx, name, &root)
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	}
+	if p != nil {
+		return nil, &Error{File: name, Problems: []Problem{*p}}
+	}
 	lines, byLine, present := indexNode(root.Content[0])
 
 	cfg := Default()
@@ -100,6 +209,9 @@ func parse(name string, data []byte, checkFiles bool) (*Config, error) {
 	cfg.lines = lines
 	cfg.present = present
 
+	if ctx.Err() != nil {
+		return nil, fmt.Errorf("config %s: not parsed: %w", name, context.Cause(ctx))
+	}
 	var problems []Problem
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
@@ -261,6 +373,75 @@ func describeYAMLTag(tag string) string {
 	default:
 		return tag
 	}
+}
+
+// checkExpansion measures the document as it would be once every alias is
+// expanded — its node count and its depth — without expanding anything:
+// each node is measured once and the result reused wherever an alias points
+// at it, so the check costs one pass over the parsed nodes however deep the
+// aliasing goes. A document over MaxNodes nodes or MaxDepth levels is
+// refused, naming the limit. A cancelled ctx stops the pass (the caller
+// checks ctx next).
+func checkExpansion(ctx context.Context, name string, root *yaml.Node) *Problem {
+	type measure struct{ nodes, depth int }
+	// Only an anchored node can be reached twice (through an alias), so
+	// only anchored nodes are remembered; everything else is visited once.
+	seen := map[*yaml.Node]measure{}
+	visiting := map[*yaml.Node]bool{}
+	steps := 0
+	var stop, cyclic bool
+	var walk func(n *yaml.Node) measure
+	walk = func(n *yaml.Node) measure {
+		if n == nil || stop {
+			return measure{}
+		}
+		anchored := n.Anchor != ""
+		if anchored {
+			if m, ok := seen[n]; ok {
+				return m
+			}
+			if visiting[n] {
+				stop, cyclic = true, true
+				return measure{}
+			}
+			visiting[n] = true
+		}
+		if steps++; steps%4096 == 0 && ctx.Err() != nil {
+			stop = true
+			return measure{}
+		}
+		m := measure{nodes: 1, depth: 1}
+		children := n.Content
+		if n.Kind == yaml.AliasNode {
+			children = []*yaml.Node{n.Alias}
+		}
+		for _, c := range children {
+			cm := walk(c)
+			m.nodes += cm.nodes
+			m.depth = max(m.depth, cm.depth+1)
+			if m.nodes > MaxNodes || m.depth > MaxDepth {
+				stop = true // enough to refuse
+				break
+			}
+		}
+		if anchored {
+			visiting[n] = false
+			seen[n] = m
+		}
+		return m
+	}
+	m := walk(root)
+	switch {
+	case ctx.Err() != nil:
+		return nil
+	case cyclic:
+		return &Problem{File: name, Msg: "an alias refers to a node that contains it"}
+	case m.nodes > MaxNodes:
+		return &Problem{File: name, Msg: fmt.Sprintf("the document expands to more than %d YAML nodes (counting what each *alias repeats): a config file may hold at most %d", MaxNodes, MaxNodes)}
+	case m.depth > MaxDepth:
+		return &Problem{File: name, Msg: fmt.Sprintf("the document is nested more than %d levels deep (counting what each *alias repeats): a config file may nest at most %d", MaxDepth, MaxDepth)}
+	}
+	return nil
 }
 
 // indexNode walks the document and records, for every field path, the line

@@ -10,12 +10,14 @@ import (
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 )
 
 // Limits that catch typos such as "300d" meant as "30d" without getting in
 // the way of real settings.
 const (
 	maxLeadTime         = 365 * 24 * time.Hour
+	maxEscalationDays   = 365
 	maxMetadataMaxBytes = 512 << 20
 )
 
@@ -136,9 +138,12 @@ func (c *Config) problems() []Problem {
 		}
 	}
 	if w := c.Notifications.Webhook; w != nil {
+		ps = append(ps, c.allowProblems("notifications.webhook.allowNetworks", w.AllowNetworks)...)
 		if w.URL == "" {
 			add("notifications.webhook.url", "required")
 		} else if msg := checkURL(w.URL, false); msg != "" {
+			add("notifications.webhook.url", "%s", msg)
+		} else if msg := checkAddress(w.URL, w.Policy()); msg != "" {
 			add("notifications.webhook.url", "%s", msg)
 		}
 	}
@@ -155,6 +160,10 @@ func (c *Config) escalationProblems() []Problem {
 		f := fmt.Sprintf("defaults.escalationDays[%d]", i)
 		if d <= 0 {
 			ps = append(ps, c.problem(f, "%d: days before the due date must be positive", d))
+			continue
+		}
+		if d > maxEscalationDays {
+			ps = append(ps, c.problem(f, "%d: more than %d days before the due date; is it a typo?", d, maxEscalationDays))
 			continue
 		}
 		if i > 0 && d >= days[i-1] {
@@ -229,16 +238,21 @@ func (c *Config) metadataProblems(f string, m *Metadata, policy string) []Proble
 	if m.URL == "" && m.MDQBase == "" {
 		add("", "give url (the partner's metadata document) or mdqBase and entityId")
 	}
+	ps = append(ps, c.allowProblems(f+".allowNetworks", m.AllowNetworks)...)
 	if m.URL != "" {
 		if msg := checkURL(m.URL, m.AllowHTTP); msg != "" {
 			if strings.HasPrefix(strings.ToLower(m.URL), "http://") {
 				msg += " (set allowHttp: true only together with requireSignature and a trust anchor)"
 			}
 			add(".url", "%s", msg)
+		} else if msg := checkAddress(m.URL, m.Policy()); msg != "" {
+			add(".url", "%s", msg)
 		}
 	}
 	if m.MDQBase != "" {
 		if msg := checkURL(m.MDQBase, m.AllowHTTP); msg != "" {
+			add(".mdqBase", "%s", msg)
+		} else if msg := checkAddress(m.MDQBase, m.Policy()); msg != "" {
 			add(".mdqBase", "%s", msg)
 		}
 		if m.EntityID == "" {
@@ -357,6 +371,31 @@ func checkURL(s string, allowHTTP bool) string {
 		return "must not carry credentials (user:password@)"
 	}
 	return ""
+}
+
+// checkAddress refuses a URL whose host is a literal non-public address
+// (https://169.254.169.254/, https://10.0.0.5/) that the policy does not
+// allow. A host name is checked when it is dialled, after resolution.
+func checkAddress(raw string, p netguard.Policy) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	if err := p.CheckURL(u); err != nil {
+		return err.Error()
+	}
+	return ""
+}
+
+// allowProblems checks an allowNetworks list, one problem per bad entry.
+func (c *Config) allowProblems(field string, entries []string) []Problem {
+	var ps []Problem
+	for i, e := range entries {
+		if _, err := netguard.ParseAllow([]string{e}); err != nil {
+			ps = append(ps, c.problem(fmt.Sprintf("%s[%d]", field, i), "%v", err))
+		}
+	}
+	return ps
 }
 
 // checkEmail returns what is wrong with a bare email address, or "".

@@ -10,6 +10,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 )
 
 // Exit codes of InspectCommand.
@@ -83,7 +85,9 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		at        = fs.String("at", "", "check validUntil at this RFC 3339 time instead of now (historic documents)")
 		allowHTTP = fs.Bool("allow-http", false, "allow a plain http URL (for testing against local servers)")
 		maxBytes  = fs.Int64("max-bytes", DefaultMaxBytes, "size limit of a fetched document")
+		allowNets stringList
 	)
+	fs.Var(&allowNets, "allow-network", "a non-public network (CIDR or address) the URL fetch may reach; repeatable (default: public addresses only)")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, inspectUsage)
 		fs.PrintDefaults()
@@ -145,7 +149,11 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 
 	source := positional[0]
 	report := InspectReport{Source: source}
-	doc, err := inspectRead(ctx, source, opts, Source{URL: source, EntityID: *entityID, AllowHTTP: *allowHTTP, MaxBytes: *maxBytes})
+	allow, err := netguard.ParseAllow(allowNets)
+	if err != nil {
+		return usage("--allow-network: %v", err)
+	}
+	doc, err := inspectRead(ctx, source, opts, Source{URL: source, EntityID: *entityID, AllowHTTP: *allowHTTP, MaxBytes: *maxBytes, Network: netguard.Policy{Allow: allow}})
 	if KindOf(err) == KindConfig {
 		return usage("%v", err)
 	}
@@ -182,6 +190,20 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		return ExitFailed
 	}
 	return ExitOK
+}
+
+// stringList is a repeatable flag; commas separate values too.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
 }
 
 // inspectRead streams a local file, or fetches a URL through the Fetcher

@@ -10,6 +10,8 @@
 //     most 3 redirects, none changing the scheme; conditional GET with the
 //     last record's ETag / Last-Modified (304 → Fetched.NotModified). MDQ
 //     sources are fetched from {base}/entities/{percent-encoded entityID}.
+//     Public addresses only (package netguard: checked on the URL, after DNS
+//     resolution and on every redirect) unless Source.Network allows more.
 //   - Read (Read, ReadOptions, Document): one streaming pass over
 //     encoding/xml raw tokens finds the entity (by entityID, or the only IdP
 //     entity), its SAML IDPSSODescriptor and WS-Fed STS RoleDescriptor

@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 )
 
 // Fetch limits used when a Source leaves them zero.
@@ -38,6 +40,10 @@ type Source struct {
 	MaxBytes int64 `json:"maxBytes,omitempty"`
 	// Timeout bounds the whole fetch; 0 means DefaultTimeout.
 	Timeout time.Duration `json:"timeout,omitempty"`
+	// Network says which non-public networks the fetch may reach (config
+	// dependencies[].metadata.allowNetworks); the zero value allows public
+	// addresses only. See package netguard.
+	Network netguard.Policy `json:"-"`
 }
 
 // RequestURL is the URL the source is fetched from.
@@ -86,9 +92,17 @@ func (s Source) timeout() time.Duration {
 }
 
 // Fetcher fetches metadata over HTTP(S) with the limits of a Source.
+//
+// Every fetch refuses a URL or redirect target that is a literal non-public
+// address the Source's Network policy does not allow, and a redirect from
+// https to http. With no Client, the fetch dials through netguard, so a name
+// resolving to such an address is refused as well.
 type Fetcher struct {
-	// Client is the HTTP client; nil means http.DefaultClient's transport.
-	// Its CheckRedirect is replaced by the fetch's own redirect policy.
+	// Client is the HTTP client; nil means a netguard client (the
+	// address checked after DNS resolution) with the Source's policy. A
+	// Client given here is trusted to dial where it should: a snapshot
+	// replay, which does not dial, or a test transport. Its CheckRedirect is
+	// replaced by the fetch's own redirect policy.
 	Client *http.Client
 	// Now is the clock for FetchedAt; nil means time.Now.
 	Now func() time.Time
@@ -126,14 +140,27 @@ func (f *Fetcher) Fetch(ctx context.Context, src Source, prev Validators) (*Fetc
 	ctx, cancel := context.WithTimeout(ctx, src.timeout())
 	defer cancel()
 
-	client := http.Client{}
+	if u, _ := url.Parse(target); u != nil {
+		if err := src.Network.CheckURL(u); err != nil {
+			return nil, &Error{Kind: KindUnreachable, URL: target, Detail: "refused before sending", Err: err}
+		}
+	}
+	var client http.Client
 	if f.Client != nil {
 		client = *f.Client
+	} else {
+		transport := netguard.NewTransport(netguard.Options{Policy: src.Network})
+		defer transport.CloseIdleConnections()
+		client.Transport = transport
 	}
 	startScheme := strings.SplitN(target, ":", 2)[0]
+	guard := src.Network.CheckRedirect(MaxRedirects)
 	client.CheckRedirect = func(req *http.Request, via []*http.Request) error {
 		if err := checkRedirect(req.URL, len(via), startScheme); err != nil {
 			return err
+		}
+		if err := guard(req, via); err != nil {
+			return &Error{Kind: KindRedirect, Detail: "refused", Err: err}
 		}
 		return nil
 	}
@@ -241,6 +268,9 @@ func classifyTransportError(target string, err error) *Error {
 		return &Error{Kind: KindTLS, URL: target, Err: err}
 	case strings.Contains(err.Error(), "tls: "):
 		return &Error{Kind: KindTLS, URL: target, Err: err}
+	}
+	if blocked, ok := netguard.Blocked(err); ok {
+		return &Error{Kind: KindUnreachable, URL: target, Detail: "refused when connecting", Err: blocked}
 	}
 	var netErr net.Error
 	if errors.As(err, &netErr) && netErr.Timeout() {

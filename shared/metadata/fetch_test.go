@@ -30,7 +30,7 @@ func TestFetchConditionalGET(t *testing.T) {
 	}))
 	defer srv.Close()
 	f := &Fetcher{Client: srv.Client(), Now: func() time.Time { return testNow }}
-	src := Source{URL: srv.URL + "/md.xml", AllowHTTP: true}
+	src := Source{URL: srv.URL + "/md.xml", AllowHTTP: true, Network: loopback}
 
 	got, err := f.Fetch(context.Background(), src, Validators{})
 	if err != nil {
@@ -99,15 +99,15 @@ func TestFetchFailuresAreTyped(t *testing.T) {
 		src    Source
 		kind   ErrorKind
 	}{
-		{"http status", srv.Client(), Source{URL: srv.URL + "/status", AllowHTTP: true}, KindHTTPStatus},
-		{"declared too large", srv.Client(), Source{URL: srv.URL + "/declared-large", AllowHTTP: true, MaxBytes: 1000}, KindTooLarge},
-		{"endless body", srv.Client(), Source{URL: srv.URL + "/endless", AllowHTTP: true, MaxBytes: 100_000}, KindTooLarge},
-		{"timeout", srv.Client(), Source{URL: srv.URL + "/slow", AllowHTTP: true, Timeout: 100 * time.Millisecond}, KindUnreachable},
-		{"4 redirects", srv.Client(), Source{URL: srv.URL + "/redirect/4", AllowHTTP: true}, KindRedirect},
-		{"https to http redirect", downgrade.Client(), Source{URL: downgrade.URL + "/", AllowHTTP: true}, KindRedirect},
-		{"untrusted TLS certificate", &http.Client{}, Source{URL: tlsSrv.URL + "/redirect/0"}, KindTLS},
-		{"connection refused", srv.Client(), Source{URL: closedURL + "/", AllowHTTP: true}, KindUnreachable},
-		{"http not allowed", srv.Client(), Source{URL: srv.URL + "/redirect/0"}, KindConfig},
+		{"http status", srv.Client(), Source{URL: srv.URL + "/status", AllowHTTP: true, Network: loopback}, KindHTTPStatus},
+		{"declared too large", srv.Client(), Source{URL: srv.URL + "/declared-large", AllowHTTP: true, MaxBytes: 1000, Network: loopback}, KindTooLarge},
+		{"endless body", srv.Client(), Source{URL: srv.URL + "/endless", AllowHTTP: true, MaxBytes: 100_000, Network: loopback}, KindTooLarge},
+		{"timeout", srv.Client(), Source{URL: srv.URL + "/slow", AllowHTTP: true, Timeout: 100 * time.Millisecond, Network: loopback}, KindUnreachable},
+		{"4 redirects", srv.Client(), Source{URL: srv.URL + "/redirect/4", AllowHTTP: true, Network: loopback}, KindRedirect},
+		{"https to http redirect", downgrade.Client(), Source{URL: downgrade.URL + "/", AllowHTTP: true, Network: loopback}, KindRedirect},
+		{"untrusted TLS certificate", &http.Client{}, Source{URL: tlsSrv.URL + "/redirect/0", Network: loopback}, KindTLS},
+		{"connection refused", srv.Client(), Source{URL: closedURL + "/", AllowHTTP: true, Network: loopback}, KindUnreachable},
+		{"http not allowed", srv.Client(), Source{URL: srv.URL + "/redirect/0", Network: loopback}, KindConfig},
 		{"ftp", srv.Client(), Source{URL: "ftp://example.org/md.xml"}, KindConfig},
 	}
 	for _, tc := range cases {
@@ -118,19 +118,19 @@ func TestFetchFailuresAreTyped(t *testing.T) {
 	}
 
 	t.Run("3 redirects are fine", func(t *testing.T) {
-		got, err := (&Fetcher{Client: srv.Client()}).Fetch(context.Background(), Source{URL: srv.URL + "/redirect/3", AllowHTTP: true}, Validators{})
+		got, err := (&Fetcher{Client: srv.Client()}).Fetch(context.Background(), Source{URL: srv.URL + "/redirect/3", AllowHTTP: true, Network: loopback}, Validators{})
 		if err != nil || string(got.Body) != "ok" || !strings.HasSuffix(got.URL, "/redirect/0") {
 			t.Fatalf("%v %+v", err, got)
 		}
 	})
 	t.Run("https with the server's CA", func(t *testing.T) {
-		got, err := (&Fetcher{Client: tlsSrv.Client()}).Fetch(context.Background(), Source{URL: tlsSrv.URL + "/redirect/1"}, Validators{})
+		got, err := (&Fetcher{Client: tlsSrv.Client()}).Fetch(context.Background(), Source{URL: tlsSrv.URL + "/redirect/1", Network: loopback}, Validators{})
 		if err != nil || string(got.Body) != "ok" {
 			t.Fatalf("%v %+v", err, got)
 		}
 	})
 	t.Run("body exactly at the limit", func(t *testing.T) {
-		got, err := (&Fetcher{Client: srv.Client()}).Fetch(context.Background(), Source{URL: srv.URL + "/declared-large", AllowHTTP: true, MaxBytes: 2000}, Validators{})
+		got, err := (&Fetcher{Client: srv.Client()}).Fetch(context.Background(), Source{URL: srv.URL + "/declared-large", AllowHTTP: true, MaxBytes: 2000, Network: loopback}, Validators{})
 		if err != nil || len(got.Body) != 2000 {
 			t.Fatalf("%v", err)
 		}
@@ -144,7 +144,7 @@ func TestMDQRequestURL(t *testing.T) {
 		fmt.Fprint(w, "ok")
 	}))
 	defer srv.Close()
-	src := Source{MDQBase: srv.URL + "/mdq/", EntityID: "https://idp.example.org/idp shib?x=1", AllowHTTP: true}
+	src := Source{MDQBase: srv.URL + "/mdq/", EntityID: "https://idp.example.org/idp shib?x=1", AllowHTTP: true, Network: loopback}
 	if _, err := (&Fetcher{Client: srv.Client()}).Fetch(context.Background(), src, Validators{}); err != nil {
 		t.Fatal(err)
 	}

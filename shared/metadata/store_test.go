@@ -57,7 +57,7 @@ func TestRefreshKeepsLastGoodMetadata(t *testing.T) {
 
 	store := &memStore{}
 	f := &Fetcher{Client: srv.Client(), Now: func() time.Time { return testNow }}
-	src := Source{URL: srv.URL + "/md.xml", EntityID: partnerID, AllowHTTP: true}
+	src := Source{URL: srv.URL + "/md.xml", EntityID: partnerID, AllowHTTP: true, Network: loopback}
 	ctx := context.Background()
 
 	obs, err := Refresh(ctx, f, store, "fed-1", src, signer.trust(), testNow)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/idpkeeper/idpkeeper/shared/access"
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
@@ -211,10 +212,18 @@ func graphError(err error) string {
 // message, anything else a generic document (GenericPayload). The URL is a
 // capability (workflow URLs carry a signature), so it never appears in
 // errors, logs or the ledger.
+//
+// The URL is configuration, and a redirect could send the notice anywhere:
+// deliveries reach public addresses only (package netguard), after DNS
+// resolution and on every redirect, unless Network allows more.
 type Webhook struct {
 	URL string
-	// Client defaults to an http.Client with a 30 s timeout.
+	// Client defaults to a netguard client with a 30 s timeout. A Client
+	// given here is trusted to dial where it should (tests); the redirect
+	// rules and the literal-address check apply to it all the same.
 	Client *http.Client
+	// Network is the config's notifications.webhook.allowNetworks.
+	Network netguard.Policy
 }
 
 // Name implements Channel.
@@ -256,6 +265,9 @@ func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 	if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
 		return "", permanent(errors.New("webhook: the configured URL must be https"), "fix notifications.webhook.url")
 	}
+	if err := w.Network.CheckURL(u); err != nil {
+		return "", fmt.Errorf("webhook: POST to %s not sent: %w", u.Hostname(), err)
+	}
 	var payload any
 	if IsTeamsWorkflow(u) {
 		payload = teamsMessage(m)
@@ -276,11 +288,18 @@ func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(NoticeHeader, noticeID(m))
-	client := w.Client
-	if client == nil {
-		client = &http.Client{Timeout: 30 * time.Second}
+	var client *http.Client
+	if w.Client == nil {
+		client = netguard.NewClient(netguard.Options{Policy: w.Network, Timeout: 30 * time.Second})
+		defer client.CloseIdleConnections()
+	} else {
+		client = netguard.Guard(w.Client, w.Network, 0)
 	}
 	resp, err := client.Do(req)
+	if be, ok := netguard.Blocked(err); ok {
+		// The guard's error names an address, never the URL.
+		return "", fmt.Errorf("webhook: POST to %s failed: %w", u.Hostname(), be)
+	}
 	if err != nil {
 		return "", fmt.Errorf("webhook: POST to %s failed: %s", u.Hostname(), scrub(err))
 	}
@@ -473,7 +492,8 @@ func writeFileAtomic(path string, data []byte) error {
 type Deps struct {
 	// Graph is required when notifications.mail is configured.
 	Graph *tenant.Graph
-	// HTTP is the webhook client (nil: 30 s timeout default).
+	// HTTP is the webhook client (nil: a netguard client with a 30 s
+	// timeout and the webhook's allowNetworks; see Webhook.Client).
 	HTTP *http.Client
 	// Stdout receives the outbox line.
 	Stdout io.Writer
@@ -511,7 +531,7 @@ func FromConfig(cfg *config.Config, d Deps) ([]Channel, error) {
 		if n.Webhook.URL == "" {
 			return nil, errors.New("notify: notifications.webhook.url is empty")
 		}
-		out = append(out, Webhook{URL: n.Webhook.URL, Client: d.HTTP})
+		out = append(out, Webhook{URL: n.Webhook.URL, Client: d.HTTP, Network: n.Webhook.Policy()})
 	}
 	if n.Outbox != nil {
 		dir := n.Outbox.Dir

@@ -143,7 +143,7 @@ func TestWebhookGeneric(t *testing.T) {
 	srv := httptest.NewServer(h)
 	defer srv.Close()
 	m := notify.Compose(partnerFinding(), "d14", testConfig(), testLinks)
-	id, err := notify.Webhook{URL: srv.URL + "/hook?token=SEKRET"}.Send(context.Background(), m)
+	id, err := notify.Webhook{URL: srv.URL + "/hook?token=SEKRET", Network: loopback}.Send(context.Background(), m)
 	if err != nil || !strings.HasPrefix(id, "webhook:F-0123456789ab/d14") {
 		t.Fatalf("id %q err %v", id, err)
 	}
@@ -224,13 +224,13 @@ func TestWebhookErrorsHideURL(t *testing.T) {
 	srv := httptest.NewServer(h)
 	m := notify.Compose(partnerFinding(), "d14", testConfig(), testLinks)
 	url := srv.URL + "/hook/SEKRETPATH?sig=SEKRETSIG"
-	_, err := notify.Webhook{URL: url}.Send(context.Background(), m)
+	_, err := notify.Webhook{URL: url, Network: loopback}.Send(context.Background(), m)
 	if err == nil || !strings.Contains(err.Error(), "HTTP 500") {
 		t.Fatalf("err %v", err)
 	}
 	assertNoToken(t, err)
 	srv.Close()
-	_, err = notify.Webhook{URL: url}.Send(context.Background(), m)
+	_, err = notify.Webhook{URL: url, Network: loopback}.Send(context.Background(), m)
 	if err == nil {
 		t.Fatal("send to a closed server succeeded")
 	}

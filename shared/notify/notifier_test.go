@@ -47,7 +47,7 @@ func newRig(t *testing.T, store statestore.Store) *rig {
 		Ledger: &ledger.Ledger{Store: store, Now: clock},
 		Channels: []notify.Channel{
 			delayed{mail, r},
-			delayed{notify.Webhook{URL: hs.URL + "/hook?sig=SEKRETSIG"}, r},
+			delayed{notify.Webhook{URL: hs.URL + "/hook?sig=SEKRETSIG", Network: loopback}, r},
 			delayed{notify.Outbox{Dir: r.outbox, Stdout: r.stdout}, r},
 		},
 		Config: testConfig(),

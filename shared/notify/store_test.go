@@ -111,7 +111,7 @@ func TestChannelFailuresPermanentOrNot(t *testing.T) {
 	for status, perm := range map[int]bool{404: true, 410: true, 403: true, 401: true, 400: true, 500: false, 503: false, 429: false} {
 		h := &hook{status: status}
 		hs := httptest.NewServer(h)
-		_, err := notify.Webhook{URL: hs.URL + "/hook?sig=SEKRETSIG"}.Send(ctx, m)
+		_, err := notify.Webhook{URL: hs.URL + "/hook?sig=SEKRETSIG", Network: loopback}.Send(ctx, m)
 		hs.Close()
 		if err == nil || jobs.IsPermanent(err) != perm || strings.Contains(err.Error(), "SEKRET") {
 			t.Errorf("webhook HTTP %d: permanent=%v (want %v): %v", status, jobs.IsPermanent(err), perm, err)

@@ -169,8 +169,15 @@ func syntheticBody(step Step) []byte {
 	return b
 }
 
-// Probe sends one synthetic request and classifies the answer.
+// Probe sends one synthetic request and classifies the answer. Whatever
+// the endpoint sends back is stripped of the credential the probe sent
+// (Auth.Redact) before it is returned, so neither a printed nor a stored
+// result can carry an echoed Authorization header or password.
 func Probe(ctx context.Context, req Request) Result {
+	return req.Auth.redactResult(probe(ctx, req))
+}
+
+func probe(ctx context.Context, req Request) Result {
 	if req.Step == "" {
 		req.Step = StepPostFederationSignup
 	}
@@ -221,7 +228,9 @@ func Probe(ctx context.Context, req Request) Result {
 		return res
 	}
 	res.Status = resp.StatusCode
-	res.Outcome, res.UserMessage, res.Detail = Classify(resp.StatusCode, body)
+	// Excerpts of the body are cut to length: redact before cutting, or a
+	// cut through an echoed credential would leave a piece of it.
+	res.Outcome, res.UserMessage, res.Detail = classify(resp.StatusCode, body, req.Auth.Redact)
 	return res
 }
 
@@ -295,6 +304,13 @@ func redactURL(raw string) string {
 // Classify reads an answer as a user flow would. It is pure, so the rules
 // are table-tested without a server.
 func Classify(status int, body []byte) (outcome Outcome, userMessage, detail string) {
+	return classify(status, body, func(s string) string { return s })
+}
+
+// classify is Classify with redact applied to the body's text before any
+// excerpt of it is cut.
+func classify(status int, body []byte, redact func(string) string) (outcome Outcome, userMessage, detail string) {
+	show := func(b []byte) string { return excerpt([]byte(redact(string(b)))) }
 	if status == http.StatusUnauthorized || status == http.StatusForbidden {
 		return AuthFailed, "", fmt.Sprintf("HTTP %d: the API refused the connector's credentials", status)
 	}
@@ -305,7 +321,7 @@ func Classify(status int, body []byte) (outcome Outcome, userMessage, detail str
 		Status      any     `json:"status"`
 	}
 	if err := json.Unmarshal(body, &ans); err != nil {
-		return Malformed, "", fmt.Sprintf("HTTP %d with a body that is not a JSON object: %s", status, excerpt(body))
+		return Malformed, "", fmt.Sprintf("HTTP %d with a body that is not a JSON object: %s", status, show(body))
 	}
 	if ans.Version == nil || *ans.Version != "1.0.0" {
 		return Malformed, "", fmt.Sprintf("HTTP %d: version must be \"1.0.0\"", status)
@@ -333,7 +349,7 @@ func Classify(status int, body []byte) (outcome Outcome, userMessage, detail str
 	case strings.EqualFold(*ans.Action, "ValidationError"):
 		return Malformed, "", fmt.Sprintf("ValidationError must come with HTTP 400, not %d", status)
 	default:
-		return Malformed, "", fmt.Sprintf("HTTP %d with action %q", status, excerpt([]byte(*ans.Action)))
+		return Malformed, "", fmt.Sprintf("HTTP %d with action %q", status, show([]byte(*ans.Action)))
 	}
 }
 

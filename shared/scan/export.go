@@ -2,9 +2,11 @@ package scan
 
 import (
 	"context"
+	"net/http"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/snapshot"
 )
 
@@ -17,11 +19,19 @@ func Export(ctx context.Context, cfg *config.Config, src Source, dir string, cap
 		capturedAt = time.Now()
 	}
 	capturedAt = capturedAt.UTC()
+	live := src.Transport == nil
 	rec := snapshot.NewRecorder(src.Transport)
 	src.Transport = rec
-	t, err := Open(cfg, src)
+	t, err := OpenContext(ctx, cfg, src)
 	if err != nil {
 		return Result{}, nil, err
+	}
+	if live {
+		// Partner metadata is recorded too, but fetched under the
+		// partner's network policy like in a live scan.
+		t.metadataTransport = func(p netguard.Policy) http.RoundTripper {
+			return rec.Through(netguard.NewTransport(netguard.Options{Policy: p}))
+		}
 	}
 	t.Reader.Now = func() time.Time { return capturedAt }
 	// A memory store has no validators, so every metadata document is

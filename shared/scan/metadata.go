@@ -27,8 +27,10 @@ import (
 type MetadataOptions struct {
 	// Store keeps the last good metadata per partner.
 	Store metadata.Store
-	// Client fetches metadata; nil means a client on the scan's transport
-	// (so a snapshot replays recorded metadata too).
+	// Client fetches metadata; nil means the scan's own: the snapshot replay
+	// for a snapshot, and for a live tenant a client that refuses
+	// non-public addresses after DNS resolution and on redirects, unless
+	// the dependency's allowNetworks lists them (package netguard).
 	Client *http.Client
 }
 
@@ -105,7 +107,7 @@ func HasMetadataSource(cfg *config.Config, f inventory.Federation) bool {
 // partnerSettings turns a config entry's metadata section into the engine's
 // source and trust anchor.
 func partnerSettings(cfg *config.Config, m *config.Metadata) (metadata.Source, *metadata.TrustAnchor, error) {
-	src := metadata.Source{URL: m.URL, MDQBase: m.MDQBase, EntityID: m.EntityID, AllowHTTP: m.AllowHTTP, MaxBytes: m.MaxBytes}
+	src := metadata.Source{URL: m.URL, MDQBase: m.MDQBase, EntityID: m.EntityID, AllowHTTP: m.AllowHTTP, MaxBytes: m.MaxBytes, Network: m.Policy()}
 	trust := &metadata.TrustAnchor{SHA256: m.Trust.SHA256, AllowSHA1: m.AllowSHA1, RequireSignature: m.RequireSignature}
 	if m.Trust.CertificateFile != "" {
 		data, err := os.ReadFile(cfg.ResolvePath(m.Trust.CertificateFile))
@@ -136,8 +138,8 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 		return pp, err
 	}
 	client := opts.Client
-	if client == nil {
-		client = &http.Client{Transport: t.transport}
+	if client == nil && t.metadataTransport != nil {
+		client = &http.Client{Transport: t.metadataTransport(src.Network)}
 	}
 	fetcher := &metadata.Fetcher{Client: client, Now: func() time.Time { return now }}
 	obs, err := metadata.Refresh(ctx, fetcher, opts.Store, f.ID, src, trust, now)

@@ -18,6 +18,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/assess"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/snapshot"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
@@ -44,13 +45,22 @@ type Tenant struct {
 	// SecretNames are the secret names the configuration maps to dependencies.
 	SecretNames []string
 
-	// transport carries Graph, Key Vault and, by default, metadata requests.
+	// transport carries Graph and Key Vault requests.
 	transport http.RoundTripper
+	// metadataTransport carries partner metadata requests under a
+	// dependency's network policy; nil for a live tenant, where the metadata
+	// fetcher dials through netguard itself.
+	metadataTransport func(netguard.Policy) http.RoundTripper
 }
 
 // Open prepares a reader for the source, with the vaults and secret names
 // the configuration (and, for a snapshot, its manifest) names.
 func Open(cfg *config.Config, src Source) (*Tenant, error) {
+	return OpenContext(context.Background(), cfg, src)
+}
+
+// OpenContext is Open that stops reading a snapshot when ctx is done.
+func OpenContext(ctx context.Context, cfg *config.Config, src Source) (*Tenant, error) {
 	names := configuredSecretNames(cfg)
 	vaults := append([]string(nil), cfg.KeyVaults...)
 	t := &Tenant{TenantID: cfg.Tenant.ID}
@@ -58,7 +68,7 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	cred := src.Credential
 	var now func() time.Time
 	if src.SnapshotDir != "" {
-		replay, m, err := snapshot.Open(src.SnapshotDir)
+		replay, m, err := snapshot.OpenContext(ctx, src.SnapshotDir)
 		if err != nil {
 			return nil, err
 		}
@@ -100,6 +110,10 @@ func Open(cfg *config.Config, src Source) (*Tenant, error) {
 	t.transport = transport
 	if t.transport == nil {
 		t.transport = http.DefaultTransport
+	} else {
+		// A replay answers from files; a transport given by the caller
+		// (tests, recording) is the caller's to guard.
+		t.metadataTransport = func(netguard.Policy) http.RoundTripper { return transport }
 	}
 	return t, nil
 }
@@ -167,7 +181,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if cfg == nil {
 		cfg = config.Default()
 	}
-	t, err := Open(cfg, opts.Source)
+	t, err := OpenContext(ctx, cfg, opts.Source)
 	if err != nil {
 		return Result{}, err
 	}

@@ -10,6 +10,10 @@
 //
 // Partner metadata documents a scan fetches are recorded too, as text.
 //
+// A snapshot is read as untrusted data: every file must be a regular file
+// (no symbolic links, devices or FIFOs) within a size limit, and a file that
+// does not parse is named with the reason, never quoted.
+//
 // Secret values are never recorded: the recorder refuses Key Vault responses
 // that carry a value (GET /secrets/{name}[/{version}]) and masks write-only
 // Graph fields (clientSecret, password, pkcs12Value) should they ever appear.
@@ -17,16 +21,19 @@ package snapshot
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -60,15 +67,30 @@ type Exchange struct {
 	BodyText string `json:"bodyText,omitempty"`
 }
 
+// Limits of the files a replay reads. A Graph page or a Key Vault list is a
+// few hundred kilobytes; a recorded metadata aggregate can be tens of
+// megabytes (and more once JSON-escaped).
+const (
+	MaxManifestBytes = 1 << 20
+	MaxResponseBytes = 256 << 20
+)
+
+// The capture times a replay accepts: outside them date arithmetic breaks
+// (years past 9999 cannot be written as JSON), and no real capture is there.
+var (
+	earliestCapture = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+	latestCapture   = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+)
+
 // ReadManifest reads DIR/snapshot.json and checks its format version.
 func ReadManifest(dir string) (Manifest, error) {
-	data, err := os.ReadFile(filepath.Join(dir, "snapshot.json"))
+	data, err := readRegular(dir, "snapshot.json", MaxManifestBytes)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("snapshot %s: %w", dir, err)
+		return Manifest{}, err
 	}
 	var m Manifest
 	if err := json.Unmarshal(data, &m); err != nil {
-		return Manifest{}, fmt.Errorf("snapshot %s: snapshot.json: %w", dir, err)
+		return Manifest{}, fmt.Errorf("snapshot %s: snapshot.json: %s", dir, jsonProblem(err))
 	}
 	if m.FormatVersion != FormatVersion {
 		return Manifest{}, fmt.Errorf("snapshot %s: snapshot.json: formatVersion %d is not supported (want %d)", dir, m.FormatVersion, FormatVersion)
@@ -76,7 +98,114 @@ func ReadManifest(dir string) (Manifest, error) {
 	if m.CapturedAt.IsZero() {
 		return Manifest{}, fmt.Errorf("snapshot %s: snapshot.json: capturedAt is missing", dir)
 	}
+	if m.CapturedAt.Before(earliestCapture) || m.CapturedAt.After(latestCapture) {
+		return Manifest{}, fmt.Errorf("snapshot %s: snapshot.json: capturedAt is outside %s to %s", dir, earliestCapture.Format("2006-01-02"), latestCapture.Format("2006-01-02"))
+	}
 	return m, nil
+}
+
+// readRegular reads dir/rel, which must be a regular file — not a symbolic
+// link (a snapshot is data from elsewhere: a link could point at any file
+// this process can read), not a device or FIFO (which could block or never
+// end) — of at most limit bytes. The file is checked before opening
+// (Lstat) and the opened file is checked to be the same one, so a link
+// swapped in between is caught too. Errors name the file, never its
+// content.
+func readRegular(dir, rel string, limit int64) ([]byte, error) {
+	path := filepath.Join(dir, rel)
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("snapshot %s: %s: %s", dir, path, fmt.Sprintf(format, args...))
+	}
+	before, err := os.Lstat(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fail("no such file")
+		}
+		return nil, fail("cannot be read: %v", errors.Unwrap(err))
+	}
+	if msg := notRegular(before.Mode()); msg != "" {
+		return nil, fail("%s: a snapshot holds regular files only", msg)
+	}
+	if before.Size() > limit {
+		return nil, fail("%d bytes is over the %d byte limit", before.Size(), limit)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fail("cannot be opened: %v", errors.Unwrap(err))
+	}
+	defer f.Close()
+	after, err := f.Stat()
+	if err != nil || !os.SameFile(before, after) {
+		return nil, fail("changed while it was opened: a snapshot holds regular files only")
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fail("cannot be read: %v", errors.Unwrap(err))
+	}
+	if int64(len(data)) > limit {
+		return nil, fail("grew past the %d byte limit while it was read", limit)
+	}
+	return data, nil
+}
+
+// notRegular names what a non-regular file is, or "".
+func notRegular(m fs.FileMode) string {
+	switch {
+	case m.IsRegular():
+		return ""
+	case m&fs.ModeSymlink != 0:
+		return "is a symbolic link"
+	case m.IsDir():
+		return "is a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "is a named pipe"
+	case m&(fs.ModeDevice|fs.ModeCharDevice) != 0:
+		return "is a device"
+	case m&fs.ModeSocket != 0:
+		return "is a socket"
+	default:
+		return "is not a regular file"
+	}
+}
+
+// jsonProblem describes a decoding error without quoting the input: the
+// standard library's messages quote the offending character ("invalid
+// character 'S'") or number, and a snapshot file that is not what it seems
+// may hold a secret.
+func jsonProblem(err error) string {
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syntax):
+		return fmt.Sprintf("not valid JSON (at byte %d)", syntax.Offset)
+	case errors.As(err, &typ) && typ.Field != "":
+		return fmt.Sprintf("field %q is not a %s (at byte %d)", typ.Field, describeType(typ.Type.Kind()), typ.Offset)
+	case errors.As(err, &typ):
+		return fmt.Sprintf("not a JSON object (at byte %d)", typ.Offset)
+	case errors.Is(err, io.ErrUnexpectedEOF), strings.Contains(err.Error(), "unexpected end of JSON input"):
+		return "not valid JSON (it ends too early)"
+	default:
+		// time.Time and json.RawMessage decoders; their messages may quote
+		// the value too.
+		return "a field has a value of the wrong form"
+	}
+}
+
+func describeType(k reflect.Kind) string {
+	switch k {
+	case reflect.String:
+		return "string"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "whole number"
+	case reflect.Slice, reflect.Array:
+		return "list"
+	case reflect.Struct, reflect.Map:
+		return "JSON object"
+	case reflect.Bool:
+		return "boolean"
+	default:
+		return k.String()
+	}
 }
 
 // key identifies a request independently of query parameter order and
@@ -150,6 +279,22 @@ func NewRecorder(next http.RoundTripper) *Recorder {
 
 // RoundTrip implements http.RoundTripper.
 func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	return r.roundTrip(req, r.Next)
+}
+
+// Through returns a transport that records into r like r itself but sends
+// requests on through next: metadata fetches go out through a guarded
+// transport (package netguard) while Graph and Key Vault use r.Next, and
+// all of them land in one snapshot.
+func (r *Recorder) Through(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(req *http.Request) (*http.Response, error) { return r.roundTrip(req, next) })
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
+
+func (r *Recorder) roundTrip(req *http.Request, next http.RoundTripper) (*http.Response, error) {
 	if req.Method == http.MethodGet && isSecretValueRequest(req.URL) {
 		// Refuse before the request is sent, so the value never reaches us.
 		r.mu.Lock()
@@ -157,7 +302,7 @@ func (r *Recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		r.mu.Unlock()
 		return nil, fmt.Errorf("snapshot: refusing to read a secret value (%s): a snapshot records properties only", req.URL.Path)
 	}
-	resp, err := r.Next.RoundTrip(req)
+	resp, err := next.RoundTrip(req)
 	if err != nil || req.Method != http.MethodGet {
 		return resp, err
 	}
@@ -271,11 +416,25 @@ type Replay struct {
 	exchanges map[string]Exchange
 }
 
-// Open loads a snapshot's responses for replay.
+// Open loads a snapshot's responses for replay. Every file must be a
+// regular file (no symbolic links, devices or FIFOs) within the size
+// limits; an error names the file and the reason, never the file's content.
 func Open(dir string) (*Replay, Manifest, error) {
+	return OpenContext(context.Background(), dir)
+}
+
+// OpenContext is Open that stops between files when ctx is done.
+func OpenContext(ctx context.Context, dir string) (*Replay, Manifest, error) {
 	m, err := ReadManifest(dir)
 	if err != nil {
 		return nil, Manifest{}, err
+	}
+	if st, err := os.Lstat(filepath.Join(dir, "responses")); err == nil && !st.IsDir() {
+		msg := notRegular(st.Mode())
+		if st.Mode()&fs.ModeSymlink == 0 {
+			msg = "is not a folder"
+		}
+		return nil, Manifest{}, fmt.Errorf("snapshot %s: responses %s: a snapshot holds a folder of regular files", dir, msg)
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "responses", "*.json"))
 	if err != nil {
@@ -283,24 +442,42 @@ func Open(dir string) (*Replay, Manifest, error) {
 	}
 	r := &Replay{exchanges: make(map[string]Exchange, len(files))}
 	for _, f := range files {
-		data, err := os.ReadFile(f)
+		if err := ctx.Err(); err != nil {
+			return nil, Manifest{}, fmt.Errorf("snapshot %s: not read: %w", dir, context.Cause(ctx))
+		}
+		rel := filepath.Join("responses", filepath.Base(f))
+		data, err := readRegular(dir, rel, MaxResponseBytes)
 		if err != nil {
 			return nil, Manifest{}, err
 		}
-		var ex Exchange
-		if err := json.Unmarshal(data, &ex); err != nil {
-			return nil, Manifest{}, fmt.Errorf("snapshot %s: %s: %w", dir, filepath.Base(f), err)
+		ex, err := parseExchange(data)
+		if err != nil {
+			return nil, Manifest{}, fmt.Errorf("snapshot %s: %s: %w", dir, filepath.Join(dir, rel), err)
 		}
-		u, err := url.Parse(ex.URL)
-		if err != nil || ex.Method == "" || ex.Status == 0 {
-			return nil, Manifest{}, fmt.Errorf("snapshot %s: %s: needs method, a valid url and a status", dir, filepath.Base(f))
-		}
+		u, _ := url.Parse(ex.URL)
 		r.exchanges[key(ex.Method, u)] = ex
 	}
 	if len(r.exchanges) == 0 {
 		return nil, Manifest{}, fmt.Errorf("snapshot %s: no responses recorded", dir)
 	}
 	return r, m, nil
+}
+
+// parseExchange decodes one response file. Its errors say what is wrong and
+// where, never what the file holds.
+func parseExchange(data []byte) (Exchange, error) {
+	var ex Exchange
+	if err := json.Unmarshal(data, &ex); err != nil {
+		return Exchange{}, errors.New(jsonProblem(err))
+	}
+	u, err := url.Parse(ex.URL)
+	if err != nil || u.Host == "" || ex.Method == "" || ex.Status == 0 {
+		return Exchange{}, errors.New("needs method, a valid url and a status")
+	}
+	if ex.Status < 100 || ex.Status > 599 {
+		return Exchange{}, errors.New("status is not an HTTP status (100-599)")
+	}
+	return ex, nil
 }
 
 // ErrNotRecorded is the code a replay answers with when a request was not
