@@ -193,12 +193,12 @@ func inspectRead(ctx context.Context, source string, opts ReadOptions, src Sourc
 		if err != nil {
 			return nil, err
 		}
-		return ReadBytes(fetched.Body, opts)
+		return ReadBytes(ctx, fetched.Body, opts)
 	}
 	file, err := os.Open(source)
 	if err != nil {
 		return nil, err
 	}
 	defer file.Close()
-	return Read(file, opts)
+	return Read(ctx, file, opts)
 }

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -198,7 +199,7 @@ func mustRead(t testing.TB, doc []byte, opts ReadOptions) *Document {
 	if opts.Now.IsZero() {
 		opts.Now = testNow
 	}
-	d, err := ReadBytes(doc, opts)
+	d, err := ReadBytes(context.Background(), doc, opts)
 	if err != nil {
 		t.Fatalf("ReadBytes: %v", err)
 	}

@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
 	"encoding/xml"
 	"errors"
@@ -88,7 +89,7 @@ func TestFingerprintPinUsesKeyInfoCertificate(t *testing.T) {
 	// A fingerprint of another certificate must not let the KeyInfo
 	// certificate in.
 	other := key(t, "rsa-other")
-	_, err := ReadBytes(signed, ReadOptions{EntityID: partnerID, Now: testNow, Trust: &TrustAnchor{SHA256: []string{other.sha256()}}})
+	_, err := ReadBytes(context.Background(), signed, ReadOptions{EntityID: partnerID, Now: testNow, Trust: &TrustAnchor{SHA256: []string{other.sha256()}}})
 	wantKind(t, err, KindSignature)
 	if !strings.Contains(err.Error(), signer.sha256()) {
 		t.Fatalf("error should name the untrusted signer: %v", err)
@@ -121,7 +122,7 @@ func TestSignatureRefusals(t *testing.T) {
 	signed := sign(t, doc, signer, signOpts{})
 	trust := signer.trust()
 	read := func(b []byte, tr *TrustAnchor) error {
-		_, err := ReadBytes(b, ReadOptions{EntityID: partnerID, Trust: tr, Now: testNow})
+		_, err := ReadBytes(context.Background(), b, ReadOptions{EntityID: partnerID, Trust: tr, Now: testNow})
 		return err
 	}
 	if err := read(signed, trust); err != nil {
@@ -146,7 +147,7 @@ func TestSignatureRefusals(t *testing.T) {
 		err := read(wrapped, trust)
 		wantKind(t, err, KindSignature) // signature first: nothing of it can be trusted
 		// Unverified, the same document is refused as ambiguous.
-		_, err = ReadBytes(wrapped, ReadOptions{EntityID: partnerID, Now: testNow})
+		_, err = ReadBytes(context.Background(), wrapped, ReadOptions{EntityID: partnerID, Now: testNow})
 		wantKind(t, err, KindAmbiguousEntity)
 	})
 
@@ -214,7 +215,7 @@ func TestSignatureRefusals(t *testing.T) {
 		wantKind(t, read([]byte(doc), trust), KindUnsigned)
 		notRequired := *trust
 		notRequired.RequireSignature = false
-		d, err := ReadBytes([]byte(doc), ReadOptions{EntityID: partnerID, Trust: &notRequired, Now: testNow})
+		d, err := ReadBytes(context.Background(), []byte(doc), ReadOptions{EntityID: partnerID, Trust: &notRequired, Now: testNow})
 		if err != nil || d.Signature.Signed || d.Signature.Verified {
 			t.Fatalf("unsigned, not required: %v %+v", err, d)
 		}
@@ -236,7 +237,7 @@ func TestExpiredValidUntilRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			signed := sign(t, doc, signer, signOpts{})
-			_, err := ReadBytes(signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
+			_, err := ReadBytes(context.Background(), signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
 			wantKind(t, err, KindExpired)
 			if !errors.Is(err, &Error{Kind: KindExpired}) || errors.Is(err, &Error{Kind: KindSignature}) {
 				t.Fatalf("errors.Is by kind: %v", err)
@@ -351,7 +352,7 @@ func TestVerdictMatchesGoxmldsig(t *testing.T) {
 	signed := sign(t, fixtureAggregate(t, ""), signer, signOpts{c14n: dsig.MakeC14N10RecCanonicalizer()})
 	tampered := bytes.Replace(signed, []byte("idp.three.example/sso"), []byte("idp.three.example/ssp"), 1)
 	for name, doc := range map[string][]byte{"good": signed, "tampered": tampered} {
-		_, mine := ReadBytes(doc, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
+		_, mine := ReadBytes(context.Background(), doc, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
 		theirs := goxmldsigValidate(t, doc, signer.cert)
 		if (mine == nil) != (theirs == nil) {
 			t.Errorf("%s: ours %v, goxmldsig %v", name, mine, theirs)
