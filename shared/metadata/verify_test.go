@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
-	"encoding/xml"
 	"errors"
 	"io"
 	"strings"
@@ -262,36 +261,11 @@ func canonicalRoot(t *testing.T, doc []byte, mode c14nMode) []byte {
 
 func canonicalizeTo(tb testing.TB, doc []byte, mode c14nMode, w io.Writer) {
 	tb.Helper()
-	var scope nsScope
-	c := newCanonicalizer(w, mode, &scope)
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	depth := 0
-	for {
-		tok, err := dec.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		switch tk := tok.(type) {
-		case xml.StartElement:
-			scope.push(tk.Attr)
-			c.start(tk)
-			depth++
-		case xml.EndElement:
-			c.end(tk.Name)
-			scope.pop()
-			depth--
-		default:
-			if depth > 0 {
-				c.token(tk)
-			}
-		}
-	}
-	if err := c.flush(); err != nil {
+	out, err := canonicalDocument(doc, mode, canonOpts{})
+	if err != nil {
 		tb.Fatal(err)
 	}
+	w.Write(out)
 }
 
 // TestCanonicalizerMatchesGoxmldsig compares the streaming canonicaliser
