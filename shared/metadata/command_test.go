@@ -36,6 +36,8 @@ func TestInspectCommand(t *testing.T) {
 	future := testNow.AddDate(1, 0, 0).Format(time.RFC3339)
 	signed := sign(t, fixtureAggregate(t, ` validUntil="`+future+`"`), signer, signOpts{})
 	agg := writeFile(t, "agg.xml", signed)
+	tampered := writeFile(t, "tampered.xml", bytes.Replace(signed, []byte("https://idp.three.example/sso"), []byte("https://idp.three.example/sso2"), 1))
+	notXML := writeFile(t, "not.xml", []byte("<md:EntityDescriptor"))
 	single := writeFile(t, "idp.xml", []byte(idp{id: "urn:single", certs: []*testKey{partner}, sso: "https://s/sso", passive: "https://s/ls/"}.xml()))
 	pemFile := writeFile(t, "signer.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: signer.der()}))
 	otherPEM := writeFile(t, "other.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: key(t, "rsa-other").der()}))
@@ -56,12 +58,21 @@ func TestInspectCommand(t *testing.T) {
 			[]string{partnerID, "verified", signer.sha256(), "3 entities"}, ""},
 		{"flags before FILE", []string{"--entity", partnerID, "--trust-sha256", signer.sha256(), agg}, ExitOK, []string{"verified"}, ""},
 		{"signed, no trust anchor", []string{"--entity", partnerID, agg}, ExitOK, []string{"signed, not verified (no trust anchor given)", signer.sha256()}, ""},
-		{"wrong trust anchor", []string{agg, "--entity", partnerID, "--trust", otherPEM}, ExitFailed, []string{"FAILED (signature)"}, "not verify"},
+		{"wrong trust anchor", []string{agg, "--entity", partnerID, "--trust", otherPEM}, ExitFailed,
+			[]string{"REFUSED (signature)", "NOT VERIFIED", partnerID, partner.sha256(), "https://idp.partner.example/sso", "https://idp.partner.example/wsfed", "FAILED (signature)"}, "not verify"},
 		{"entity not found", []string{agg, "--entity", "urn:nope"}, ExitFailed, []string{"entity-not-found"}, "urn:nope"},
-		{"expired later", []string{agg, "--entity", partnerID, "--at", testNow.AddDate(2, 0, 0).Format(time.RFC3339)}, ExitFailed, []string{"FAILED (expired)"}, "validUntil"},
+		{"expired later", []string{agg, "--entity", partnerID, "--at", testNow.AddDate(2, 0, 0).Format(time.RFC3339)}, ExitFailed,
+			[]string{"REFUSED (expired)", future, "(EXPIRED)", partner.sha256(), "https://idp.partner.example/sso", "FAILED (expired)"}, "validUntil"},
+		{"expired later, verified", []string{agg, "--entity", partnerID, "--trust", pemFile, "--at", testNow.AddDate(2, 0, 0).Format(time.RFC3339)}, ExitFailed,
+			[]string{"REFUSED (expired)", "(EXPIRED)", "verified", partner.sha256(), "FAILED (expired)"}, "validUntil"},
+		{"unsigned, signature required", []string{single, "--trust", pemFile}, ExitFailed,
+			[]string{"REFUSED (unsigned)", "urn:single", partner.sha256(), "https://s/sso", "FAILED (unsigned)"}, "no root signature"},
+		{"tampered", []string{tampered, "--entity", partnerID, "--trust", pemFile}, ExitFailed,
+			[]string{"REFUSED (signature)", "NOT VERIFIED", "https://idp.partner.example/sso"}, "digest mismatch"},
+		{"not XML", []string{notXML}, ExitFailed, []string{"FAILED (not-xml)"}, "not-xml"},
 		{"URL over http when allowed", []string{srv.URL + "/md.xml", "--allow-http", "--entity", partnerID, "--trust", pemFile}, ExitOK, []string{"verified"}, ""},
 		{"URL over http refused", []string{srv.URL + "/md.xml", "--entity", partnerID}, ExitUsage, nil, "https only"},
-		{"missing file", []string{filepath.Join(t.TempDir(), "none.xml")}, ExitFailed, []string{"FAILED"}, "no such file"},
+		{"missing file", []string{filepath.Join(t.TempDir(), "none.xml")}, ExitUnread, []string{"FAILED"}, "no such file"},
 		{"no FILE", []string{"--entity", partnerID}, ExitUsage, nil, "exactly one FILE"},
 		{"two FILEs", []string{agg, single}, ExitUsage, nil, "exactly one FILE"},
 		{"bad format", []string{single, "--format", "xml"}, ExitUsage, nil, "--format"},

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -584,9 +585,18 @@ func checkPI(p xml.ProcInst, first bool) error {
 		return errorf(KindNotXML, "XML declaration not at the start of the document")
 	case p.Target != "xml" && strings.EqualFold(p.Target, "xml"):
 		return errorf(KindNotXML, "processing instruction target %q is reserved", p.Target)
+	case p.Target == "xml" && !xmlDeclPattern.Match(p.Inst):
+		return errorf(KindNotXML, "malformed XML declaration")
 	}
 	return nil
 }
+
+// xmlDeclPattern is XML 1.0's XMLDecl after "<?xml" (production 23):
+// version, then optional encoding and standalone, in that order.
+// encoding/xml checks only the values it needs.
+var xmlDeclPattern = regexp.MustCompile(`^version[ \t\r\n]*=[ \t\r\n]*("1\.[0-9]+"|'1\.[0-9]+')` +
+	`([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*("[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?` +
+	`([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*("(yes|no)"|'(yes|no)'))?[ \t\r\n]*$`)
 
 // entityCapture collects one EntityDescriptor while it streams by.
 type entityCapture struct {
