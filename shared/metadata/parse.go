@@ -239,64 +239,74 @@ func (d *docReader) run() error {
 				return tokenError(err)
 			}
 		}
+		first := d.first
+		d.first = false
+		if err := d.token(tok, first, &sawRoot); err != nil {
+			return err
+		}
+		// Everything up to the end of the root signature is held until the
+		// signature is checked.
 		if d.phase != sigDone && d.dec.InputOffset() > int64(d.lim.MaxSignatureBytes) {
 			return limitErr("MaxSignatureBytes", d.lim.MaxSignatureBytes)
 		}
-		first := d.first
-		d.first = false
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if d.rootDone {
-				return errorf(KindNotXML, "content after the root element")
+	}
+}
+
+// token handles one raw token.
+func (d *docReader) token(tok xml.Token, first bool, sawRoot *bool) error {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		if d.rootDone {
+			return errorf(KindNotXML, "content after the root element")
+		}
+		*sawRoot = true
+		if err := d.startElement(t); err != nil {
+			return err
+		}
+	case xml.EndElement:
+		if err := d.endElement(t); err != nil {
+			return err
+		}
+		d.rootDone = len(d.open) == 0
+	case xml.Directive:
+		// A DTD can define entities that make two parsers disagree
+		// about the content; metadata never needs one.
+		return errorf(KindNotXML, "DTD or directive not allowed")
+	case xml.CharData:
+		if len(d.open) == 0 {
+			if len(bytes.TrimSpace(t)) > 0 {
+				return errorf(KindNotXML, "text outside the root element")
 			}
-			sawRoot = true
-			if err := d.startElement(t); err != nil {
+			return nil
+		}
+		if err := d.content(t); err != nil {
+			return err
+		}
+	case xml.ProcInst:
+		if err := checkPI(t, first); err != nil {
+			return err
+		}
+		if t.Target == "xml" {
+			return nil // the XML declaration is not part of any canonical form
+		}
+		if len(d.open) == 0 {
+			if err := d.outsidePI(t); err != nil {
 				return err
 			}
-		case xml.EndElement:
-			if err := d.endElement(t); err != nil {
-				return err
-			}
-			d.rootDone = len(d.open) == 0
-		case xml.Directive:
-			// A DTD can define entities that make two parsers disagree
-			// about the content; metadata never needs one.
-			return errorf(KindNotXML, "DTD or directive not allowed")
-		case xml.CharData:
-			if len(d.open) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return errorf(KindNotXML, "text outside the root element")
-				}
-				continue
-			}
-			if err := d.content(t); err != nil {
-				return err
-			}
-		case xml.ProcInst:
-			if err := checkPI(t, first); err != nil {
-				return err
-			}
-			if t.Target == "xml" {
-				continue // the XML declaration is not part of any canonical form
-			}
-			if len(d.open) == 0 {
-				if err := d.outsidePI(t); err != nil {
-					return err
-				}
-				continue
-			}
-			if err := d.content(t); err != nil {
-				return err
-			}
-		case xml.Comment:
-			if len(d.open) == 0 {
-				continue // never digested: a whole-document reference drops comments
-			}
-			if err := d.content(t); err != nil {
-				return err
-			}
+			return nil
+		}
+		if err := d.content(t); err != nil {
+			return err
+		}
+	case xml.Comment:
+		if len(d.open) == 0 {
+			return nil // never digested: a whole-document reference drops comments
+		}
+		if err := d.content(t); err != nil {
+			return err
 		}
 	}
+	return nil
 }
 
 func tokenError(err error) error {
