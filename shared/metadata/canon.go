@@ -208,8 +208,11 @@ type canonicalizer struct {
 	scratchAttr []canonAttr
 }
 
+// canonAttr is an attribute to write: its namespace URI (for the order)
+// and the attribute itself.
 type canonAttr struct {
-	space, local, qname, value string
+	space string
+	attr  *xml.Attr
 }
 
 func newCanonicalizer(w io.Writer, mode c14nMode, scope *nsScope) *canonicalizer {
@@ -294,7 +297,10 @@ func (c *canonicalizer) start(el xml.StartElement) {
 			}
 		}
 	}
-	slices.SortFunc(ns, func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) })
+	byPrefix := func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) }
+	if len(ns) > 1 && !slices.IsSortedFunc(ns, byPrefix) {
+		slices.SortFunc(ns, byPrefix)
+	}
 	ns = slices.CompactFunc(ns, func(a, b binding) bool { return a.prefix == b.prefix })
 	c.rendered.open()
 	for _, b := range ns {
@@ -303,7 +309,8 @@ func (c *canonicalizer) start(el xml.StartElement) {
 	c.scratchNS = ns
 
 	attrs := c.scratchAttr[:0]
-	for _, a := range el.Attr {
+	for i := range el.Attr {
+		a := &el.Attr[i]
 		if _, isDecl := declaredPrefix(a.Name); isDecl {
 			continue
 		}
@@ -311,30 +318,34 @@ func (c *canonicalizer) start(el xml.StartElement) {
 		if a.Name.Space != "" {
 			space, _ = c.scope.lookup(a.Name.Space)
 		}
-		attrs = append(attrs, canonAttr{space, a.Name.Local, qname(a.Name), a.Value})
+		attrs = append(attrs, canonAttr{space, a})
 	}
 	if apex && !c.mode.exclusive && len(c.xmlAttrs) > 0 {
 		own := map[string]bool{}
 		for _, a := range attrs {
 			if a.space == nsXML {
-				own[a.local] = true
+				own[a.attr.Name.Local] = true
 			}
 		}
-		for _, x := range c.xmlAttrs {
+		for i := range c.xmlAttrs {
+			x := &c.xmlAttrs[i]
 			if c.mode.c14n11 && (x.Name.Local == "id" || x.Name.Local == "base") {
 				continue
 			}
 			if !own[x.Name.Local] {
-				attrs = append(attrs, canonAttr{nsXML, x.Name.Local, "xml:" + x.Name.Local, x.Value})
+				attrs = append(attrs, canonAttr{nsXML, x})
 			}
 		}
 	}
-	slices.SortFunc(attrs, func(a, b canonAttr) int {
+	byName := func(a, b canonAttr) int {
 		if a.space != b.space {
 			return strings.Compare(a.space, b.space)
 		}
-		return strings.Compare(a.local, b.local)
-	})
+		return strings.Compare(a.attr.Name.Local, b.attr.Name.Local)
+	}
+	if !slices.IsSortedFunc(attrs, byName) {
+		slices.SortFunc(attrs, byName)
+	}
 	c.scratchAttr = attrs
 
 	c.buf = append(c.buf, '<')
@@ -352,9 +363,9 @@ func (c *canonicalizer) start(el xml.StartElement) {
 	}
 	for _, a := range attrs {
 		c.buf = append(c.buf, ' ')
-		c.buf = append(c.buf, a.qname...)
+		c.buf = appendQName(c.buf, a.attr.Name)
 		c.buf = append(c.buf, `="`...)
-		c.buf = appendEscapedAttr(c.buf, a.value)
+		c.buf = appendEscapedAttr(c.buf, a.attr.Value)
 		c.buf = append(c.buf, '"')
 	}
 	c.buf = append(c.buf, '>')

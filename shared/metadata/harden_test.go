@@ -1,11 +1,11 @@
 package metadata
 
 import (
-	"errors"
-	"fmt"
 	"bytes"
 	"context"
 	"crypto/x509"
+	"errors"
+	"fmt"
 	"reflect"
 	"regexp"
 	"strings"
@@ -149,6 +149,7 @@ func TestNamespaceIllFormedRefused(t *testing.T) {
 		"same attribute, two prefixes":   ent(` xmlns:a="urn:a" xmlns:b="urn:a" a:x="1" b:x="2"`, ``),
 		"PI target with a colon":         ent(``, `<?a:b c?>`),
 		"reserved PI target":             ent(``, `<?XmL c?>`),
+		"PI target run into its data":    `<?xm| version="1.0"?>` + ent(``, ``),
 		"XML declaration not first":      "\n" + `<?xml version="1.0"?>` + ent(``, ``),
 		"malformed XML declaration":      `<?xml vepsion="1.0"?>` + ent(``, ``),
 		"XML declaration, wrong order":   `<?xml encoding="UTF-8" version="1.0"?>` + ent(``, ``),

@@ -3,6 +3,7 @@ package metadata
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 )
 
@@ -36,6 +37,7 @@ type lexFilter struct {
 	match    int     // bytes of "--" or "[CDATA[" matched after "<!"
 	tail     [2]byte // the last two bytes of a comment, PI or CDATA section
 	skipLF   bool    // a CR in an attribute value was just turned into a space
+	piTarget bool    // reading a processing instruction's target
 	tokBytes int     // bytes of the current token
 	attrs    int     // attribute values in the current tag
 	err      error
@@ -116,7 +118,7 @@ func (f *lexFilter) filter(b []byte) (int, error) {
 			case '!':
 				f.state, f.match = lxBang, 0
 			case '?':
-				f.state, f.tail = lxPI, [2]byte{}
+				f.state, f.tail, f.piTarget = lxPI, [2]byte{}, true
 			case '/':
 				f.state = lxEndTag
 			default:
@@ -144,6 +146,23 @@ func (f *lexFilter) filter(b []byte) (int, error) {
 			}
 			keep(i + 1)
 		case lxComment, lxPI, lxCDATA:
+			if f.piTarget {
+				// XML 1.0 production 16: white space must separate a
+				// PI's target from its data; encoding/xml skips it
+				// unseen, so "<?xm|…" would pass for "<?xm |…".
+				for i < len(b) && f.piTarget {
+					c := b[i]
+					switch {
+					case c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '?':
+						f.piTarget = false
+					case c < 0x80 && !isASCIINameByte(c):
+						return w, errPITarget
+					default:
+						keep(i + 1)
+					}
+				}
+				continue
+			}
 			j := bytes.IndexByte(b[i:], '>')
 			if j < 0 {
 				f.noteTail(b[i:])
@@ -256,4 +275,12 @@ func (f *lexFilter) noteTail(seg []byte) {
 	case n == 1:
 		f.tail = [2]byte{f.tail[1], seg[0]}
 	}
+}
+
+// errPITarget is a processing instruction whose target is not followed by
+// white space or "?>".
+var errPITarget = errors.New("malformed processing instruction: white space must follow its target")
+
+func isASCIINameByte(c byte) bool {
+	return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == ':' || c == '-' || c == '.'
 }

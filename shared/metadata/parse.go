@@ -177,6 +177,9 @@ type docReader struct {
 	entityIsIdP bool
 	role        roleState
 
+	attrNames []xml.Name            // scratch of checkAttrs
+	attrSeen  map[xml.Name]struct{} // scratch of checkAttrs
+
 	cur      *entityCapture // entity being read, when it is a candidate
 	found    *entityCapture
 	matches  int
@@ -377,16 +380,13 @@ func (d *docReader) startElement(t xml.StartElement) error {
 	if err := checkNames(t); err != nil {
 		return err
 	}
-	if err := checkAttrs(t); err != nil {
-		return err
-	}
 	d.scope.push(t.Attr)
 	d.open = append(d.open, t.Name)
 	space, err := d.resolve(t.Name)
 	if err != nil {
 		return err
 	}
-	if err := d.checkAttrNamespaces(t); err != nil {
+	if err := d.checkAttrs(t); err != nil {
 		return err
 	}
 	depth := len(d.open)
@@ -477,61 +477,52 @@ func (d *docReader) resolve(n xml.Name) (string, error) {
 	return uri, nil
 }
 
-// checkAttrs refuses an element with the same attribute twice: parsers
-// disagree about which one wins, which is what wrapping attacks feed on.
-func checkAttrs(t xml.StartElement) error {
-	repeated := func(n xml.Name) error {
-		return errorf(KindNotXML, "attribute %q repeated on <%s>", qname(n), qname(t.Name))
-	}
-	if len(t.Attr) > 16 { // a map, so a hostile element cannot cost n²
-		seen := make(map[xml.Name]bool, len(t.Attr))
-		for _, a := range t.Attr {
-			if seen[a.Name] {
-				return repeated(a.Name)
+// checkAttrs runs once the element's declarations are in scope. It
+// refuses an element with the same attribute twice, whether written the
+// same (parsers disagree about which one wins, which is what wrapping
+// attacks feed on) or with two prefixes bound to one namespace (libxml2
+// refuses that; the canonical order of such a pair is undefined), and an
+// undeclared attribute prefix. Its cost is linear in the attributes.
+func (d *docReader) checkAttrs(t xml.StartElement) error {
+	names := d.attrNames[:0]
+	for _, a := range t.Attr {
+		n := xml.Name{Local: a.Name.Local}
+		switch p, isDecl := declaredPrefix(a.Name); {
+		case isDecl:
+			n.Space = nsXMLNS // declarations: one per prefix
+			n.Local = p
+		case a.Name.Space != "":
+			uri, ok := d.scope.lookup(a.Name.Space)
+			if !ok {
+				return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
 			}
-			seen[a.Name] = true
+			n.Space = uri
+		}
+		names = append(names, n)
+	}
+	d.attrNames = names
+	repeated := func(i int) error {
+		return errorf(KindNotXML, "attribute %q repeated on <%s> (as {%s}%s)", qname(t.Attr[i].Name), qname(t.Name), names[i].Space, names[i].Local)
+	}
+	if len(names) <= 8 {
+		for i := range names {
+			for j := i + 1; j < len(names); j++ {
+				if names[i] == names[j] {
+					return repeated(j)
+				}
+			}
 		}
 		return nil
 	}
-	for i := range t.Attr {
-		for j := i + 1; j < len(t.Attr); j++ {
-			if t.Attr[i].Name == t.Attr[j].Name {
-				return repeated(t.Attr[i].Name)
-			}
-		}
+	if d.attrSeen == nil {
+		d.attrSeen = make(map[xml.Name]struct{})
 	}
-	return nil
-}
-
-// checkAttrNamespaces runs once the element's declarations are in scope:
-// every attribute prefix is declared, and no two attributes have the same
-// namespace and local name under different prefixes (libxml2 refuses that;
-// the canonical order of such a pair would be undefined).
-func (d *docReader) checkAttrNamespaces(t xml.StartElement) error {
-	prefixed := 0
-	for _, a := range t.Attr {
-		if _, isDecl := declaredPrefix(a.Name); isDecl || a.Name.Space == "" {
-			continue
+	defer clear(d.attrSeen) // cheap: the map only ever holds one element's names
+	for i, n := range names {
+		if _, dup := d.attrSeen[n]; dup {
+			return repeated(i)
 		}
-		if _, ok := d.scope.lookup(a.Name.Space); !ok {
-			return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
-		}
-		prefixed++
-	}
-	if prefixed < 2 {
-		return nil
-	}
-	seen := make(map[xml.Name]bool, prefixed)
-	for _, a := range t.Attr {
-		if _, isDecl := declaredPrefix(a.Name); isDecl || a.Name.Space == "" {
-			continue
-		}
-		uri, _ := d.scope.lookup(a.Name.Space)
-		k := xml.Name{Space: uri, Local: a.Name.Local}
-		if seen[k] {
-			return errorf(KindNotXML, "attribute {%s}%s appears twice on <%s>", uri, a.Name.Local, qname(t.Name))
-		}
-		seen[k] = true
+		d.attrSeen[n] = struct{}{}
 	}
 	return nil
 }
