@@ -204,8 +204,9 @@ type canonicalizer struct {
 	xmlAttrs []xml.Attr
 	err      error
 
-	scratchNS   []binding
-	scratchAttr []canonAttr
+	scratchNS       []binding
+	scratchPrefixes []string
+	scratchAttr     []canonAttr
 }
 
 // canonAttr is an attribute to write: its namespace URI (for the order)
@@ -239,7 +240,10 @@ func (c *canonicalizer) flush() error {
 func (c *canonicalizer) start(el xml.StartElement) {
 	apex := c.depth == 0
 	c.depth++
-	ns := c.scratchNS[:0]
+	// The prefixes to declare are gathered as strings and sorted with
+	// the ordered sort, several times faster than sorting bindings (an
+	// element may carry a thousand prefixed attributes).
+	prefixes := c.scratchPrefixes[:0]
 	// candidate adds prefix to the declarations to render, unless the
 	// nearest output ancestor already rendered the same binding.
 	candidate := func(prefix string) {
@@ -262,7 +266,7 @@ func (c *canonicalizer) start(el xml.StartElement) {
 		} else if uri == "" {
 			return // not in scope (a PrefixList entry)
 		}
-		ns = append(ns, binding{prefix: prefix, uri: uri})
+		prefixes = append(prefixes, prefix)
 	}
 	switch {
 	case c.mode.exclusive:
@@ -297,14 +301,17 @@ func (c *canonicalizer) start(el xml.StartElement) {
 			}
 		}
 	}
-	byPrefix := func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) }
-	if len(ns) > 1 && !slices.IsSortedFunc(ns, byPrefix) {
-		slices.SortFunc(ns, byPrefix)
+	if len(prefixes) > 1 && !slices.IsSorted(prefixes) {
+		slices.Sort(prefixes)
 	}
-	ns = slices.CompactFunc(ns, func(a, b binding) bool { return a.prefix == b.prefix })
+	prefixes = slices.Compact(prefixes)
+	c.scratchPrefixes = prefixes
+	ns := c.scratchNS[:0]
 	c.rendered.open()
-	for _, b := range ns {
-		c.rendered.declare(b.prefix, b.uri)
+	for _, p := range prefixes {
+		uri, _ := c.scope.lookup(p)
+		ns = append(ns, binding{prefix: p, uri: uri})
+		c.rendered.declare(p, uri)
 	}
 	c.scratchNS = ns
 

@@ -359,7 +359,7 @@ var regexpKeyInfo = regexp.MustCompile(`(?s)<ds:KeyInfo>.*?</ds:KeyInfo>`)
 // with a typed refusal naming the limit.
 func TestLimitsRefuseWithTypedError(t *testing.T) {
 	signed := sign(t, fixtureAggregate(t, ""), key(t, "rsa-federation"), signOpts{})
-	small := Limits{MaxDepth: 20, MaxAttributes: 40, MaxTokenBytes: 8 << 10, MaxSignatureBytes: 16 << 10, MaxSignatureNodes: 100}
+	small := Limits{MaxDepth: 20, MaxAttributes: 40, MaxNamespaces: 6, MaxTokenBytes: 8 << 10, MaxSignatureBytes: 16 << 10, MaxSignatureNodes: 100}
 	nested := func(n int) []byte {
 		var b strings.Builder
 		b.WriteString(`<md:EntitiesDescriptor xmlns:md="urn:oasis:names:tc:SAML:2.0:metadata">`)
@@ -386,6 +386,7 @@ func TestLimitsRefuseWithTypedError(t *testing.T) {
 		limit string
 	}{
 		{"nesting", nested(25), small, "MaxDepth"},
+		{"namespaces in scope", insertAfter(t, signed, "<md:EntityDescriptor", ` xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"`), Limits{MaxNamespaces: 6}, "MaxNamespaces"},
 		{"nesting, default", nested(300), Limits{}, "MaxDepth"},
 		{"attributes", attrs(50), small, "MaxAttributes"},
 		{"attributes, default", attrs(2000), Limits{}, "MaxAttributes"},

@@ -15,6 +15,8 @@ type Limits struct {
 	// MaxAttributes is the most attributes, namespace declarations
 	// included, on one element.
 	MaxAttributes int
+	// MaxNamespaces is the most namespace declarations in scope at once.
+	MaxNamespaces int
 	// MaxTokenBytes is the largest single token: a start tag, a run of
 	// text, a comment, a CDATA section or a processing instruction.
 	MaxTokenBytes int
@@ -30,10 +32,12 @@ type Limits struct {
 // DefaultLimits are the limits Read applies when ReadOptions.Limits leaves a
 // field zero. For scale: the largest start tag in the real corpus is under
 // 1 KB, the largest text run (an inline logo) under 100 KB, the largest
-// root signature 6 KB with 17 elements, and nesting 9 deep.
+// root signature 6 KB with 17 elements, nesting 9 deep, and at most a few
+// dozen namespace declarations are in scope at once.
 var DefaultLimits = Limits{
 	MaxDepth:          256,
 	MaxAttributes:     1024,
+	MaxNamespaces:     4096,
 	MaxTokenBytes:     4 << 20,
 	MaxSignatureBytes: 256 << 10,
 	MaxSignatureNodes: 1000,
@@ -46,6 +50,9 @@ func (l Limits) withDefaults() Limits {
 	}
 	if l.MaxAttributes > 0 {
 		d.MaxAttributes = l.MaxAttributes
+	}
+	if l.MaxNamespaces > 0 {
+		d.MaxNamespaces = l.MaxNamespaces
 	}
 	if l.MaxTokenBytes > 0 {
 		d.MaxTokenBytes = l.MaxTokenBytes

@@ -381,6 +381,9 @@ func (d *docReader) startElement(t xml.StartElement) error {
 		return err
 	}
 	d.scope.push(t.Attr)
+	if len(d.scope.b) > d.lim.MaxNamespaces {
+		return limitErr("MaxNamespaces", d.lim.MaxNamespaces)
+	}
 	d.open = append(d.open, t.Name)
 	space, err := d.resolve(t.Name)
 	if err != nil {
