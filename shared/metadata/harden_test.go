@@ -386,7 +386,7 @@ func TestLimitsRefuseWithTypedError(t *testing.T) {
 		limit string
 	}{
 		{"nesting", nested(25), small, "MaxDepth"},
-		{"namespaces in scope", insertAfter(t, signed, "<md:EntityDescriptor", ` xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c"`), Limits{MaxNamespaces: 6}, "MaxNamespaces"},
+		{"namespaces in scope", insertAfter(t, signed, "<md:EntityDescriptor", ` xmlns:a="urn:a" xmlns:b="urn:b" xmlns:c="urn:c" xmlns:d="urn:d" xmlns:e="urn:e"`), Limits{MaxNamespaces: 6}, "MaxNamespaces"},
 		{"nesting, default", nested(300), Limits{}, "MaxDepth"},
 		{"attributes", attrs(50), small, "MaxAttributes"},
 		{"attributes, default", attrs(2000), Limits{}, "MaxAttributes"},
