@@ -233,6 +233,10 @@ type canonOpts struct {
 	// wholeDocument adds processing instructions outside the root (a
 	// Reference URI="").
 	wholeDocument bool
+	// outsideComments adds comments outside the root too (a whole
+	// document canonicalised with comments, as xmllint --c14n does; no
+	// signature reference of this package covers them).
+	outsideComments bool
 }
 
 // canonicalDocument canonicalises a document's root with the package's
@@ -292,6 +296,17 @@ func canonicalDocument(doc []byte, mode c14nMode, o canonOpts) ([]byte, error) {
 			scope.pop()
 			depth--
 			rootDone = depth == 0
+		case xml.Comment:
+			switch {
+			case depth > 0:
+				c.token(tk)
+			case o.outsideComments && mode.comments && rootDone:
+				c.buf = append(c.buf, '\n')
+				c.comment(tk)
+			case o.outsideComments && mode.comments:
+				c.comment(tk)
+				c.buf = append(c.buf, '\n')
+			}
 		case xml.ProcInst:
 			switch {
 			case tk.Target == "xml":
