@@ -154,4 +154,39 @@ func TestInspectCommandJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &failed); err != nil || code != ExitFailed || failed.OK || failed.Error.Kind != string(KindAmbiguousEntity) {
 		t.Fatalf("failure report (%d): %s", code, out)
 	}
+
+	// A refused document is still shown: the expired aggregate's entity,
+	// certificates and endpoints, with ok false and the reason.
+	expired := writeFile(t, "expired.xml", sign(t, fixtureAggregate(t, ` validUntil="`+testNow.Add(-time.Hour).Format(time.RFC3339)+`"`), signer, signOpts{}))
+	for _, trust := range [][]string{nil, {"--trust-sha256", signer.sha256()}} {
+		code, out, _ = runInspect(t, append([]string{expired, "--format", "json", "--entity", partnerID}, trust...)...)
+		var refused struct {
+			OK    bool `json:"ok"`
+			Error struct {
+				Kind string `json:"kind"`
+			} `json:"error"`
+			SignatureStatus string `json:"signatureStatus"`
+			Document        struct {
+				Entity struct {
+					EntityID   string    `json:"entityId"`
+					ValidUntil time.Time `json:"validUntil"`
+					SAML       struct {
+						SigningCertificates []struct {
+							SHA256 string `json:"sha256"`
+						} `json:"signingCertificates"`
+						SingleSignOnServices []struct{ Binding, Location string } `json:"singleSignOnServices"`
+					} `json:"saml"`
+				} `json:"entity"`
+			} `json:"document"`
+		}
+		if err := json.Unmarshal([]byte(out), &refused); err != nil {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		e := refused.Document.Entity
+		wantStatus := map[bool]string{false: "signed, not verified (no trust anchor given)", true: "verified"}[trust != nil]
+		if code != ExitFailed || refused.OK || refused.Error.Kind != string(KindExpired) || refused.SignatureStatus != wantStatus ||
+			e.EntityID != partnerID || !e.ValidUntil.Before(testNow) || len(e.SAML.SigningCertificates) != 1 || len(e.SAML.SingleSignOnServices) != 2 {
+			t.Fatalf("refused report (exit %d, trust %v): %s", code, trust, out)
+		}
+	}
 }

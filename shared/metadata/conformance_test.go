@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -164,8 +165,16 @@ func checkCorpusSignature(t *testing.T, data []byte, doc *Document, opts ReadOpt
 		if err != nil {
 			t.Fatalf("should verify with its KeyInfo certificate: %v", err)
 		}
-		if !verified.Signature.Verified || verified.Entity.EntityID != doc.Entity.EntityID {
-			t.Fatalf("verified read differs: %+v", verified.Signature)
+		if !verified.Signature.Verified || !reflect.DeepEqual(verified.Entity, doc.Entity) {
+			t.Fatalf("verified read differs from the unverified one: %+v\n%+v\n%+v", verified.Signature, verified.Entity, doc.Entity)
+		}
+		// AD FS and Entra sign with Exclusive C14N and no PrefixList: the
+		// WS-Fed role's xsi:type prefix is fixed only by the role's
+		// children, and the role must survive verification.
+		if strings.HasPrefix(filepath.Base(t.Name()), "adfs") || strings.HasPrefix(filepath.Base(t.Name()), "entra") {
+			if verified.Entity.WSFed == nil || len(verified.Entity.WSFed.PassiveRequestorEndpoints) == 0 {
+				t.Fatalf("verified without its WS-Fed role: %+v", verified.Entity)
+			}
 		}
 		if strings.HasSuffix(doc.Signature.SignatureMethod, "sha1") {
 			opts.Trust.AllowSHA1 = false
