@@ -237,7 +237,11 @@ func (c *canonicalizer) flush() error {
 // start writes a start tag. The element's declarations must already be
 // pushed on scope. Its cost is linear in the element's attributes (plus,
 // on the apex, the declarations in scope), whatever the document holds.
-func (c *canonicalizer) start(el xml.StartElement) {
+func (c *canonicalizer) start(el xml.StartElement) { c.startResolved(el, nil) }
+
+// startResolved is start with the expanded names of el.Attr already
+// known (names[i] for el.Attr[i]), so they are not looked up again.
+func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 	apex := c.depth == 0
 	c.depth++
 	// The prefixes to declare are gathered as strings and sorted with
@@ -246,11 +250,10 @@ func (c *canonicalizer) start(el xml.StartElement) {
 	prefixes := c.scratchPrefixes[:0]
 	// candidate adds prefix to the declarations to render, unless the
 	// nearest output ancestor already rendered the same binding.
-	candidate := func(prefix string) {
+	candidateURI := func(prefix, uri string) {
 		if prefix == "xml" {
 			return // the xml namespace is never declared in canonical form
 		}
-		uri, _ := c.scope.lookup(prefix)
 		have, ok := c.rendered.lookup(prefix)
 		if prefix == "" {
 			// xmlns="" is output only to undo a default namespace
@@ -268,10 +271,25 @@ func (c *canonicalizer) start(el xml.StartElement) {
 		}
 		prefixes = append(prefixes, prefix)
 	}
+	candidate := func(prefix string) {
+		uri, _ := c.scope.lookup(prefix)
+		candidateURI(prefix, uri)
+	}
+	// attrURI is the namespace of el.Attr[i] ("" when unprefixed).
+	attrURI := func(i int) string {
+		if names != nil {
+			return names[i].Space
+		}
+		if el.Attr[i].Name.Space == "" {
+			return ""
+		}
+		uri, _ := c.scope.lookup(el.Attr[i].Name.Space)
+		return uri
+	}
 	switch {
 	case c.mode.exclusive:
 		candidate(el.Name.Space)
-		for _, a := range el.Attr {
+		for i, a := range el.Attr {
 			if p, isDecl := declaredPrefix(a.Name); isDecl {
 				// A PrefixList prefix is treated as in inclusive
 				// C14N: below the apex its binding can only change
@@ -280,7 +298,7 @@ func (c *canonicalizer) start(el xml.StartElement) {
 					candidate(p)
 				}
 			} else if a.Name.Space != "" {
-				candidate(a.Name.Space)
+				candidateURI(a.Name.Space, attrURI(i))
 			}
 		}
 		if apex {
@@ -321,11 +339,7 @@ func (c *canonicalizer) start(el xml.StartElement) {
 		if _, isDecl := declaredPrefix(a.Name); isDecl {
 			continue
 		}
-		space := ""
-		if a.Name.Space != "" {
-			space, _ = c.scope.lookup(a.Name.Space)
-		}
-		attrs = append(attrs, canonAttr{space, a})
+		attrs = append(attrs, canonAttr{attrURI(i), a})
 	}
 	if apex && !c.mode.exclusive && len(c.xmlAttrs) > 0 {
 		own := map[string]bool{}

@@ -3,7 +3,10 @@ package metadata
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
@@ -286,6 +289,10 @@ func BenchmarkHostile(b *testing.B) {
 	for i, h := range hostileDocs(b, 64<<10) { // names only
 		b.Run(h.name, func(b *testing.B) {
 			h := hostileDocs(b, size)[i] // only this document stays live
+			if dir := os.Getenv("IDPKEEPER_HOSTILE_OUT"); dir != "" {
+				// For measuring another build on the same inputs.
+				writeHostile(b, dir, i, h)
+			}
 			runtime.GC()
 			b.SetBytes(int64(len(h.doc)))
 			cpu0 := processCPU()
@@ -322,4 +329,19 @@ func processCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// writeHostile writes a hostile document, its read options (entity) and
+// the signer's certificate to dir.
+func writeHostile(tb testing.TB, dir string, i int, h hostile) {
+	base := filepath.Join(dir, fmt.Sprintf("%02d", i))
+	files := map[string][]byte{".xml": h.doc, ".entity": []byte(h.opts.EntityID), ".name": []byte(h.name)}
+	if h.opts.Trust != nil {
+		files[".pem"] = pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: h.opts.Trust.Certificates[0].Raw})
+	}
+	for ext, data := range files {
+		if err := os.WriteFile(base+ext, data, 0o600); err != nil {
+			tb.Fatal(err)
+		}
+	}
 }

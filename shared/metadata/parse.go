@@ -425,7 +425,7 @@ func (d *docReader) startElement(t xml.StartElement) error {
 		return nil
 	}
 	if d.hasher != nil {
-		d.hasher.start(t)
+		d.hasher.startResolved(t, d.attrNames)
 	}
 	if d.role.pending != nil && depth > d.role.depth {
 		if err := d.resolveTypePrefix(); err != nil {
