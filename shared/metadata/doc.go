@@ -74,10 +74,14 @@
 //     sign), the binding the canonical form gives the prefix on the
 //     role's first descendant that declares it decides (AD FS and Entra
 //     roles use fed: on their children), and again the document's must
-//     equal it. A role whose xsi:type prefix the signed form binds nowhere
-//     is refused (signature), with a hint to sign with a PrefixList. The
-//     same rule read unverified over a canonical form gives the same
-//     facts (FuzzFactsMatchCanonicalForm checks exactly that).
+//     equal it. Where the signed form binds the prefix nowhere in the
+//     role (its children in a default namespace), the signed bytes carry
+//     only the local name, so SecurityTokenServiceType decides by
+//     itself, and a document whose own binding names another namespace
+//     is refused (signature) with a hint to sign with a PrefixList. The
+//     same rules read unverified over a canonical form give the same
+//     facts (FuzzFactsMatchCanonicalForm checks exactly that), and no
+//     rebinding can make a signed role vanish or change type.
 //   - Attribute values are normalised as XML 1.0 §3.3.3 says (a literal
 //     tab, newline or CR is a space; &#10; stays a newline) by a lexical
 //     filter in front of encoding/xml, which cannot tell the two apart

@@ -240,26 +240,45 @@ func TestXsiTypePrefixBoundAsSigned(t *testing.T) {
 	})
 
 	// A role typed with a prefix no element of the role uses: Exclusive
-	// C14N fixes its binding nowhere.
+	// C14N fixes its binding nowhere, and the signed bytes carry only the
+	// local name.
 	other := strings.Replace(doc, `xsi:type="fed:SecurityTokenServiceType"`, `xmlns:t="urn:other-types" xsi:type="t:SecurityTokenServiceType"`, 1)
-	t.Run("a prefix the signature does not fix: refused, whatever it is bound to", func(t *testing.T) {
+	t.Run("a prefix the signature does not fix, bound elsewhere: refused", func(t *testing.T) {
 		signedOther, k := signVariant(t, other, sigTmpl{c14n: algExcC14N, uri: "#"}, false)
-		unverified := mustRead(t, signedOther, ReadOptions{})
-		if unverified.Entity.WSFed != nil {
+		if unverified := mustRead(t, signedOther, ReadOptions{}); unverified.Entity.WSFed != nil {
 			t.Fatal("t is not the WS-Fed namespace: no STS role")
 		}
+		_, err := ReadBytes(context.Background(), signedOther, ReadOptions{Now: testNow, Trust: pinned(k)})
+		wantKind(t, err, KindSignature)
+		if !strings.Contains(err.Error(), "PrefixList") {
+			t.Fatalf("the refusal should say how to sign instead: %v", err)
+		}
+		// Rebinding t cannot make a different role than the local name
+		// says: the same signed bytes read as the STS role they name.
 		forged := replaceOnce(t, signedOther, `xmlns:t="urn:other-types"`, `xmlns:t="`+fed+`"`)
-		theirs, _ := xmlsecVerify(t, forged, k)
-		if !theirs {
+		if theirs, _ := xmlsecVerify(t, forged, k); !theirs {
 			t.Fatal("xmlsec1 should verify: the declaration is outside the digest")
 		}
-		for _, d := range [][]byte{signedOther, forged} {
-			_, err := ReadBytes(context.Background(), d, ReadOptions{Now: testNow, Trust: pinned(k)})
-			wantKind(t, err, KindSignature)
-			if !strings.Contains(err.Error(), "PrefixList") {
-				t.Fatalf("the refusal should say how to sign instead: %v", err)
-			}
+		d := mustRead(t, forged, ReadOptions{Trust: pinned(k)})
+		if d.Entity.WSFed == nil {
+			t.Fatal("SecurityTokenServiceType, signed, with the prefix bound nowhere in the signed form: an STS role")
 		}
+	})
+	t.Run("WS-Fed children in a default namespace: the role is read by its signed local name", func(t *testing.T) {
+		dflt := strings.Replace(doc, `<fed:PassiveRequestorEndpoint>`, `<PassiveRequestorEndpoint xmlns="`+fed+`">`, 1)
+		dflt = strings.Replace(dflt, `</fed:PassiveRequestorEndpoint>`, `</PassiveRequestorEndpoint>`, 1)
+		signedDefault, k := signVariant(t, dflt, sigTmpl{c14n: algExcC14N, uri: "#"}, false)
+		d := mustRead(t, signedDefault, ReadOptions{Trust: pinned(k)})
+		if d.Entity.WSFed == nil || len(d.Entity.WSFed.PassiveRequestorEndpoints) != 1 {
+			t.Fatalf("WS-Fed role %+v", d.Entity.WSFed)
+		}
+		// Rebinding fed on the role cannot hide it: refused.
+		forged := replaceOnce(t, signedDefault, `xmlns:fed="`+fed+`" xsi:type`, `xmlns:fed="urn:evil" xsi:type`)
+		if theirs, _ := xmlsecVerify(t, forged, k); !theirs {
+			t.Fatal("xmlsec1 should verify: the declaration is outside the digest")
+		}
+		_, err := ReadBytes(context.Background(), forged, ReadOptions{Now: testNow, Trust: pinned(k)})
+		wantKind(t, err, KindSignature)
 	})
 	t.Run("the same role signed with a PrefixList or inclusive C14N is read", func(t *testing.T) {
 		for _, sig := range []sigTmpl{{c14n: algExcC14N, prefixList: "t", uri: "#"}, {c14n: algC14N10, uri: "#"}} {

@@ -732,17 +732,20 @@ func (d *docReader) roleStart(name xml.Name, t xml.StartElement, depth int) erro
 // itself, so when the signature is verified it is resolved as the
 // canonical form resolves it, never from an unsigned declaration:
 //
-//   - where the canonical form binds the prefix on the element, that
-//     binding decides, and the document's own must be the same;
-//   - where it does not (Exclusive C14N without an InclusiveNamespaces
-//     PrefixList naming it, as AD FS and Entra sign), the binding the
-//     canonical form gives the prefix on the element's first descendant
-//     that declares it decides (pending), and again the document's must
-//     agree; none by the role's end is a refusal.
+//   - where the canonical form binds the prefix on the element (inclusive
+//     C14N, or a PrefixList naming it), that binding decides, and the
+//     document's own must be the same;
+//   - where it does not (Exclusive C14N without a PrefixList, as AD FS
+//     and Entra sign), the decision waits (pending): the binding the
+//     canonical form gives the prefix on the role's first descendant that
+//     declares it decides, and again the document's must agree;
+//   - where nothing in the role binds it either, the signed bytes say
+//     only the local name, and the role is an STS role by that name; a
+//     document that binds the prefix to another namespace is refused.
 //
-// Unverified, the document's binding decides, or, when the prefix is not
-// bound on the element, the same descendant rule (so reading a canonical
-// form gives the facts its verified source gives).
+// Unverified, the document's binding decides; where the prefix is not
+// bound on the element, the same two rules apply, so reading a canonical
+// form gives the facts its verified source gives.
 func (d *docReader) stsType(t xml.StartElement) (bool, *typePrefix, error) {
 	for _, a := range t.Attr {
 		if a.Name.Local != "type" || a.Name.Space == "" || a.Name.Space == "xmlns" {
@@ -806,11 +809,15 @@ func (d *docReader) resolveTypePrefix() error {
 func (d *docReader) roleEnd() error {
 	r := d.role
 	d.role = roleState{}
-	if r.pending != nil {
-		if d.hasher != nil && r.pending.srcBound {
-			return sigErr("the signature does not fix the namespace of the xsi:type prefix %q of a RoleDescriptor (Exclusive C14N renders it nowhere in the role); sign with an InclusiveNamespaces PrefixList naming it", r.pending.prefix)
+	if p := r.pending; p != nil {
+		// The signed form binds the prefix nowhere in the role: the
+		// type is judged by its local name, which is signed. A document
+		// whose own binding says it is another namespace's type is
+		// refused rather than read either way.
+		if d.hasher != nil && p.srcBound && p.src != nsFed {
+			return sigErr("the signature does not fix the namespace of the xsi:type prefix %q of a RoleDescriptor (Exclusive C14N renders it nowhere in the role) and the document binds it to %q, not to WS-Federation's; sign with an InclusiveNamespaces PrefixList naming it", p.prefix, p.src)
 		}
-		return nil // unresolved: not an STS role
+		r.kind = ProtocolWSFed
 	}
 	if r.kind == "" {
 		return nil
