@@ -2,6 +2,7 @@ package metadata
 
 import (
 	"bytes"
+	"context"
 	"crypto"
 	"crypto/rand"
 	"crypto/sha256"
@@ -132,7 +133,7 @@ func TestGeneratedAggregateVerifiesWithGoxmldsig(t *testing.T) {
 		t.Fatalf("%+v", d)
 	}
 	tampered := bytes.Replace(doc, []byte("Identity provider number 7 "), []byte("Identity provider number 8 "), 1)
-	if _, err := ReadBytes(tampered, ReadOptions{EntityID: target, Trust: signer.trust(), Now: testNow}); KindOf(err) != KindSignature {
+	if _, err := ReadBytes(context.Background(), tampered, ReadOptions{EntityID: target, Trust: signer.trust(), Now: testNow}); KindOf(err) != KindSignature {
 		t.Fatalf("tampered: %v", err)
 	}
 }
@@ -153,7 +154,7 @@ func BenchmarkFindAndVerifyAggregate(b *testing.B) {
 		b.SetBytes(int64(len(doc)))
 		b.ReportAllocs()
 		for b.Loop() {
-			check(ReadBytes(doc, opts))
+			check(ReadBytes(context.Background(), doc, opts))
 		}
 	})
 	b.Run("file", func(b *testing.B) {
@@ -164,7 +165,7 @@ func BenchmarkFindAndVerifyAggregate(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			check(Read(f, opts))
+			check(Read(context.Background(), f, opts))
 			f.Close()
 		}
 	})

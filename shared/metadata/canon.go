@@ -22,27 +22,59 @@ const (
 )
 
 // binding is one namespace declaration: prefix "" is the default namespace.
-type binding struct{ prefix, uri string }
+type binding struct {
+	prefix, uri string
+	// prev is the index in nsScope.b of the binding this one shadows, -1
+	// when none.
+	prev int
+}
 
-// nsScope is the stack of in-scope namespace declarations.
+// nsScope is the stack of in-scope namespace declarations. top maps each
+// prefix to its innermost binding, so a lookup costs the same however many
+// declarations are in scope (a document with thousands of them must not
+// make every element and attribute pay for each).
 type nsScope struct {
 	b     []binding
 	marks []int
+	top   map[string]int
 }
 
 // push opens an element and records the declarations among its attributes.
 func (s *nsScope) push(attrs []xml.Attr) {
-	s.marks = append(s.marks, len(s.b))
+	s.open()
 	for _, a := range attrs {
 		if p, ok := declaredPrefix(a.Name); ok {
-			s.b = append(s.b, binding{p, a.Value})
+			s.declare(p, a.Value)
 		}
 	}
 }
 
+// open starts a frame without declarations; declare adds to it.
+func (s *nsScope) open() { s.marks = append(s.marks, len(s.b)) }
+
+func (s *nsScope) declare(prefix, uri string) {
+	if s.top == nil {
+		s.top = make(map[string]int)
+	}
+	prev, ok := s.top[prefix]
+	if !ok {
+		prev = -1
+	}
+	s.top[prefix] = len(s.b)
+	s.b = append(s.b, binding{prefix, uri, prev})
+}
+
 func (s *nsScope) pop() {
 	n := len(s.marks) - 1
-	s.b = s.b[:s.marks[n]]
+	m := s.marks[n]
+	for i := len(s.b) - 1; i >= m; i-- {
+		if b := s.b[i]; b.prev < 0 {
+			delete(s.top, b.prefix)
+		} else {
+			s.top[b.prefix] = b.prev
+		}
+	}
+	s.b = s.b[:m]
 	s.marks = s.marks[:n]
 }
 
@@ -52,12 +84,32 @@ func (s *nsScope) lookup(prefix string) (string, bool) {
 	if prefix == "xml" {
 		return nsXML, true
 	}
-	for i := len(s.b) - 1; i >= 0; i-- {
-		if s.b[i].prefix == prefix {
-			return s.b[i].uri, true
+	if len(s.b) <= 8 { // the usual case: a short scan beats hashing
+		for i := len(s.b) - 1; i >= 0; i-- {
+			if s.b[i].prefix == prefix {
+				return s.b[i].uri, true
+			}
 		}
+		return "", prefix == ""
+	}
+	if i, ok := s.top[prefix]; ok {
+		return s.b[i].uri, true
 	}
 	return "", prefix == ""
+}
+
+// declared reports whether prefix is declared in the innermost frame, and
+// the URI.
+func (s *nsScope) declared(prefix string) (string, bool) {
+	if len(s.marks) == 0 {
+		return "", false
+	}
+	for _, b := range s.b[s.marks[len(s.marks)-1]:] {
+		if b.prefix == prefix {
+			return b.uri, true
+		}
+	}
+	return "", false
 }
 
 // declaredPrefix reports whether attribute name n is a namespace
@@ -80,9 +132,26 @@ type c14nMode struct {
 	// with ancestors xml:id is not inherited (and xml:base, whose fix-up
 	// is not implemented, is not either: such a signature fails closed).
 	c14n11 bool
-	// inclusivePrefixes is Exclusive C14N's InclusiveNamespaces PrefixList;
-	// "" stands for #default.
+	// inclusivePrefixes is Exclusive C14N's InclusiveNamespaces PrefixList
+	// without repeats; "" stands for #default. inclusiveSet holds the same.
 	inclusivePrefixes []string
+	inclusiveSet      map[string]bool
+}
+
+func (m *c14nMode) setPrefixList(list string) {
+	m.inclusivePrefixes, m.inclusiveSet = nil, nil
+	for _, p := range strings.Fields(list) {
+		if p == "#default" {
+			p = ""
+		}
+		if m.inclusiveSet == nil {
+			m.inclusiveSet = map[string]bool{}
+		}
+		if !m.inclusiveSet[p] {
+			m.inclusiveSet[p] = true
+			m.inclusivePrefixes = append(m.inclusivePrefixes, p)
+		}
+	}
 }
 
 // Algorithm identifiers this package canonicalises with.
@@ -114,12 +183,7 @@ func modeFor(alg, prefixList string) (c14nMode, bool) {
 		return m, false
 	}
 	if m.exclusive {
-		for _, p := range strings.Fields(prefixList) {
-			if p == "#default" {
-				p = ""
-			}
-			m.inclusivePrefixes = append(m.inclusivePrefixes, p)
-		}
+		m.setPrefixList(prefixList)
 	}
 	return m, true
 }
@@ -140,12 +204,16 @@ type canonicalizer struct {
 	xmlAttrs []xml.Attr
 	err      error
 
-	scratchNS   []binding
-	scratchAttr []canonAttr
+	scratchNS       []binding
+	scratchPrefixes []string
+	scratchAttr     []canonAttr
 }
 
+// canonAttr is an attribute to write: its namespace URI (for the order)
+// and the attribute itself.
 type canonAttr struct {
-	space, local, qname, value string
+	space string
+	attr  *xml.Attr
 }
 
 func newCanonicalizer(w io.Writer, mode c14nMode, scope *nsScope) *canonicalizer {
@@ -167,16 +235,25 @@ func (c *canonicalizer) flush() error {
 }
 
 // start writes a start tag. The element's declarations must already be
-// pushed on scope.
-func (c *canonicalizer) start(el xml.StartElement) {
+// pushed on scope. Its cost is linear in the element's attributes (plus,
+// on the apex, the declarations in scope), whatever the document holds.
+func (c *canonicalizer) start(el xml.StartElement) { c.startResolved(el, nil) }
+
+// startResolved is start with the expanded names of el.Attr already
+// known (names[i] for el.Attr[i]), so they are not looked up again.
+func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 	apex := c.depth == 0
 	c.depth++
-	ns := c.scratchNS[:0]
-	render := func(prefix string) {
+	// The prefixes to declare are gathered as strings and sorted with
+	// the ordered sort, several times faster than sorting bindings (an
+	// element may carry a thousand prefixed attributes).
+	prefixes := c.scratchPrefixes[:0]
+	// candidate adds prefix to the declarations to render, unless the
+	// nearest output ancestor already rendered the same binding.
+	candidateURI := func(prefix, uri string) {
 		if prefix == "xml" {
 			return // the xml namespace is never declared in canonical form
 		}
-		uri, _ := c.scope.lookup(prefix)
 		have, ok := c.rendered.lookup(prefix)
 		if prefix == "" {
 			// xmlns="" is output only to undo a default namespace
@@ -190,70 +267,106 @@ func (c *canonicalizer) start(el xml.StartElement) {
 		} else if ok && have == uri {
 			return
 		} else if uri == "" {
-			return
+			return // not in scope (a PrefixList entry)
 		}
-		for _, b := range ns {
-			if b.prefix == prefix {
-				return
-			}
-		}
-		ns = append(ns, binding{prefix, uri})
+		prefixes = append(prefixes, prefix)
 	}
-	if c.mode.exclusive {
-		render(el.Name.Space)
-		for _, a := range el.Attr {
-			if _, isDecl := declaredPrefix(a.Name); !isDecl && a.Name.Space != "" && a.Name.Space != "xml" {
-				render(a.Name.Space)
+	candidate := func(prefix string) {
+		uri, _ := c.scope.lookup(prefix)
+		candidateURI(prefix, uri)
+	}
+	// attrURI is the namespace of el.Attr[i] ("" when unprefixed).
+	attrURI := func(i int) string {
+		if names != nil {
+			return names[i].Space
+		}
+		if el.Attr[i].Name.Space == "" {
+			return ""
+		}
+		uri, _ := c.scope.lookup(el.Attr[i].Name.Space)
+		return uri
+	}
+	switch {
+	case c.mode.exclusive:
+		candidate(el.Name.Space)
+		for i, a := range el.Attr {
+			if p, isDecl := declaredPrefix(a.Name); isDecl {
+				// A PrefixList prefix is treated as in inclusive
+				// C14N: below the apex its binding can only change
+				// where it is declared.
+				if !apex && c.mode.inclusiveSet[p] {
+					candidate(p)
+				}
+			} else if a.Name.Space != "" {
+				candidateURI(a.Name.Space, attrURI(i))
 			}
 		}
-		for _, p := range c.mode.inclusivePrefixes {
-			if _, inScope := c.scope.lookup(p); inScope {
-				render(p)
+		if apex {
+			for _, p := range c.mode.inclusivePrefixes {
+				candidate(p)
 			}
 		}
-	} else if apex {
-		for _, b := range c.scope.b {
-			render(b.prefix)
+	case apex:
+		for i, b := range c.scope.b {
+			if j, ok := c.scope.top[b.prefix]; !ok || j == i { // innermost only
+				candidate(b.prefix)
+			}
 		}
-	} else {
+	default:
 		for _, a := range el.Attr {
 			if p, isDecl := declaredPrefix(a.Name); isDecl {
-				render(p)
+				candidate(p)
 			}
 		}
 	}
-	slices.SortFunc(ns, func(a, b binding) int { return strings.Compare(a.prefix, b.prefix) })
-	c.rendered.marks = append(c.rendered.marks, len(c.rendered.b))
-	c.rendered.b = append(c.rendered.b, ns...)
+	if len(prefixes) > 1 && !slices.IsSorted(prefixes) {
+		slices.Sort(prefixes)
+	}
+	prefixes = slices.Compact(prefixes)
+	c.scratchPrefixes = prefixes
+	ns := c.scratchNS[:0]
+	c.rendered.open()
+	for _, p := range prefixes {
+		uri, _ := c.scope.lookup(p)
+		ns = append(ns, binding{prefix: p, uri: uri})
+		c.rendered.declare(p, uri)
+	}
 	c.scratchNS = ns
 
 	attrs := c.scratchAttr[:0]
-	for _, a := range el.Attr {
+	for i := range el.Attr {
+		a := &el.Attr[i]
 		if _, isDecl := declaredPrefix(a.Name); isDecl {
 			continue
 		}
-		space := ""
-		if a.Name.Space != "" {
-			space, _ = c.scope.lookup(a.Name.Space)
-		}
-		attrs = append(attrs, canonAttr{space, a.Name.Local, qname(a.Name), a.Value})
+		attrs = append(attrs, canonAttr{attrURI(i), a})
 	}
-	if apex && !c.mode.exclusive {
-		for _, x := range c.xmlAttrs {
+	if apex && !c.mode.exclusive && len(c.xmlAttrs) > 0 {
+		own := map[string]bool{}
+		for _, a := range attrs {
+			if a.space == nsXML {
+				own[a.attr.Name.Local] = true
+			}
+		}
+		for i := range c.xmlAttrs {
+			x := &c.xmlAttrs[i]
 			if c.mode.c14n11 && (x.Name.Local == "id" || x.Name.Local == "base") {
 				continue
 			}
-			if !slices.ContainsFunc(attrs, func(a canonAttr) bool { return a.space == nsXML && a.local == x.Name.Local }) {
-				attrs = append(attrs, canonAttr{nsXML, x.Name.Local, "xml:" + x.Name.Local, x.Value})
+			if !own[x.Name.Local] {
+				attrs = append(attrs, canonAttr{nsXML, x})
 			}
 		}
 	}
-	slices.SortFunc(attrs, func(a, b canonAttr) int {
+	byName := func(a, b canonAttr) int {
 		if a.space != b.space {
 			return strings.Compare(a.space, b.space)
 		}
-		return strings.Compare(a.local, b.local)
-	})
+		return strings.Compare(a.attr.Name.Local, b.attr.Name.Local)
+	}
+	if !slices.IsSortedFunc(attrs, byName) {
+		slices.SortFunc(attrs, byName)
+	}
 	c.scratchAttr = attrs
 
 	c.buf = append(c.buf, '<')
@@ -271,9 +384,9 @@ func (c *canonicalizer) start(el xml.StartElement) {
 	}
 	for _, a := range attrs {
 		c.buf = append(c.buf, ' ')
-		c.buf = append(c.buf, a.qname...)
+		c.buf = appendQName(c.buf, a.attr.Name)
 		c.buf = append(c.buf, `="`...)
-		c.buf = appendEscapedAttr(c.buf, a.value)
+		c.buf = appendEscapedAttr(c.buf, a.attr.Value)
 		c.buf = append(c.buf, '"')
 	}
 	c.buf = append(c.buf, '>')
@@ -313,6 +426,19 @@ func (c *canonicalizer) procInst(p xml.ProcInst) {
 	}
 	c.buf = append(c.buf, "?>"...)
 	c.flushIfFull()
+}
+
+// prologPI and epilogPI write a processing instruction before or after the
+// root element of a whole-document canonical form (C14N 1.0 §2.3: a line
+// feed separates it from the root).
+func (c *canonicalizer) prologPI(p xml.ProcInst) {
+	c.procInst(p)
+	c.buf = append(c.buf, '\n')
+}
+
+func (c *canonicalizer) epilogPI(p xml.ProcInst) {
+	c.buf = append(c.buf, '\n')
+	c.procInst(p)
 }
 
 // token feeds any raw token (start/end tags must be bracketed by the

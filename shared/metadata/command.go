@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -14,11 +15,24 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/netguard"
 )
 
-// Exit codes of InspectCommand.
+// Exit codes of InspectCommand: the contract scripts rely on (README,
+// package doc).
 const (
-	ExitOK      = 0
-	ExitFailed  = 1 // not metadata, entity not found, signature or validity failure, fetch failure
-	ExitUsage   = 2 // bad arguments or unusable trust anchor
+	// ExitOK: the document was read, the entity found, no validUntil on
+	// it, its groups or the role in use has passed and, with a trust
+	// anchor, the root signature verified.
+	ExitOK = 0
+	// ExitFailed: the document was read and refused: not XML or not
+	// metadata, a limit, the entity missing or ambiguous, a signature that
+	// does not verify or is missing when required, or an expired
+	// validUntil. Expiry refuses with or without a trust anchor. What
+	// the document says is still printed, marked as refused.
+	ExitFailed = 1
+	// ExitUsage: bad arguments or an unusable trust anchor.
+	ExitUsage = 2
+	// ExitUnread: the document could not be obtained (file, network,
+	// fetch limits) or reading was interrupted (SIGINT/SIGTERM).
+	ExitUnread  = 3
 	inspectName = "idpkeeper metadata inspect"
 )
 
@@ -31,9 +45,15 @@ var inspectHTTPClient *http.Client
 //	source           the FILE or URL given
 //	ok               true exactly when the command exits 0
 //	error            {kind, message} when ok is false; kind is an ErrorKind
-//	                 ("not-xml", "signature", "expired", "entity-not-found", …)
-//	signatureStatus  "verified", "unsigned", or "signed, not verified (no trust anchor given)"
-//	document         present when the document was read and passed:
+//	                 ("not-xml", "signature", "expired", "entity-not-found",
+//	                 "limit", "unreachable", "canceled", …)
+//	signatureStatus  "verified", "unsigned", "signed, not verified (no trust
+//	                 anchor given)", or "NOT VERIFIED" (the error says why)
+//	document         what was read. When ok is false it is what the
+//	                 document says, shown so the refusal can be understood,
+//	                 and not to be used: an unverified or expired document's
+//	                 entity, certificates and endpoints; for a document that
+//	                 is not metadata, only what was counted:
 //	  sha256, size, root ("EntityDescriptor"|"EntitiesDescriptor"),
 //	  entityCount, idpCount,
 //	  entity         entityId, validUntil, cacheDuration,
@@ -63,9 +83,14 @@ const inspectUsage = `usage: idpkeeper metadata inspect FILE|URL [flags]
 
 Reads a SAML 2.0 / WS-Federation metadata document and prints the IdP entity
 (the document's only one, or --entity in an aggregate), its signing
-certificates, endpoints and the root signature status. Exits 0 only when the
-document parsed, the entity was found, no enclosing validUntil has passed and,
-when a trust anchor is given, the root signature verified against it.
+certificates, endpoints and the root signature status. A refused document is
+still shown, marked REFUSED, with the reason.
+
+Exit status: 0 the document parsed, the entity was found, no validUntil
+(enclosing or on the role) has passed and, when a trust anchor is given, the
+root signature verified against it; 1 the document was read and refused
+(expiry refuses with or without a trust anchor); 2 bad arguments; 3 the
+document could not be read (file, network) or reading was interrupted.
 A pinned certificate's own validity dates are reported, not enforced.
 
 flags:
@@ -153,10 +178,23 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 	if err != nil {
 		return usage("--allow-network: %v", err)
 	}
-	doc, err := inspectRead(ctx, source, opts, Source{URL: source, EntityID: *entityID, AllowHTTP: *allowHTTP, MaxBytes: *maxBytes, Network: netguard.Policy{Allow: allow}})
+	src := Source{URL: source, EntityID: *entityID, AllowHTTP: *allowHTTP, MaxBytes: *maxBytes, Network: netguard.Policy{Allow: allow}}
+	// Read in a goroutine so that a signal ends the command even while
+	// a read is blocked (a FIFO, a stalled disk); the read itself stops
+	// at the context too.
+	done := make(chan inspectResult, 1)
+	go func() { done <- inspect(ctx, source, opts, src) }()
+	var res inspectResult
+	select {
+	case res = <-done:
+	case <-ctx.Done():
+		res = inspectResult{err: &Error{Kind: KindCanceled, Detail: "interrupted", Err: ctx.Err()}}
+	}
+	doc, err := res.doc, res.err
 	if KindOf(err) == KindConfig {
 		return usage("%v", err)
 	}
+	report.Document = doc
 	if err != nil {
 		report.Error = &ReportError{Kind: KindOf(err), Message: err.Error()}
 		if report.Error.Kind == "" {
@@ -164,13 +202,16 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 		}
 	} else {
 		report.OK = true
-		report.Document = doc
+	}
+	if doc != nil {
 		switch {
 		case doc.Signature.Verified:
 			report.SignatureStatus = "verified"
+		case doc.Signature.Signed && opts.Trust != nil:
+			report.SignatureStatus = "NOT VERIFIED"
 		case doc.Signature.Signed:
 			report.SignatureStatus = "signed, not verified (no trust anchor given)"
-		default:
+		case doc.Root != "":
 			report.SignatureStatus = "unsigned"
 		}
 	}
@@ -181,13 +222,13 @@ func InspectCommand(ctx context.Context, args []string, stdout, stderr io.Writer
 			fmt.Fprintf(stderr, "%s: %v\n", inspectName, err)
 			return ExitFailed
 		}
-	} else if err := writeInspectText(stdout, report); err != nil {
+	} else if err := writeInspectText(stdout, report, opts.Now); err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", inspectName, err)
 		return ExitFailed
 	}
 	if !report.OK {
 		fmt.Fprintf(stderr, "%s: %s\n", inspectName, report.Error.Message)
-		return ExitFailed
+		return exitFor(report.Error.Kind)
 	}
 	return ExitOK
 }
@@ -206,21 +247,79 @@ func (l *stringList) Set(v string) error {
 	return nil
 }
 
-// inspectRead streams a local file, or fetches a URL through the Fetcher
-// (https only unless allowed, size-capped, at most 3 redirects).
-func inspectRead(ctx context.Context, source string, opts ReadOptions, src Source) (*Document, error) {
+// exitFor maps a failure to the exit contract: 3 when the document was
+// never read, 1 when it was read and refused.
+func exitFor(kind ErrorKind) int {
+	switch kind {
+	case KindUnreachable, KindTLS, KindHTTPStatus, KindTooLarge, KindRedirect, KindCanceled:
+		return ExitUnread
+	}
+	return ExitFailed
+}
+
+type inspectResult struct {
+	doc *Document
+	err error
+}
+
+// inspect reads the document and, when it is refused for its signature or
+// its validity, reads it once more without verifying and without
+// enforcing validUntil, so the report can show what the refused document
+// says (marked as refused: nothing of it is used).
+func inspect(ctx context.Context, source string, opts ReadOptions, src Source) inspectResult {
+	open, err := inspectSource(ctx, source, src)
+	if err != nil {
+		return inspectResult{err: err}
+	}
+	r, err := open()
+	if err != nil {
+		return inspectResult{err: err}
+	}
+	doc, err := read(ctx, r, opts)
+	closeReader(r)
+	switch KindOf(err) {
+	case KindSignature, KindUnsigned, KindExpired:
+	default:
+		return inspectResult{doc, err}
+	}
+	survey := opts
+	survey.Trust, survey.survey = nil, true
+	r2, openErr := open()
+	if openErr != nil {
+		return inspectResult{doc, err}
+	}
+	shown, surveyErr := read(ctx, r2, survey)
+	closeReader(r2)
+	if surveyErr != nil || shown == nil {
+		return inspectResult{doc, err}
+	}
+	shown.Signature = doc.Signature // as verified (or not) by the first read
+	return inspectResult{shown, err}
+}
+
+func closeReader(r io.Reader) {
+	if c, ok := r.(io.Closer); ok {
+		c.Close()
+	}
+}
+
+// inspectSource fetches a URL through the Fetcher (https only unless
+// allowed, size-capped, at most 3 redirects) or opens a local file; open
+// returns a fresh reader of the same bytes each time.
+func inspectSource(ctx context.Context, source string, src Source) (func() (io.Reader, error), error) {
 	if strings.HasPrefix(source, "https://") || strings.HasPrefix(source, "http://") {
 		f := &Fetcher{Client: inspectHTTPClient}
 		fetched, err := f.Fetch(ctx, src, Validators{})
 		if err != nil {
 			return nil, err
 		}
-		return ReadBytes(fetched.Body, opts)
+		return func() (io.Reader, error) { return bytes.NewReader(fetched.Body), nil }, nil
 	}
-	file, err := os.Open(source)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	return Read(file, opts)
+	return func() (io.Reader, error) {
+		file, err := os.Open(source)
+		if err != nil {
+			return nil, err
+		}
+		return file, nil
+	}, nil
 }

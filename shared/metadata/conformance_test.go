@@ -1,9 +1,11 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +99,7 @@ func TestRealCorpus(t *testing.T) {
 				t.Fatal(err)
 			}
 			opts := ReadOptions{EntityID: c.entity, Now: beforeEverything}
-			doc, err := ReadBytes(data, opts)
+			doc, err := ReadBytes(context.Background(), data, opts)
 			if err != nil {
 				t.Fatalf("does not parse: %v", err)
 			}
@@ -119,7 +121,7 @@ func TestRealCorpus(t *testing.T) {
 				// And at the real date of today the document is expired
 				// (except SWITCH's year 3001).
 				if vu, _ := time.Parse(time.RFC3339, c.validUntil); vu.Before(testNow) {
-					_, err := ReadBytes(data, ReadOptions{EntityID: c.entity, Now: testNow})
+					_, err := ReadBytes(context.Background(), data, ReadOptions{EntityID: c.entity, Now: testNow})
 					wantKind(t, err, KindExpired)
 				}
 			}
@@ -137,7 +139,7 @@ func checkCorpusSignature(t *testing.T, data []byte, doc *Document, opts ReadOpt
 	switch want {
 	case "no":
 		opts.Trust = &TrustAnchor{SHA256: []string{strings.Repeat("A", 64)}, RequireSignature: true}
-		_, err := ReadBytes(data, opts)
+		_, err := ReadBytes(context.Background(), data, opts)
 		wantKind(t, err, KindUnsigned)
 		return
 	case "no KeyInfo cert":
@@ -145,7 +147,7 @@ func checkCorpusSignature(t *testing.T, data []byte, doc *Document, opts ReadOpt
 			t.Fatalf("KeyInfo certificates %d, want none", len(doc.Signature.KeyInfoCertificates))
 		}
 		opts.Trust = &TrustAnchor{SHA256: []string{strings.Repeat("A", 64)}, RequireSignature: true, AllowSHA1: true}
-		_, err := ReadBytes(data, opts)
+		_, err := ReadBytes(context.Background(), data, opts)
 		wantKind(t, err, KindSignature)
 		return
 	}
@@ -157,18 +159,26 @@ func checkCorpusSignature(t *testing.T, data []byte, doc *Document, opts ReadOpt
 		t.Fatal("no KeyInfo certificate to pin")
 	}
 	opts.Trust = &TrustAnchor{SHA256: pins, RequireSignature: true, AllowSHA1: true}
-	verified, err := ReadBytes(data, opts)
+	verified, err := ReadBytes(context.Background(), data, opts)
 	switch want {
 	case "verifies":
 		if err != nil {
 			t.Fatalf("should verify with its KeyInfo certificate: %v", err)
 		}
-		if !verified.Signature.Verified || verified.Entity.EntityID != doc.Entity.EntityID {
-			t.Fatalf("verified read differs: %+v", verified.Signature)
+		if !verified.Signature.Verified || !reflect.DeepEqual(verified.Entity, doc.Entity) {
+			t.Fatalf("verified read differs from the unverified one: %+v\n%+v\n%+v", verified.Signature, verified.Entity, doc.Entity)
+		}
+		// AD FS and Entra sign with Exclusive C14N and no PrefixList: the
+		// WS-Fed role's xsi:type prefix is fixed only by the role's
+		// children, and the role must survive verification.
+		if strings.HasPrefix(filepath.Base(t.Name()), "adfs") || strings.HasPrefix(filepath.Base(t.Name()), "entra") {
+			if verified.Entity.WSFed == nil || len(verified.Entity.WSFed.PassiveRequestorEndpoints) == 0 {
+				t.Fatalf("verified without its WS-Fed role: %+v", verified.Entity)
+			}
 		}
 		if strings.HasSuffix(doc.Signature.SignatureMethod, "sha1") {
 			opts.Trust.AllowSHA1 = false
-			_, err := ReadBytes(data, opts)
+			_, err := ReadBytes(context.Background(), data, opts)
 			if !errors.Is(err, ErrSHA1) {
 				t.Fatalf("an rsa-sha1 signature without allowSha1: got %v, want ErrSHA1", err)
 			}
@@ -205,7 +215,7 @@ func TestRealCorpusHandRead(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		doc, err := ReadBytes(data, ReadOptions{EntityID: entity, Now: beforeEverything})
+		doc, err := ReadBytes(context.Background(), data, ReadOptions{EntityID: entity, Now: beforeEverything})
 		if err != nil {
 			t.Fatalf("%s: %v", file, err)
 		}

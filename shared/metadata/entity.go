@@ -56,6 +56,11 @@ type Role struct {
 	PassiveRequestorEndpoints []string `json:"passiveRequestorEndpoints,omitempty"`
 	// Protocols is protocolSupportEnumeration as written (SAML role).
 	Protocols string `json:"protocols,omitempty"`
+	// ValidUntil is the earliest validUntil of the role's own descriptors
+	// (SAML metadata §2.4.1); nil when none says. A role already expired
+	// when read is left out; Plan treats one that has expired since as
+	// absent.
+	ValidUntil *time.Time `json:"validUntil,omitempty"`
 }
 
 // Endpoint is one SingleSignOnService.

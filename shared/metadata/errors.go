@@ -26,6 +26,8 @@ const (
 	KindEntityNotFound  ErrorKind = "entity-not-found" // no such entityID / no IdP entity
 	KindAmbiguousEntity ErrorKind = "ambiguous-entity" // duplicate entityID or several IdPs
 	KindConfig          ErrorKind = "config"           // the Source or TrustAnchor is unusable
+	KindLimit           ErrorKind = "limit"            // a reading limit was exceeded (errors.As → *LimitError)
+	KindCanceled        ErrorKind = "canceled"         // the context ended (errors.Is context.Canceled / DeadlineExceeded)
 )
 
 // Error is every failure this package returns. Use errors.As to get it and

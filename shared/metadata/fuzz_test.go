@@ -33,8 +33,8 @@ func FuzzRead(f *testing.F) {
 	trust := &TrustAnchor{Certificates: []*x509.Certificate{signer.cert}, AllowSHA1: true}
 
 	f.Fuzz(func(t *testing.T, data []byte, entityID string) {
-		plain, plainErr := ReadBytes(data, ReadOptions{EntityID: entityID, Now: testNow})
-		verified, verErr := ReadBytes(data, ReadOptions{EntityID: entityID, Now: testNow, Trust: trust})
+		plain, plainErr := ReadBytes(context.Background(), data, ReadOptions{EntityID: entityID, Now: testNow})
+		verified, verErr := ReadBytes(context.Background(), data, ReadOptions{EntityID: entityID, Now: testNow, Trust: trust})
 		for _, r := range []struct {
 			d   *Document
 			err error

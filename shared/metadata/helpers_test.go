@@ -1,6 +1,8 @@
 package metadata
 
 import (
+	"bytes"
+	"context"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -11,7 +13,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/xml"
+	"errors"
 	"fmt"
+	"io"
 	"math/big"
 	"strings"
 	"sync"
@@ -198,7 +203,7 @@ func mustRead(t testing.TB, doc []byte, opts ReadOptions) *Document {
 	if opts.Now.IsZero() {
 		opts.Now = testNow
 	}
-	d, err := ReadBytes(doc, opts)
+	d, err := ReadBytes(context.Background(), doc, opts)
 	if err != nil {
 		t.Fatalf("ReadBytes: %v", err)
 	}
@@ -218,4 +223,111 @@ func wantKind(t testing.TB, err error, kind ErrorKind) {
 func certSHA256(der []byte) string {
 	sum := sha256.Sum256(der)
 	return strings.ToUpper(hex.EncodeToString(sum[:]))
+}
+
+// canonOpts chooses what canonicalDocument covers.
+type canonOpts struct {
+	// withoutSignature leaves out the root's first ds:Signature child (the
+	// enveloped-signature transform).
+	withoutSignature bool
+	// wholeDocument adds processing instructions outside the root (a
+	// Reference URI="").
+	wholeDocument bool
+	// outsideComments adds comments outside the root too (a whole
+	// document canonicalised with comments, as xmllint --c14n does; no
+	// signature reference of this package covers them).
+	outsideComments bool
+}
+
+// canonicalDocument canonicalises a document's root with the package's
+// canonicaliser, reading it through the same filter and decoder as Read.
+func canonicalDocument(doc []byte, mode c14nMode, o canonOpts) ([]byte, error) {
+	var out bytes.Buffer
+	var scope nsScope
+	c := newCanonicalizer(&out, mode, &scope)
+	dec := xml.NewDecoder(newLexFilter(context.Background(), bytes.NewReader(bytes.TrimPrefix(doc, utf8BOM)), DefaultLimits))
+	dec.Strict = true
+	depth, skipping, sawChild, rootDone := 0, 0, false, false
+	var open []xml.Name
+	for {
+		tok, err := dec.RawToken()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if skipping > 0 {
+			switch tok.(type) {
+			case xml.StartElement:
+				skipping++
+			case xml.EndElement:
+				skipping--
+			}
+			if skipping == 0 {
+				depth--
+			}
+			continue
+		}
+		switch tk := tok.(type) {
+		case xml.StartElement:
+			if rootDone {
+				return nil, errors.New("content after the root")
+			}
+			scope.push(tk.Attr)
+			depth++
+			open = append(open, tk.Name)
+			if depth == 2 && !sawChild {
+				sawChild = true
+				if uri, _ := scope.lookup(tk.Name.Space); o.withoutSignature && uri == nsDS && tk.Name.Local == "Signature" {
+					scope.pop()
+					open = open[:len(open)-1]
+					skipping = 1
+					continue
+				}
+			}
+			c.start(tk)
+		case xml.EndElement:
+			if depth == 0 || open[len(open)-1] != tk.Name {
+				return nil, errors.New("unbalanced end tag")
+			}
+			open = open[:len(open)-1]
+			c.end(tk.Name)
+			scope.pop()
+			depth--
+			rootDone = depth == 0
+		case xml.Comment:
+			switch {
+			case depth > 0:
+				c.token(tk)
+			case o.outsideComments && mode.comments && rootDone:
+				c.buf = append(c.buf, '\n')
+				c.comment(tk)
+			case o.outsideComments && mode.comments:
+				c.comment(tk)
+				c.buf = append(c.buf, '\n')
+			}
+		case xml.ProcInst:
+			switch {
+			case tk.Target == "xml":
+			case depth > 0:
+				c.token(tk)
+			case o.wholeDocument && rootDone:
+				c.epilogPI(tk)
+			case o.wholeDocument:
+				c.prologPI(tk)
+			}
+		default:
+			if depth > 0 {
+				c.token(tk)
+			}
+		}
+	}
+	if depth != 0 || !rootDone {
+		return nil, errors.New("no complete root element")
+	}
+	if err := c.flush(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }

@@ -53,7 +53,7 @@ func Refresh(ctx context.Context, f *Fetcher, store Store, partnerID string, src
 		obs.Trusted = last.Signature.Verified || isHTTPS(last.URL)
 		return obs, nil
 	}
-	doc, err := ReadBytes(fetched.Body, ReadOptions{EntityID: src.EntityID, Trust: trust, Now: now})
+	doc, err := ReadBytes(ctx, fetched.Body, ReadOptions{EntityID: src.EntityID, Trust: trust, Now: now})
 	if err != nil {
 		var e *Error
 		if errors.As(err, &e) && e.URL == "" {

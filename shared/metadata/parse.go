@@ -3,12 +3,15 @@ package metadata
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -26,6 +29,14 @@ type ReadOptions struct {
 	Trust *TrustAnchor
 	// Now is the time validUntil is checked against; zero means time.Now().
 	Now time.Time
+	// Limits bound what a document may make Read hold or do before its
+	// signature is checked; zero fields take DefaultLimits.
+	Limits Limits
+
+	// survey reads a document that validUntil would refuse, keeping
+	// expired roles, so that inspect can show what a refused document
+	// says. Nothing read this way is used.
+	survey bool
 }
 
 // Document is the result of reading one metadata document.
@@ -44,8 +55,8 @@ type Document struct {
 }
 
 // ReadBytes is Read over a byte slice.
-func ReadBytes(doc []byte, opts ReadOptions) (*Document, error) {
-	return Read(bytes.NewReader(doc), opts)
+func ReadBytes(ctx context.Context, doc []byte, opts ReadOptions) (*Document, error) {
+	return Read(ctx, bytes.NewReader(doc), opts)
 }
 
 // Read reads a SAML metadata document (EntityDescriptor or a nested
@@ -53,39 +64,62 @@ func ReadBytes(doc []byte, opts ReadOptions) (*Document, error) {
 // records the validUntil/cacheDuration of everything enclosing it and, with
 // opts.Trust, canonicalises and hashes the root for its enveloped signature
 // as the tokens go by. No DOM is built, so a 50 MB aggregate costs little
-// more than the decoder's buffers.
+// more than the decoder's buffers. The work is linear in the document, what
+// must be held before the signature is checked is capped (opts.Limits), and
+// ctx stops the read between two reads of r or two tokens.
 //
 // Errors are *Error: not-xml, not-metadata, signature, unsigned, expired,
-// entity-not-found or ambiguous-entity. A signature failure wins over the
-// others, because nothing read from a document that fails its signature can
-// be trusted, not even "the entity is missing".
-func Read(r io.Reader, opts ReadOptions) (*Document, error) {
+// entity-not-found, ambiguous-entity, limit or canceled. A signature
+// failure wins over the later ones, because nothing read from a document
+// that fails its signature can be trusted, not even "the entity is
+// missing".
+func Read(ctx context.Context, r io.Reader, opts ReadOptions) (*Document, error) {
+	doc, err := read(ctx, r, opts)
+	if err != nil {
+		return nil, err
+	}
+	return doc, nil
+}
+
+var utf8BOM = []byte("\xEF\xBB\xBF")
+
+// read is Read, except that a failure also returns what had been read
+// (inspect shows it, marked as refused).
+func read(ctx context.Context, r io.Reader, opts ReadOptions) (*Document, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	if opts.Now.IsZero() {
 		opts.Now = time.Now()
 	}
 	if err := opts.Trust.check(); err != nil {
 		return nil, err
 	}
+	lim := opts.Limits.withDefaults()
 	h := sha256.New()
 	counter := &countingWriter{w: h}
-	br := bufio.NewReaderSize(io.TeeReader(r, counter), 64<<10)
+	br := bufio.NewReaderSize(newLexFilter(ctx, io.TeeReader(r, counter), lim), 64<<10)
 	// encoding/xml does not skip a UTF-8 byte order mark; AD FS and Entra
 	// documents start with one.
-	if b, _ := br.Peek(3); bytes.Equal(b, []byte("\xEF\xBB\xBF")) {
+	if b, _ := br.Peek(3); bytes.Equal(b, utf8BOM) {
 		br.Discard(3)
 	}
-	d := &docReader{opts: opts, dec: xml.NewDecoder(br)}
+	d := &docReader{ctx: ctx, opts: opts, lim: lim, dec: xml.NewDecoder(br)}
 	d.dec.Strict = true
 	// run reads to EOF, so on success the hash covers every byte.
-	if err := d.run(); err != nil {
-		return nil, err
-	}
-	if err := d.finish(); err != nil {
-		return nil, err
+	err := d.run()
+	if err == nil {
+		err = d.finish()
 	}
 	doc := &d.doc
-	doc.SHA256 = hex.EncodeToString(h.Sum(nil))
 	doc.Size = counter.n
+	if err != nil {
+		if d.found != nil && doc.Entity.EntityID == "" {
+			doc.Entity = d.found.decode()
+		}
+		return doc, err
+	}
+	doc.SHA256 = hex.EncodeToString(h.Sum(nil))
 	return doc, nil
 }
 
@@ -102,31 +136,49 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 type sigPhase int
 
 const (
-	sigBeforeFirstChild sigPhase = iota // root opened, no child element yet
+	sigBeforeFirstChild sigPhase = iota // root not yet opened, or no child element yet
 	sigCapturing                        // inside the root's ds:Signature
 	sigDone                             // past the place a root signature may be
 )
 
 type docReader struct {
+	ctx   context.Context
 	opts  ReadOptions
+	lim   Limits
 	dec   *xml.Decoder
 	doc   Document
 	scope nsScope
 	open  []xml.Name // raw names of open elements, to match end tags
-	// validity has one frame per open Entities/EntityDescriptor.
+	// validity has one frame per open Entities/EntityDescriptor, each
+	// holding the earliest validUntil and shortest cacheDuration of the
+	// element and its enclosing ones.
 	validity []validityFrame
+	tokens   int
+	first    bool // no token read yet
+	rootDone bool // the root element has ended
 
 	phase     sigPhase
 	rootStart xml.StartElement
+	// prologPIs are processing instructions before the root: part of the
+	// canonical form of a Reference URI="" (the whole document).
+	prologPIs []xml.ProcInst
 	pending   []xml.Token // root's non-element content before its first child
 	sigTokens []xml.Token
+	held      int // tokens held in prologPIs, pending and sigTokens
 	sig       *parsedSignature
 	hasher    *canonicalizer
+	// wholeDocument is true for a Reference URI="": processing
+	// instructions outside the root are digested too.
+	wholeDocument bool
 
 	// entityDepth is the depth of the open EntityDescriptor (0: none);
-	// entityIsIdP says whether it has an IdP role so far.
+	// entityIsIdP says whether it has a live IdP role so far.
 	entityDepth int
 	entityIsIdP bool
+	role        roleState
+
+	attrNames []xml.Name            // scratch of checkAttrs
+	attrSeen  map[xml.Name]struct{} // scratch of checkAttrs
 
 	cur      *entityCapture // entity being read, when it is a candidate
 	found    *entityCapture
@@ -140,8 +192,36 @@ type validityFrame struct {
 	cacheDur      time.Duration
 }
 
+// roleState follows the open child element of an EntityDescriptor.
+type roleState struct {
+	depth int    // its depth; 0 when no child is open
+	kind  string // ProtocolSAML, ProtocolWSFed, or "" (not an IdP role, or not yet known)
+	// pending is set while a RoleDescriptor's xsi:type prefix waits for
+	// the binding the element's content gives it (see stsType).
+	pending    *typePrefix
+	validUntil *time.Time
+	expired    bool
+	facts      *roleFacts // what the role says, for the candidate entity
+}
+
+// typePrefix is the prefix of a RoleDescriptor's xsi:type QName that the
+// canonical form leaves unbound on the element itself.
+type typePrefix struct {
+	prefix   string
+	src      string // its binding in the document as read
+	srcBound bool
+}
+
+type roleFacts struct {
+	sso       []Endpoint
+	passive   []string
+	certs     []string
+	protocols string
+}
+
 func (d *docReader) run() error {
 	sawRoot := false
+	d.first = true
 	for {
 		tok, err := d.dec.RawToken()
 		if err == io.EOF {
@@ -154,52 +234,135 @@ func (d *docReader) run() error {
 			return nil
 		}
 		if err != nil {
-			return &Error{Kind: KindNotXML, Err: err}
+			return tokenError(err)
 		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if len(d.open) == 0 && sawRoot {
-				return errorf(KindNotXML, "content after the root element")
+		d.tokens++
+		if d.tokens&255 == 0 {
+			if err := d.ctx.Err(); err != nil {
+				return tokenError(err)
 			}
-			sawRoot = true
-			if err := d.startElement(t); err != nil {
-				return err
-			}
-		case xml.EndElement:
-			if err := d.endElement(t); err != nil {
-				return err
-			}
-		case xml.Directive:
-			// A DTD can define entities that make two parsers disagree
-			// about the content; metadata never needs one.
-			return errorf(KindNotXML, "DTD or directive not allowed")
-		case xml.CharData:
-			if len(d.open) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return errorf(KindNotXML, "text outside the root element")
-				}
-				continue
-			}
-			d.content(t)
-		case xml.Comment, xml.ProcInst:
-			if len(d.open) == 0 {
-				continue
-			}
-			d.content(t)
+		}
+		first := d.first
+		d.first = false
+		if err := d.token(tok, first, &sawRoot); err != nil {
+			return err
+		}
+		// Everything up to the end of the root signature is held until the
+		// signature is checked.
+		if d.phase != sigDone && d.dec.InputOffset() > int64(d.lim.MaxSignatureBytes) {
+			return limitErr("MaxSignatureBytes", d.lim.MaxSignatureBytes)
 		}
 	}
 }
 
+// token handles one raw token.
+func (d *docReader) token(tok xml.Token, first bool, sawRoot *bool) error {
+	switch t := tok.(type) {
+	case xml.StartElement:
+		if d.rootDone {
+			return errorf(KindNotXML, "content after the root element")
+		}
+		*sawRoot = true
+		if err := d.startElement(t); err != nil {
+			return err
+		}
+	case xml.EndElement:
+		if err := d.endElement(t); err != nil {
+			return err
+		}
+		d.rootDone = len(d.open) == 0
+	case xml.Directive:
+		// A DTD can define entities that make two parsers disagree
+		// about the content; metadata never needs one.
+		return errorf(KindNotXML, "DTD or directive not allowed")
+	case xml.CharData:
+		if len(d.open) == 0 {
+			if len(bytes.TrimSpace(t)) > 0 {
+				return errorf(KindNotXML, "text outside the root element")
+			}
+			return nil
+		}
+		if err := d.content(t); err != nil {
+			return err
+		}
+	case xml.ProcInst:
+		if err := checkPI(t, first); err != nil {
+			return err
+		}
+		if t.Target == "xml" {
+			return nil // the XML declaration is not part of any canonical form
+		}
+		if len(d.open) == 0 {
+			if err := d.outsidePI(t); err != nil {
+				return err
+			}
+			return nil
+		}
+		if err := d.content(t); err != nil {
+			return err
+		}
+	case xml.Comment:
+		if len(d.open) == 0 {
+			return nil // never digested: a whole-document reference drops comments
+		}
+		if err := d.content(t); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func tokenError(err error) error {
+	var le *LimitError
+	switch {
+	case errors.As(err, &le):
+		return &Error{Kind: KindLimit, Err: le}
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		return &Error{Kind: KindCanceled, Detail: "reading stopped", Err: err}
+	}
+	return &Error{Kind: KindNotXML, Err: err}
+}
+
+// hold counts a token kept in memory until the signature is known.
+func (d *docReader) hold() error {
+	d.held++
+	if d.held > d.lim.MaxSignatureNodes {
+		return limitErr("MaxSignatureNodes", d.lim.MaxSignatureNodes)
+	}
+	return nil
+}
+
+// outsidePI handles a processing instruction before or after the root.
+func (d *docReader) outsidePI(p xml.ProcInst) error {
+	if !d.rootDone {
+		if err := d.hold(); err != nil {
+			return err
+		}
+		d.prologPIs = append(d.prologPIs, p.Copy())
+		return nil
+	}
+	if d.hasher != nil && d.wholeDocument {
+		d.hasher.epilogPI(p)
+	}
+	return nil
+}
+
 // content handles character data, comments and processing instructions
 // inside the root.
-func (d *docReader) content(tok xml.Token) {
+func (d *docReader) content(tok xml.Token) error {
 	switch d.phase {
 	case sigBeforeFirstChild:
+		if err := d.hold(); err != nil {
+			return err
+		}
 		d.pending = append(d.pending, xml.CopyToken(tok))
-		return
+		return nil
 	case sigCapturing:
+		if err := d.hold(); err != nil {
+			return err
+		}
 		d.sigTokens = append(d.sigTokens, xml.CopyToken(tok))
-		return
+		return nil
 	}
 	if d.hasher != nil {
 		d.hasher.token(tok)
@@ -207,24 +370,27 @@ func (d *docReader) content(tok xml.Token) {
 	if cd, ok := tok.(xml.CharData); ok && d.cur != nil {
 		d.cur.text(cd)
 	}
+	return nil
 }
 
 func (d *docReader) startElement(t xml.StartElement) error {
-	if err := checkAttrs(t); err != nil {
+	if len(d.open) >= d.lim.MaxDepth {
+		return limitErr("MaxDepth", d.lim.MaxDepth)
+	}
+	if err := checkNames(t); err != nil {
 		return err
 	}
 	d.scope.push(t.Attr)
+	if len(d.scope.b) > d.lim.MaxNamespaces {
+		return limitErr("MaxNamespaces", d.lim.MaxNamespaces)
+	}
 	d.open = append(d.open, t.Name)
 	space, err := d.resolve(t.Name)
 	if err != nil {
 		return err
 	}
-	for _, a := range t.Attr {
-		if _, isDecl := declaredPrefix(a.Name); !isDecl && a.Name.Space != "" {
-			if _, ok := d.scope.lookup(a.Name.Space); !ok {
-				return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
-			}
-		}
+	if err := d.checkAttrs(t); err != nil {
+		return err
 	}
 	depth := len(d.open)
 	name := xml.Name{Space: space, Local: t.Name.Local}
@@ -244,7 +410,7 @@ func (d *docReader) startElement(t xml.StartElement) error {
 			d.phase = sigCapturing
 		case d.phase == sigBeforeFirstChild:
 			d.phase = sigDone
-			d.pending = nil // unsigned: nothing to hash
+			d.pending, d.prologPIs = nil, nil // unsigned: nothing to hash
 		case isSig:
 			// The SAML metadata schema puts ds:Signature first; a second
 			// or misplaced one is how wrapping attacks look.
@@ -252,11 +418,19 @@ func (d *docReader) startElement(t xml.StartElement) error {
 		}
 	}
 	if d.phase == sigCapturing {
+		if err := d.hold(); err != nil {
+			return err
+		}
 		d.sigTokens = append(d.sigTokens, t.Copy())
 		return nil
 	}
 	if d.hasher != nil {
-		d.hasher.start(t)
+		d.hasher.startResolved(t, d.attrNames)
+	}
+	if d.role.pending != nil && depth > d.role.depth {
+		if err := d.resolveTypePrefix(); err != nil {
+			return err
+		}
 	}
 	return d.extractStart(name, t, depth)
 }
@@ -269,6 +443,9 @@ func (d *docReader) endElement(t xml.EndElement) error {
 	space, _ := d.resolve(t.Name)
 	name := xml.Name{Space: space, Local: t.Name.Local}
 	if d.phase == sigCapturing {
+		if err := d.hold(); err != nil {
+			return err
+		}
 		d.sigTokens = append(d.sigTokens, t)
 		d.scope.pop()
 		d.open = d.open[:n-1]
@@ -282,8 +459,11 @@ func (d *docReader) endElement(t xml.EndElement) error {
 	}
 	if n == 1 && d.phase == sigBeforeFirstChild {
 		d.phase = sigDone // an empty root: unsigned
+		d.pending, d.prologPIs = nil, nil
 	}
-	d.extractEnd(name, n)
+	if err := d.extractEnd(name, n); err != nil {
+		return err
+	}
 	if d.hasher != nil {
 		d.hasher.end(t.Name)
 	}
@@ -300,45 +480,141 @@ func (d *docReader) resolve(n xml.Name) (string, error) {
 	return uri, nil
 }
 
-// checkAttrs refuses an element with the same attribute twice: parsers
-// disagree about which one wins, which is what wrapping attacks feed on.
-func checkAttrs(t xml.StartElement) error {
-	repeated := func(n xml.Name) error {
-		return errorf(KindNotXML, "attribute %q repeated on <%s>", qname(n), qname(t.Name))
-	}
-	if len(t.Attr) > 16 { // a map, so a hostile element cannot cost n²
-		seen := make(map[xml.Name]bool, len(t.Attr))
-		for _, a := range t.Attr {
-			if seen[a.Name] {
-				return repeated(a.Name)
+// checkAttrs runs once the element's declarations are in scope. It
+// refuses an element with the same attribute twice, whether written the
+// same (parsers disagree about which one wins, which is what wrapping
+// attacks feed on) or with two prefixes bound to one namespace (libxml2
+// refuses that; the canonical order of such a pair is undefined), and an
+// undeclared attribute prefix. Its cost is linear in the attributes.
+func (d *docReader) checkAttrs(t xml.StartElement) error {
+	names := d.attrNames[:0]
+	for _, a := range t.Attr {
+		n := xml.Name{Local: a.Name.Local}
+		switch p, isDecl := declaredPrefix(a.Name); {
+		case isDecl:
+			n.Space = nsXMLNS // declarations: one per prefix
+			n.Local = p
+		case a.Name.Space != "":
+			uri, ok := d.scope.lookup(a.Name.Space)
+			if !ok {
+				return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
 			}
-			seen[a.Name] = true
+			n.Space = uri
+		}
+		names = append(names, n)
+	}
+	d.attrNames = names
+	repeated := func(i int) error {
+		return errorf(KindNotXML, "attribute %q repeated on <%s> (as {%s}%s)", qname(t.Attr[i].Name), qname(t.Name), names[i].Space, names[i].Local)
+	}
+	if len(names) <= 8 {
+		for i := range names {
+			for j := i + 1; j < len(names); j++ {
+				if names[i] == names[j] {
+					return repeated(j)
+				}
+			}
 		}
 		return nil
 	}
-	for i := range t.Attr {
-		for j := i + 1; j < len(t.Attr); j++ {
-			if t.Attr[i].Name == t.Attr[j].Name {
-				return repeated(t.Attr[i].Name)
-			}
+	if d.attrSeen == nil {
+		d.attrSeen = make(map[xml.Name]struct{})
+	}
+	defer clear(d.attrSeen) // cheap: the map only ever holds one element's names
+	for i, n := range names {
+		if _, dup := d.attrSeen[n]; dup {
+			return repeated(i)
+		}
+		d.attrSeen[n] = struct{}{}
+	}
+	return nil
+}
+
+// checkNames refuses what Namespaces in XML 1.0 forbids and encoding/xml
+// lets through, as libxml2 does: a name that is not a QName, the xmlns
+// prefix on an element, a prefix undeclared with xmlns:p="" (XML 1.1 only:
+// a canonicaliser drops it while a reader would take the prefix as having
+// no namespace), and the xml and xmlns prefixes or namespace names bound
+// to anything but each other.
+func checkNames(t xml.StartElement) error {
+	if err := checkQName(t.Name); err != nil {
+		return err
+	}
+	if t.Name.Space == "xmlns" {
+		return errorf(KindNotXML, "element <%s> uses the reserved prefix xmlns", qname(t.Name))
+	}
+	for _, a := range t.Attr {
+		if err := checkQName(a.Name); err != nil {
+			return err
+		}
+		p, isDecl := declaredPrefix(a.Name)
+		if !isDecl {
+			continue
+		}
+		bad := ""
+		switch {
+		case p == "xmlns":
+			bad = "the xmlns prefix cannot be declared"
+		case p == "xml" && a.Value != nsXML:
+			bad = "the xml prefix can only be bound to " + nsXML
+		case p != "xml" && a.Value == nsXML:
+			bad = "only the xml prefix can be bound to " + nsXML
+		case a.Value == nsXMLNS:
+			bad = "no prefix can be bound to " + nsXMLNS
+		case p != "" && a.Value == "":
+			bad = "an empty namespace name for a prefix is XML 1.1, not XML 1.0"
+		}
+		if bad != "" {
+			return errorf(KindNotXML, "namespace declaration %s=%q on <%s>: %s", qname(a.Name), a.Value, qname(t.Name), bad)
 		}
 	}
 	return nil
 }
 
+func checkQName(n xml.Name) error {
+	if strings.Contains(n.Local, ":") {
+		return errorf(KindNotXML, "%q is not a namespace-well-formed name", qname(n))
+	}
+	return nil
+}
+
+// checkPI refuses processing instructions Namespaces in XML and XML 1.0
+// forbid and encoding/xml accepts: a target with a colon, and an XML
+// declaration that is not the first thing in the document.
+func checkPI(p xml.ProcInst, first bool) error {
+	switch {
+	case strings.Contains(p.Target, ":"):
+		return errorf(KindNotXML, "processing instruction target %q contains a colon", p.Target)
+	case p.Target == "xml" && !first:
+		return errorf(KindNotXML, "XML declaration not at the start of the document")
+	case p.Target != "xml" && strings.EqualFold(p.Target, "xml"):
+		return errorf(KindNotXML, "processing instruction target %q is reserved", p.Target)
+	case p.Target == "xml" && !xmlDeclPattern.Match(p.Inst):
+		return errorf(KindNotXML, "malformed XML declaration")
+	}
+	return nil
+}
+
+// xmlDeclPattern is XML 1.0's XMLDecl after "<?xml" (production 23):
+// version, then optional encoding and standalone, in that order.
+// encoding/xml checks only the values it needs.
+var xmlDeclPattern = regexp.MustCompile(`^version[ \t\r\n]*=[ \t\r\n]*("1\.[0-9]+"|'1\.[0-9]+')` +
+	`([ \t\r\n]+encoding[ \t\r\n]*=[ \t\r\n]*("[A-Za-z][A-Za-z0-9._-]*"|'[A-Za-z][A-Za-z0-9._-]*'))?` +
+	`([ \t\r\n]+standalone[ \t\r\n]*=[ \t\r\n]*("(yes|no)"|'(yes|no)'))?[ \t\r\n]*$`)
+
 // entityCapture collects one EntityDescriptor while it streams by.
 type entityCapture struct {
-	entity   Entity
-	depth    int
-	role     *Role
-	roleKind string // "saml" or "wsFed"
-	// certs are the raw base64 strings, decoded at the end only for the
-	// entity that is kept (decoding every certificate of a 10,000-entity
-	// aggregate would cost more than reading it).
-	certs   map[*Role][]string
-	inKey   bool // inside a signing KeyDescriptor
-	textFor string
-	textBuf []byte
+	entity Entity
+	depth  int
+	// Certificates are the raw base64 strings, decoded at the end only
+	// for the entity that is kept (decoding every certificate of a
+	// 10,000-entity aggregate would cost more than reading it).
+	samlCerts, wsFedCerts []string
+	samlProtocols         []string
+	expiredRoles          int
+	inKey                 bool // inside a signing KeyDescriptor
+	textFor               string
+	textBuf               []byte
 	// passive is true inside fed:PassiveRequestorEndpoint.
 	passive bool
 }
@@ -359,14 +635,13 @@ func attr(t xml.StartElement, local string) (string, bool) {
 }
 
 func (d *docReader) extractStart(name xml.Name, t xml.StartElement, depth int) error {
-	if name.Space == nsMD && (name.Local == "EntitiesDescriptor" || name.Local == "EntityDescriptor") {
-		f, err := readValidity(t)
-		if err != nil {
+	isMD := name.Space == nsMD
+	if isMD && (name.Local == "EntitiesDescriptor" || name.Local == "EntityDescriptor") {
+		if err := d.pushValidity(t); err != nil {
 			return err
 		}
-		d.validity = append(d.validity, f)
 	}
-	if name.Space == nsMD && name.Local == "EntityDescriptor" {
+	if isMD && name.Local == "EntityDescriptor" {
 		if d.entityDepth != 0 {
 			return errorf(KindNotMetadata, "EntityDescriptor nested in an EntityDescriptor")
 		}
@@ -377,43 +652,28 @@ func (d *docReader) extractStart(name xml.Name, t xml.StartElement, depth int) e
 			return errorf(KindNotMetadata, "EntityDescriptor without entityID")
 		}
 		if d.opts.EntityID == "" || id == d.opts.EntityID {
-			d.cur = &entityCapture{entity: Entity{EntityID: id}, depth: depth, certs: map[*Role][]string{}}
+			d.cur = &entityCapture{entity: Entity{EntityID: id}, depth: depth}
 		}
 		return nil
 	}
-	if depth == d.entityDepth+1 && name.Space == nsMD &&
-		(name.Local == "IDPSSODescriptor" || name.Local == "RoleDescriptor" && d.isSTSType(t)) {
-		d.entityIsIdP = true
+	if d.entityDepth != 0 && depth == d.entityDepth+1 {
+		return d.roleStart(name, t, depth)
 	}
-	e := d.cur
-	if e == nil {
+	e, rf := d.cur, d.role.facts
+	if e == nil || rf == nil {
 		return nil
 	}
 	switch {
-	case depth == e.depth+1 && name.Space == nsMD && name.Local == "IDPSSODescriptor":
-		if e.entity.SAML == nil {
-			e.entity.SAML = &Role{}
-		}
-		e.role, e.roleKind = e.entity.SAML, ProtocolSAML
-		if p, ok := attr(t, "protocolSupportEnumeration"); ok {
-			e.role.Protocols = strings.TrimSpace(strings.Join([]string{e.role.Protocols, p}, " "))
-		}
-	case depth == e.depth+1 && name.Space == nsMD && name.Local == "RoleDescriptor" && d.isSTSType(t):
-		if e.entity.WSFed == nil {
-			e.entity.WSFed = &Role{}
-		}
-		e.role, e.roleKind = e.entity.WSFed, ProtocolWSFed
-	case e.role == nil:
-	case depth == e.depth+2 && name.Space == nsMD && name.Local == "KeyDescriptor":
+	case depth == d.role.depth+1 && isMD && name.Local == "KeyDescriptor":
 		use, _ := attr(t, "use")
 		e.inKey = use == "" || use == "signing"
 	case e.inKey && name.Space == nsDS && name.Local == "X509Certificate":
 		e.textFor, e.textBuf = "cert", e.textBuf[:0]
-	case depth == e.depth+2 && e.roleKind == ProtocolSAML && name.Space == nsMD && name.Local == "SingleSignOnService":
+	case depth == d.role.depth+1 && d.role.kind == ProtocolSAML && isMD && name.Local == "SingleSignOnService":
 		b, _ := attr(t, "Binding")
 		l, _ := attr(t, "Location")
-		e.role.SingleSignOnServices = append(e.role.SingleSignOnServices, Endpoint{Binding: b, Location: l})
-	case depth == e.depth+2 && e.roleKind == ProtocolWSFed && name.Space == nsFed && name.Local == "PassiveRequestorEndpoint":
+		rf.sso = append(rf.sso, Endpoint{Binding: b, Location: l})
+	case depth == d.role.depth+1 && d.role.kind != ProtocolSAML && name.Space == nsFed && name.Local == "PassiveRequestorEndpoint":
 		e.passive = true
 	case e.passive && name.Space == nsWSA && name.Local == "Address":
 		e.textFor, e.textBuf = "passive", e.textBuf[:0]
@@ -421,11 +681,74 @@ func (d *docReader) extractStart(name xml.Name, t xml.StartElement, depth int) e
 	return nil
 }
 
-// isSTSType reports whether a RoleDescriptor's xsi:type is
-// fed:SecurityTokenServiceType, resolving the prefix in the value.
-func (d *docReader) isSTSType(t xml.StartElement) bool {
+// roleStart opens a child element of an EntityDescriptor and works out
+// whether it is an IdP role: IDPSSODescriptor, or a RoleDescriptor of
+// xsi:type fed:SecurityTokenServiceType.
+func (d *docReader) roleStart(name xml.Name, t xml.StartElement, depth int) error {
+	d.role = roleState{depth: depth}
+	if name.Space != nsMD {
+		return nil
+	}
+	switch name.Local {
+	case "IDPSSODescriptor":
+		d.role.kind = ProtocolSAML
+	case "RoleDescriptor":
+		sts, pending, err := d.stsType(t)
+		if err != nil {
+			return err
+		}
+		if sts {
+			d.role.kind = ProtocolWSFed
+		}
+		d.role.pending = pending
+		if !sts && pending == nil {
+			return nil
+		}
+	default:
+		return nil
+	}
+	// SAML metadata §2.4.1: a role's validUntil means what it means on an
+	// entity. An expired role contributes nothing (see doc.go).
+	if v, ok := attr(t, "validUntil"); ok {
+		tm, err := parseDateTime(v)
+		if err != nil {
+			return errorf(KindNotMetadata, "validUntil %q of <%s> is not an xs:dateTime", v, qname(t.Name))
+		}
+		d.role.validUntil = &tm
+		d.role.expired = !d.opts.Now.Before(tm)
+	}
+	if d.cur != nil {
+		d.role.facts = &roleFacts{}
+		if d.role.kind == ProtocolSAML {
+			d.role.facts.protocols, _ = attr(t, "protocolSupportEnumeration")
+		}
+	}
+	return nil
+}
+
+// stsType reports whether a RoleDescriptor's xsi:type is
+// fed:SecurityTokenServiceType. The prefix inside the value is the one
+// binding the reader relies on that Exclusive C14N does not render by
+// itself, so when the signature is verified it is resolved as the
+// canonical form resolves it, never from an unsigned declaration:
+//
+//   - where the canonical form binds the prefix on the element (inclusive
+//     C14N, or a PrefixList naming it), that binding decides, and the
+//     document's own must be the same;
+//   - where it does not (Exclusive C14N without a PrefixList, as AD FS
+//     and Entra sign), the decision waits (pending): the binding the
+//     canonical form gives the prefix on the role's first descendant that
+//     declares it decides, and again the document's must agree;
+//   - where nothing in the role binds it either, the signed bytes say
+//     only the local name, and the role is an STS role by that name; a
+//     document that binds the prefix to another namespace is refused.
+//
+// Unverified, the document's binding decides; where the prefix is not
+// bound on the element, the same two rules apply, so reading a canonical
+// form gives the facts its verified source gives.
+func (d *docReader) stsType(t xml.StartElement) (bool, *typePrefix, error) {
 	for _, a := range t.Attr {
-		if a.Name.Local != "type" || a.Name.Space == "" {
+		if a.Name.Local != "type" || a.Name.Space == "" || a.Name.Space == "xmlns" {
 			continue
 		}
 		if uri, _ := d.scope.lookup(a.Name.Space); uri != nsXSI {
@@ -435,44 +758,141 @@ func (d *docReader) isSTSType(t xml.StartElement) bool {
 		if !ok {
 			prefix, local = "", prefix
 		}
-		uri, _ := d.scope.lookup(prefix)
-		return uri == nsFed && local == "SecurityTokenServiceType"
+		if local != "SecurityTokenServiceType" {
+			return false, nil, nil // no binding of the prefix could make it one
+		}
+		src, srcBound := d.scope.lookup(prefix)
+		if d.hasher != nil {
+			can, canBound := d.hasher.rendered.lookup(prefix)
+			if !canBound {
+				return false, &typePrefix{prefix: prefix, src: src, srcBound: srcBound}, nil
+			}
+			if can != src {
+				return false, nil, sigErr("the xsi:type prefix %q of <%s> is bound to %q, but the signed form binds it to %q", prefix, qname(t.Name), src, can)
+			}
+			return can == nsFed, nil, nil
+		}
+		if srcBound {
+			return src == nsFed, nil, nil
+		}
+		return false, &typePrefix{prefix: prefix}, nil
 	}
-	return false
+	return false, nil, nil
 }
 
-func (d *docReader) extractEnd(name xml.Name, depth int) {
-	if name.Space == nsMD && (name.Local == "EntitiesDescriptor" || name.Local == "EntityDescriptor") {
-		defer func() { d.validity = d.validity[:len(d.validity)-1] }()
+// resolveTypePrefix looks for the pending xsi:type prefix among the
+// declarations of the element just opened (rendered ones when verifying).
+func (d *docReader) resolveTypePrefix() error {
+	p := d.role.pending
+	var uri string
+	var ok bool
+	if d.hasher != nil {
+		uri, ok = d.hasher.rendered.declared(p.prefix)
+	} else {
+		uri, ok = d.scope.declared(p.prefix)
 	}
-	if depth == d.entityDepth {
+	if !ok {
+		return nil
+	}
+	if d.hasher != nil && p.srcBound && uri != p.src {
+		return sigErr("the xsi:type prefix %q of a RoleDescriptor is bound to %q, but the signed content binds it to %q", p.prefix, p.src, uri)
+	}
+	d.role.pending = nil
+	if uri == nsFed {
+		d.role.kind = ProtocolWSFed
+	}
+	return nil
+}
+
+// roleEnd closes an entity's child element and adds what a live IdP role
+// said to the entity.
+func (d *docReader) roleEnd() error {
+	r := d.role
+	d.role = roleState{}
+	if p := r.pending; p != nil {
+		// The signed form binds the prefix nowhere in the role: the
+		// type is judged by its local name, which is signed. A document
+		// whose own binding says it is another namespace's type is
+		// refused rather than read either way.
+		if d.hasher != nil && p.srcBound && p.src != nsFed {
+			return sigErr("the signature does not fix the namespace of the xsi:type prefix %q of a RoleDescriptor (Exclusive C14N renders it nowhere in the role) and the document binds it to %q, not to WS-Federation's; sign with an InclusiveNamespaces PrefixList naming it", p.prefix, p.src)
+		}
+		r.kind = ProtocolWSFed
+	}
+	if r.kind == "" {
+		return nil
+	}
+	e := d.cur
+	label := map[string]string{ProtocolSAML: "IDPSSODescriptor", ProtocolWSFed: "WS-Fed SecurityTokenServiceType RoleDescriptor"}[r.kind]
+	if r.expired {
+		if e != nil {
+			e.expiredRoles++
+			e.entity.Problems = append(e.entity.Problems, fmt.Sprintf("%s expired at %s (its validUntil)", label, r.validUntil.UTC().Format(time.RFC3339)))
+		}
+		if !d.opts.survey {
+			return nil // an expired role contributes nothing
+		}
+	}
+	d.entityIsIdP = true
+	rf := r.facts
+	if e == nil || rf == nil {
+		return nil
+	}
+	dst, certs := &e.entity.SAML, &e.samlCerts
+	if r.kind == ProtocolWSFed {
+		dst, certs = &e.entity.WSFed, &e.wsFedCerts
+	}
+	if *dst == nil {
+		*dst = &Role{}
+	}
+	role := *dst
+	role.SingleSignOnServices = append(role.SingleSignOnServices, rf.sso...)
+	role.PassiveRequestorEndpoints = append(role.PassiveRequestorEndpoints, rf.passive...)
+	*certs = append(*certs, rf.certs...)
+	if r.kind == ProtocolSAML {
+		e.samlProtocols = append(e.samlProtocols, rf.protocols)
+	}
+	if vu := r.validUntil; vu != nil && (role.ValidUntil == nil || vu.Before(*role.ValidUntil)) {
+		role.ValidUntil = vu
+	}
+	return nil
+}
+
+func (d *docReader) extractEnd(name xml.Name, depth int) error {
+	if e, rf := d.cur, d.role.facts; e != nil && rf != nil {
+		switch {
+		case e.textFor == "cert" && name.Space == nsDS && name.Local == "X509Certificate":
+			rf.certs = append(rf.certs, string(e.textBuf))
+			e.textFor = ""
+		case e.textFor == "passive" && name.Space == nsWSA && name.Local == "Address":
+			if addr := strings.TrimSpace(string(e.textBuf)); addr != "" {
+				rf.passive = append(rf.passive, addr)
+			}
+			e.textFor = ""
+		case depth == d.role.depth+1 && name.Space == nsMD && name.Local == "KeyDescriptor":
+			e.inKey = false
+		case depth == d.role.depth+1 && name.Space == nsFed && name.Local == "PassiveRequestorEndpoint":
+			e.passive = false
+		}
+	}
+	if d.role.depth != 0 && depth == d.role.depth {
+		if err := d.roleEnd(); err != nil {
+			return err
+		}
+	}
+	if d.entityDepth != 0 && depth == d.entityDepth {
+		if d.cur != nil {
+			d.entityDone()
+		}
 		if d.entityIsIdP {
 			d.doc.IdPCount++
 		}
 		d.entityDepth = 0
 	}
-	e := d.cur
-	if e == nil {
-		return
+	if name.Space == nsMD && (name.Local == "EntitiesDescriptor" || name.Local == "EntityDescriptor") {
+		d.validity = d.validity[:len(d.validity)-1]
 	}
-	switch {
-	case depth == e.depth:
-		d.entityDone()
-	case e.textFor == "cert" && name.Space == nsDS && name.Local == "X509Certificate":
-		e.certs[e.role] = append(e.certs[e.role], string(e.textBuf))
-		e.textFor = ""
-	case e.textFor == "passive" && name.Space == nsWSA && name.Local == "Address":
-		if addr := strings.TrimSpace(string(e.textBuf)); addr != "" {
-			e.role.PassiveRequestorEndpoints = append(e.role.PassiveRequestorEndpoints, addr)
-		}
-		e.textFor = ""
-	case depth == e.depth+2 && name.Space == nsMD && name.Local == "KeyDescriptor":
-		e.inKey = false
-	case depth == e.depth+2 && name.Space == nsFed && name.Local == "PassiveRequestorEndpoint":
-		e.passive = false
-	case depth == e.depth+1 && e.role != nil:
-		e.role, e.roleKind = nil, ""
-	}
+	return nil
 }
 
 // entityDone is called at the end of a candidate EntityDescriptor, while its
@@ -480,17 +900,8 @@ func (d *docReader) extractEnd(name xml.Name, depth int) {
 func (d *docReader) entityDone() {
 	e := d.cur
 	d.cur = nil
-	var vu *time.Time
-	cd, cdRaw := time.Duration(0), ""
-	for _, f := range d.validity {
-		if f.validUntil != nil && (vu == nil || f.validUntil.Before(*vu)) {
-			vu = f.validUntil
-		}
-		if f.cacheDuration != "" && (cdRaw == "" || f.cacheDur < cd) {
-			cd, cdRaw = f.cacheDur, f.cacheDuration
-		}
-	}
-	e.entity.ValidUntil, e.entity.CacheDuration = vu, cdRaw
+	f := d.validity[len(d.validity)-1]
+	e.entity.ValidUntil, e.entity.CacheDuration = f.validUntil, f.cacheDuration
 	if d.opts.EntityID != "" {
 		d.matches++
 		if d.found == nil {
@@ -498,7 +909,9 @@ func (d *docReader) entityDone() {
 		}
 		return
 	}
-	if !e.entity.IsIdP() {
+	// An entity whose IdP roles have all expired is still the IdP the
+	// document describes: it is chosen, then refused as expired.
+	if !e.entity.IsIdP() && e.expiredRoles == 0 {
 		return
 	}
 	d.idpNames = append(d.idpNames, e.entity.EntityID)
@@ -507,12 +920,13 @@ func (d *docReader) entityDone() {
 	}
 }
 
-func readValidity(t xml.StartElement) (validityFrame, error) {
+// pushValidity opens the validity frame of an Entities/EntityDescriptor.
+func (d *docReader) pushValidity(t xml.StartElement) error {
 	var f validityFrame
 	if v, ok := attr(t, "validUntil"); ok {
 		tm, err := parseDateTime(v)
 		if err != nil {
-			return f, errorf(KindNotMetadata, "validUntil %q is not an xs:dateTime", v)
+			return errorf(KindNotMetadata, "validUntil %q is not an xs:dateTime", v)
 		}
 		f.validUntil = &tm
 	}
@@ -521,7 +935,19 @@ func readValidity(t xml.StartElement) (validityFrame, error) {
 			f.cacheDuration, f.cacheDur = v, dur
 		}
 	}
-	return f, nil
+	// Fold in the enclosing frame (outer wins a tie), so an entity's
+	// validity is one look, however deep the groups nest.
+	if n := len(d.validity); n > 0 {
+		p := d.validity[n-1]
+		if p.validUntil != nil && (f.validUntil == nil || !f.validUntil.Before(*p.validUntil)) {
+			f.validUntil = p.validUntil
+		}
+		if p.cacheDuration != "" && (f.cacheDuration == "" || p.cacheDur <= f.cacheDur) {
+			f.cacheDuration, f.cacheDur = p.cacheDuration, p.cacheDur
+		}
+	}
+	d.validity = append(d.validity, f)
+	return nil
 }
 
 // finish applies the checks that need the whole document: signature digest,
@@ -543,29 +969,57 @@ func (d *docReader) finish() error {
 		return errorf(KindAmbiguousEntity, "the document has %d IdP entities; name one (for example %q)", len(d.idpNames), d.idpNames[0])
 	}
 	d.doc.Entity = d.found.decode()
+	if d.opts.survey {
+		return nil
+	}
 	if vu := d.doc.Entity.ValidUntil; vu != nil && !d.opts.Now.Before(*vu) {
 		return errorf(KindExpired, "validUntil %s has passed", vu.UTC().Format(time.RFC3339))
+	}
+	if !d.doc.Entity.IsIdP() && d.found.expiredRoles > 0 {
+		return errorf(KindExpired, "every IdP role of %s has expired: %s", d.doc.Entity.EntityID, strings.Join(d.doc.Entity.Problems, "; "))
 	}
 	return nil
 }
 
+// maxProblems bounds Entity.Problems: a hostile entity can hold a
+// million broken certificates, and a report needs a handful.
+const maxProblems = 20
+
 // decode turns the captured base64 strings into certificates.
 func (e *entityCapture) decode() Entity {
 	ent := e.entity
-	for _, role := range []*Role{ent.SAML, ent.WSFed} {
-		if role == nil {
+	ent.Problems = slices.Clone(ent.Problems)
+	skipped := 0
+	problem := func(msg string) {
+		if len(ent.Problems) < maxProblems {
+			ent.Problems = append(ent.Problems, msg)
+		} else {
+			skipped++
+		}
+	}
+	roles := []struct {
+		role  *Role
+		certs []string
+	}{{ent.SAML, e.samlCerts}, {ent.WSFed, e.wsFedCerts}}
+	for i, r := range roles {
+		if r.role == nil {
 			continue
 		}
+		role := *r.role // a copy: decode may run twice on one capture
+		role.SigningCertificates = []SigningCertificate{}
+		if i == 0 {
+			role.Protocols = strings.TrimSpace(strings.Join(e.samlProtocols, " "))
+		}
 		seen := map[string]bool{}
-		for _, b64 := range e.certs[role] {
+		for _, b64 := range r.certs {
 			der, err := inventory.DecodeBase64DER(b64)
 			if err != nil {
-				ent.Problems = append(ent.Problems, "signing certificate skipped: "+err.Error())
+				problem("signing certificate skipped: " + err.Error())
 				continue
 			}
 			c, err := inventory.CertificateFromDER(der)
 			if err != nil {
-				ent.Problems = append(ent.Problems, "signing certificate skipped: "+err.Error())
+				problem("signing certificate skipped: " + err.Error())
 				continue
 			}
 			sc := SigningCertificate{Certificate: c, Base64: base64Std(der)}
@@ -574,9 +1028,14 @@ func (e *entityCapture) decode() Entity {
 				role.SigningCertificates = append(role.SigningCertificates, sc)
 			}
 		}
-		if role.SigningCertificates == nil {
-			role.SigningCertificates = []SigningCertificate{}
+		if i == 0 {
+			ent.SAML = &role
+		} else {
+			ent.WSFed = &role
 		}
+	}
+	if skipped > 0 {
+		ent.Problems = append(ent.Problems, fmt.Sprintf("and %d more problems", skipped))
 	}
 	return ent
 }
@@ -603,33 +1062,33 @@ func parseISODuration(s string) (time.Duration, error) {
 	}
 	var total float64
 	inTime, components := false, 0
-	units := map[bool]map[byte]float64{
-		false: {'Y': 365 * 24 * 3600, 'M': 30 * 24 * 3600, 'W': 7 * 24 * 3600, 'D': 24 * 3600},
-		true:  {'H': 3600, 'M': 60, 'S': 1},
-	}
-	num := ""
+	// num is the start of the number being read (-1: none); the number is
+	// sliced, not built a byte at a time, so a long one costs its length.
+	num := -1
 	for i := 0; i < len(rest); i++ {
 		ch := rest[i]
 		switch {
-		case ch == 'T' && !inTime && num == "":
+		case ch == 'T' && !inTime && num < 0:
 			inTime = true
 		case (ch >= '0' && ch <= '9') || ch == '.':
-			num += string(ch)
+			if num < 0 {
+				num = i
+			}
 		default:
-			mult, ok := units[inTime][ch]
-			if !ok || num == "" {
+			mult := durationUnit(inTime, ch)
+			if mult == 0 || num < 0 {
 				return 0, bad
 			}
-			v, err := strconv.ParseFloat(num, 64)
+			v, err := strconv.ParseFloat(rest[num:i], 64)
 			if err != nil {
 				return 0, bad
 			}
 			total += v * mult
-			num = ""
+			num = -1
 			components++
 		}
 	}
-	if num != "" || components == 0 || strings.HasSuffix(rest, "T") {
+	if num >= 0 || components == 0 || strings.HasSuffix(rest, "T") {
 		return 0, bad
 	}
 	if total > float64(1<<62)/1e9 {
@@ -640,4 +1099,31 @@ func parseISODuration(s string) (time.Duration, error) {
 		d = -d
 	}
 	return d, nil
+}
+
+// durationUnit is the number of seconds of an xs:duration designator; 0 for
+// none.
+func durationUnit(inTime bool, ch byte) float64 {
+	if inTime {
+		switch ch {
+		case 'H':
+			return 3600
+		case 'M':
+			return 60
+		case 'S':
+			return 1
+		}
+		return 0
+	}
+	switch ch {
+	case 'Y':
+		return 365 * 24 * 3600
+	case 'M':
+		return 30 * 24 * 3600
+	case 'W':
+		return 7 * 24 * 3600
+	case 'D':
+		return 24 * 3600
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -69,7 +70,7 @@ func TestReadEntityChoice(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ReadBytes([]byte(c.doc), ReadOptions{EntityID: c.entity, Now: testNow})
+			_, err := ReadBytes(context.Background(), []byte(c.doc), ReadOptions{EntityID: c.entity, Now: testNow})
 			wantKind(t, err, c.kind)
 		})
 	}
@@ -113,7 +114,7 @@ func TestReadRefusesWhatIsNotMetadata(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ReadBytes([]byte(c.doc), ReadOptions{Now: testNow})
+			_, err := ReadBytes(context.Background(), []byte(c.doc), ReadOptions{Now: testNow})
 			wantKind(t, err, c.kind)
 		})
 	}

@@ -162,13 +162,22 @@ func Plan(current inventory.Federation, obs Observation, policy Policy, now time
 	if protocol == "" {
 		protocol = ProtocolSAML
 	}
-	role := ent.Role(protocol)
+	// A role whose own validUntil has passed since the document was read
+	// (a kept record ages) counts as absent, as it would have at reading.
+	live := func(protocol string) *Role {
+		r := ent.Role(protocol)
+		if r != nil && r.ValidUntil != nil && !now.Before(*r.ValidUntil) {
+			return nil
+		}
+		return r
+	}
+	role := live(protocol)
 	newProtocol := protocol
 	if role == nil {
 		// The partner dropped the role Entra uses; switch to the other
 		// one if it publishes it.
 		other := map[string]string{ProtocolSAML: ProtocolWSFed, ProtocolWSFed: ProtocolSAML}[protocol]
-		if role = ent.Role(other); role == nil {
+		if role = live(other); role == nil {
 			return p.fail(KindNotMetadata, "the entity has neither a SAML IdP nor a WS-Fed STS role")
 		}
 		newProtocol = other

@@ -195,6 +195,20 @@ func TestPlan(t *testing.T) {
 			},
 		},
 		{
+			name: "WS-Fed role expired since it was read counts as absent", current: fed(current, func(f *inventory.Federation) {
+				f.PreferredProtocol, f.PassiveSignInURI = ProtocolWSFed, wsfed
+			}),
+			obs: ok(with(entity(current), func(e *Entity) { past := now.Add(-time.Minute); e.WSFed.ValidUntil = &past })), policy: PolicyAuto,
+			outcome: OutcomeEndpointChanged, action: ActionApply, changes: []string{FieldPreferredProtocol, FieldPassiveSignInURI},
+		},
+		{
+			name: "WS-Fed role valid until later is used", current: fed(current, func(f *inventory.Federation) {
+				f.PreferredProtocol, f.PassiveSignInURI = ProtocolWSFed, wsfed
+			}),
+			obs: ok(with(entity(current), func(e *Entity) { later := now.Add(time.Minute); e.WSFed.ValidUntil = &later })), policy: PolicyAuto,
+			outcome: OutcomeInSync, action: ActionNone,
+		},
+		{
 			name: "WS-Fed partner in sync", current: fed(current, func(f *inventory.Federation) {
 				f.PreferredProtocol, f.PassiveSignInURI = ProtocolWSFed, wsfed
 			}),

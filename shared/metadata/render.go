@@ -65,9 +65,18 @@ func WritePlan(w io.Writer, p ChangePlan, format string) error {
 }
 
 // writeInspectText prints an inspect report as a table.
-func writeInspectText(w io.Writer, r InspectReport) error {
+func writeInspectText(w io.Writer, r InspectReport, now time.Time) error {
+	if r.Error != nil && r.Document != nil {
+		fmt.Fprintf(w, "REFUSED (%s): what follows is what the document says; none of it is used.\n\n", r.Error.Kind)
+	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintf(tw, "Source\t%s\n", r.Source)
+	expired := func(t *time.Time) string {
+		if t != nil && !now.Before(*t) {
+			return " (EXPIRED)"
+		}
+		return ""
+	}
 	var e *Entity
 	var s *SignatureStatus
 	if d := r.Document; d != nil {
@@ -77,7 +86,7 @@ func writeInspectText(w io.Writer, r InspectReport) error {
 	if e != nil {
 		fmt.Fprintf(tw, "Entity\t%s\n", e.EntityID)
 		if e.ValidUntil != nil {
-			fmt.Fprintf(tw, "Valid until\t%s\n", e.ValidUntil.UTC().Format(time.RFC3339))
+			fmt.Fprintf(tw, "Valid until\t%s%s\n", e.ValidUntil.UTC().Format(time.RFC3339), expired(e.ValidUntil))
 		}
 		if e.CacheDuration != "" {
 			fmt.Fprintf(tw, "Cache duration\t%s\n", e.CacheDuration)
@@ -108,6 +117,9 @@ func writeInspectText(w io.Writer, r InspectReport) error {
 			}
 			fmt.Fprintf(w, "\n%s\n", role.name)
 			tw = tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			if vu := role.r.ValidUntil; vu != nil {
+				fmt.Fprintf(tw, "  valid until\t%s%s\t\n", vu.UTC().Format(time.RFC3339), expired(vu))
+			}
 			fmt.Fprintf(tw, "  SIGNING CERTIFICATE SHA-256\tNOT AFTER\tSUBJECT\n")
 			for _, c := range role.r.SigningCertificates {
 				fmt.Fprintf(tw, "  %s\t%s\t%s\n", c.SHA256, c.NotAfter.Format(time.DateOnly), c.Subject)

@@ -197,7 +197,8 @@ func (d *docReader) signatureCaptured() error {
 	var (
 		signedInfo    []xml.Token
 		sigValue      []byte
-		keyInfoCerts  []string
+		keyInfoCerts  [][]byte
+		inKeyInfoCert bool // inside KeyInfo/X509Data/X509Certificate
 		counts        = map[string]int{}
 		path          []string
 		inSignedInfo  bool
@@ -239,8 +240,12 @@ func (d *docReader) signatureCaptured() error {
 			if inSignedInfo && len(path) >= 2 {
 				signedInfo = append(signedInfo, t)
 			}
-			if len(path) == 4 && path[1] == "KeyInfo" && path[2] == "X509Data" && local == "X509Certificate" {
-				keyInfoCerts = append(keyInfoCerts, "")
+			// Only a certificate where XML-DSig puts it counts; the
+			// path is checked whole (a certificate elsewhere in KeyInfo
+			// is not one, and must not be taken for one).
+			inKeyInfoCert = len(path) == 4 && path[1] == "KeyInfo" && path[2] == "X509Data" && local == "X509Certificate" && uri == nsDS
+			if inKeyInfoCert {
+				keyInfoCerts = append(keyInfoCerts, nil)
 			}
 		case xml.EndElement:
 			if inSignedInfo && len(path) >= 2 {
@@ -251,14 +256,16 @@ func (d *docReader) signatureCaptured() error {
 			}
 			path = path[:len(path)-1]
 			scope.pop()
+			inKeyInfoCert = false
 		case xml.CharData:
 			switch {
 			case inSignedInfo && len(path) >= 2:
 				signedInfo = append(signedInfo, t)
 			case len(path) == 2 && path[1] == "SignatureValue":
 				sigValue = append(sigValue, t...)
-			case len(path) == 4 && path[1] == "KeyInfo" && path[3] == "X509Certificate":
-				keyInfoCerts[len(keyInfoCerts)-1] += string(t)
+			case inKeyInfoCert:
+				n := len(keyInfoCerts) - 1
+				keyInfoCerts[n] = append(keyInfoCerts[n], t...)
 			}
 		default:
 			if inSignedInfo && len(path) >= 2 {
@@ -274,7 +281,7 @@ func (d *docReader) signatureCaptured() error {
 	}
 	var kiCerts []*x509.Certificate
 	for _, b64 := range keyInfoCerts {
-		der, err := inventory.DecodeBase64DER(b64)
+		der, err := inventory.DecodeBase64DER(string(b64))
 		if err != nil {
 			continue
 		}
@@ -316,7 +323,10 @@ func (d *docReader) signatureCaptured() error {
 	if err := xml.Unmarshal(canonical.Bytes(), &si); err != nil {
 		return &Error{Kind: KindSignature, Detail: "SignedInfo does not parse", Err: err}
 	}
-	if len(si.C14N) != 1 || si.C14N[0].Algorithm != siC14N.Algorithm || len(si.SigMethod) != 1 {
+	// What canonicalised SignedInfo (read from the raw tokens) must be
+	// what the signed SignedInfo says.
+	if len(si.C14N) != 1 || si.C14N[0].Algorithm != siC14N.Algorithm || len(si.C14N[0].Inclusive) != len(siC14N.Inclusive) ||
+		si.C14N[0].prefixList() != siC14N.prefixList() || len(si.SigMethod) != 1 {
 		return sigErr("SignedInfo must have one CanonicalizationMethod and one SignatureMethod")
 	}
 	st.SignatureMethod = si.SigMethod[0].Algorithm
@@ -375,11 +385,10 @@ func (d *docReader) signatureCaptured() error {
 	if !enveloped {
 		return sigErr("Reference lacks the enveloped-signature transform")
 	}
-	if *ref.URI == "" {
-		// A same-document reference "" is the document without comments
-		// (XML-DSig 4.4.3.2), whatever the canonicalisation says.
-		refMode.comments = false
-	}
+	// A same-document reference, "" or "#id", selects its nodes without
+	// comments (XML-DSig 4.4.3.3), whatever the canonicalisation says; only
+	// the #xpointer forms keep them, and they are refused above.
+	refMode.comments = false
 
 	sigBytes, err := base64.StdEncoding.DecodeString(stripSpace(string(sigValue)))
 	if err != nil {
@@ -402,6 +411,15 @@ func (d *docReader) signatureCaptured() error {
 	// Start the streaming digest: the root start tag and whatever came
 	// before the signature, then every later token as it is read.
 	d.hasher = newCanonicalizer(ps.hash, refMode, &d.scope)
+	if *ref.URI == "" {
+		// The whole document: processing instructions outside the root
+		// are part of it (comments are not, see above).
+		d.wholeDocument = true
+		for _, p := range d.prologPIs {
+			d.hasher.prologPI(p)
+		}
+	}
+	d.prologPIs = nil
 	d.hasher.start(d.rootStart)
 	for _, tok := range d.pending {
 		d.hasher.token(tok)
@@ -512,20 +530,18 @@ func checkKey(pub any, h crypto.Hash, hashed, sig []byte, isECDSA bool) error {
 // which inclusive C14N copies onto the apex.
 func inheritedXMLAttrs(ancestors ...[]xml.Attr) []xml.Attr {
 	var out []xml.Attr
+	at := map[string]int{}
 	for _, attrs := range ancestors {
 		for _, a := range attrs {
 			if a.Name.Space != "xml" {
 				continue
 			}
-			replaced := false
-			for i := range out {
-				if out[i].Name.Local == a.Name.Local {
-					out[i], replaced = a, true
-				}
+			if i, ok := at[a.Name.Local]; ok {
+				out[i] = a
+				continue
 			}
-			if !replaced {
-				out = append(out, a)
-			}
+			at[a.Name.Local] = len(out)
+			out = append(out, a)
 		}
 	}
 	return out

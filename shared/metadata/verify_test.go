@@ -2,8 +2,8 @@ package metadata
 
 import (
 	"bytes"
+	"context"
 	"crypto/x509"
-	"encoding/xml"
 	"errors"
 	"io"
 	"strings"
@@ -88,7 +88,7 @@ func TestFingerprintPinUsesKeyInfoCertificate(t *testing.T) {
 	// A fingerprint of another certificate must not let the KeyInfo
 	// certificate in.
 	other := key(t, "rsa-other")
-	_, err := ReadBytes(signed, ReadOptions{EntityID: partnerID, Now: testNow, Trust: &TrustAnchor{SHA256: []string{other.sha256()}}})
+	_, err := ReadBytes(context.Background(), signed, ReadOptions{EntityID: partnerID, Now: testNow, Trust: &TrustAnchor{SHA256: []string{other.sha256()}}})
 	wantKind(t, err, KindSignature)
 	if !strings.Contains(err.Error(), signer.sha256()) {
 		t.Fatalf("error should name the untrusted signer: %v", err)
@@ -121,7 +121,7 @@ func TestSignatureRefusals(t *testing.T) {
 	signed := sign(t, doc, signer, signOpts{})
 	trust := signer.trust()
 	read := func(b []byte, tr *TrustAnchor) error {
-		_, err := ReadBytes(b, ReadOptions{EntityID: partnerID, Trust: tr, Now: testNow})
+		_, err := ReadBytes(context.Background(), b, ReadOptions{EntityID: partnerID, Trust: tr, Now: testNow})
 		return err
 	}
 	if err := read(signed, trust); err != nil {
@@ -146,7 +146,7 @@ func TestSignatureRefusals(t *testing.T) {
 		err := read(wrapped, trust)
 		wantKind(t, err, KindSignature) // signature first: nothing of it can be trusted
 		// Unverified, the same document is refused as ambiguous.
-		_, err = ReadBytes(wrapped, ReadOptions{EntityID: partnerID, Now: testNow})
+		_, err = ReadBytes(context.Background(), wrapped, ReadOptions{EntityID: partnerID, Now: testNow})
 		wantKind(t, err, KindAmbiguousEntity)
 	})
 
@@ -214,7 +214,7 @@ func TestSignatureRefusals(t *testing.T) {
 		wantKind(t, read([]byte(doc), trust), KindUnsigned)
 		notRequired := *trust
 		notRequired.RequireSignature = false
-		d, err := ReadBytes([]byte(doc), ReadOptions{EntityID: partnerID, Trust: &notRequired, Now: testNow})
+		d, err := ReadBytes(context.Background(), []byte(doc), ReadOptions{EntityID: partnerID, Trust: &notRequired, Now: testNow})
 		if err != nil || d.Signature.Signed || d.Signature.Verified {
 			t.Fatalf("unsigned, not required: %v %+v", err, d)
 		}
@@ -236,7 +236,7 @@ func TestExpiredValidUntilRefused(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			signed := sign(t, doc, signer, signOpts{})
-			_, err := ReadBytes(signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
+			_, err := ReadBytes(context.Background(), signed, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
 			wantKind(t, err, KindExpired)
 			if !errors.Is(err, &Error{Kind: KindExpired}) || errors.Is(err, &Error{Kind: KindSignature}) {
 				t.Fatalf("errors.Is by kind: %v", err)
@@ -261,36 +261,11 @@ func canonicalRoot(t *testing.T, doc []byte, mode c14nMode) []byte {
 
 func canonicalizeTo(tb testing.TB, doc []byte, mode c14nMode, w io.Writer) {
 	tb.Helper()
-	var scope nsScope
-	c := newCanonicalizer(w, mode, &scope)
-	dec := xml.NewDecoder(bytes.NewReader(doc))
-	depth := 0
-	for {
-		tok, err := dec.RawToken()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			tb.Fatal(err)
-		}
-		switch tk := tok.(type) {
-		case xml.StartElement:
-			scope.push(tk.Attr)
-			c.start(tk)
-			depth++
-		case xml.EndElement:
-			c.end(tk.Name)
-			scope.pop()
-			depth--
-		default:
-			if depth > 0 {
-				c.token(tk)
-			}
-		}
-	}
-	if err := c.flush(); err != nil {
+	out, err := canonicalDocument(doc, mode, canonOpts{})
+	if err != nil {
 		tb.Fatal(err)
 	}
+	w.Write(out)
 }
 
 // TestCanonicalizerMatchesGoxmldsig compares the streaming canonicaliser
@@ -351,7 +326,7 @@ func TestVerdictMatchesGoxmldsig(t *testing.T) {
 	signed := sign(t, fixtureAggregate(t, ""), signer, signOpts{c14n: dsig.MakeC14N10RecCanonicalizer()})
 	tampered := bytes.Replace(signed, []byte("idp.three.example/sso"), []byte("idp.three.example/ssp"), 1)
 	for name, doc := range map[string][]byte{"good": signed, "tampered": tampered} {
-		_, mine := ReadBytes(doc, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
+		_, mine := ReadBytes(context.Background(), doc, ReadOptions{EntityID: partnerID, Trust: signer.trust(), Now: testNow})
 		theirs := goxmldsigValidate(t, doc, signer.cert)
 		if (mine == nil) != (theirs == nil) {
 			t.Errorf("%s: ours %v, goxmldsig %v", name, mine, theirs)
