@@ -6,21 +6,44 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash/fnv"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 	"sync"
 )
 
 // Dir keeps documents as files under a folder, for local runs. Its ETag is
-// the SHA-256 of the content. Conditions are checked under a lock shared by
-// every Dir of this process; two processes writing one folder at once are
-// not protected (use Blob for that).
+// the SHA-256 of the content.
+//
+// Conditional writes hold across processes, as Blob's do: a Put takes an
+// exclusive OS lock (flock on Linux and macOS, LockFileEx on Windows) on one
+// of lockStripes lock files under <Root>/.locks, chosen by the document's
+// name, and checks the condition, writes a temporary file and renames it
+// over the document while it holds the lock. The lock is the kernel's, so a
+// process killed while holding it releases it; no stale lock files need
+// breaking. Readers take no lock: the rename makes every read see a whole
+// document, old or new. (Twenty concurrent `idpkeeper run`s on one folder
+// claim each notice once: functions/concurrency_test.go.)
 type Dir struct {
 	Root string
 }
 
-var dirLock sync.Mutex
+// lockStripes bounds the lock files: documents share 64 locks by a hash of
+// their names, so unrelated writers rarely wait on each other and the
+// number of lock files never grows with the number of documents. Lock files
+// are never deleted: deleting a lock file that another process has open is
+// what makes file locking unsafe.
+const lockStripes = 64
+
+// lockDir is the folder of the lock files, hidden from List.
+const lockDir = ".locks"
+
+// stripeMu serialises the goroutines of this process per stripe in front of
+// the OS lock (which platforms without one do not have: see lock_other.go).
+var stripeMu [lockStripes]sync.Mutex
 
 // Describe implements Store.
 func (d Dir) Describe() string { return "dir:" + d.Root }
@@ -29,6 +52,13 @@ func (d Dir) path(name string) (string, error) {
 	clean := filepath.Clean(filepath.FromSlash(name))
 	if clean == "." || filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") {
 		return "", fmt.Errorf("statestore: document name %q leaves the state folder", name)
+	}
+	for _, part := range strings.Split(filepath.ToSlash(clean), "/") {
+		if strings.HasPrefix(part, ".") {
+			// Names starting with a dot are the store's own (locks,
+			// temporary files).
+			return "", fmt.Errorf("statestore: document name %q has a part starting with a dot", name)
+		}
 	}
 	return filepath.Join(d.Root, clean), nil
 }
@@ -54,24 +84,59 @@ func (d Dir) Get(_ context.Context, name string) ([]byte, string, error) {
 	return data, etagOf(data), nil
 }
 
+// lock takes the in-process and the OS lock of name's stripe and returns the
+// function that releases both.
+func (d Dir) lock(name string) (func(), error) {
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	stripe := h.Sum32() % lockStripes
+	mu := &stripeMu[stripe]
+	mu.Lock()
+	dir := filepath.Join(d.Root, lockDir)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		mu.Unlock()
+		return nil, fmt.Errorf("statestore: lock folder: %w", err)
+	}
+	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%02d.lock", stripe)), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		mu.Unlock()
+		return nil, fmt.Errorf("statestore: lock file: %w", err)
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		mu.Unlock()
+		return nil, fmt.Errorf("statestore: lock %s: %w", f.Name(), err)
+	}
+	return func() {
+		unlockFile(f)
+		f.Close()
+		mu.Unlock()
+	}, nil
+}
+
 // Put implements Store.
 func (d Dir) Put(_ context.Context, name string, data []byte, cond Condition) (string, error) {
 	p, err := d.path(name)
 	if err != nil {
 		return "", err
 	}
-	dirLock.Lock()
-	defer dirLock.Unlock()
-	current, err := os.ReadFile(p)
-	exists := err == nil
-	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("statestore: %w", err)
+	unlock, err := d.lock(name)
+	if err != nil {
+		return "", err
 	}
-	if cond.IfNoneMatch && exists {
-		return "", ErrConflict
-	}
-	if cond.IfMatch != "" && (!exists || etagOf(current) != cond.IfMatch) {
-		return "", ErrConflict
+	defer unlock()
+	if cond.IfNoneMatch || cond.IfMatch != "" {
+		current, err := os.ReadFile(p)
+		exists := err == nil
+		if err != nil && !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("statestore: %w", err)
+		}
+		if cond.IfNoneMatch && exists {
+			return "", ErrConflict
+		}
+		if cond.IfMatch != "" && (!exists || etagOf(current) != cond.IfMatch) {
+			return "", ErrConflict
+		}
 	}
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return "", fmt.Errorf("statestore: %w", err)
@@ -95,4 +160,82 @@ func (d Dir) Put(_ context.Context, name string, data []byte, cond Condition) (s
 		return "", fmt.Errorf("statestore: %w", err)
 	}
 	return etagOf(data), nil
+}
+
+// List implements Lister. Names starting with a dot (locks, temporary
+// files of an interrupted write) are not documents and are left out.
+func (d Dir) List(ctx context.Context, prefix string) ([]Info, error) {
+	// Walk only the folder the prefix names ("parked/" → parked,
+	// "outbox/2026-" → outbox), not the whole store.
+	base := prefix
+	if i := strings.LastIndex(base, "/"); i >= 0 {
+		base = base[:i]
+	} else {
+		base = ""
+	}
+	start := d.Root
+	if base != "" {
+		p, err := d.path(base)
+		if err != nil {
+			return nil, err
+		}
+		start = p
+	}
+	var out []Info
+	err := filepath.WalkDir(start, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil
+			}
+			return err
+		}
+		if p != start && strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if e.IsDir() {
+			return ctx.Err()
+		}
+		rel, err := filepath.Rel(d.Root, p)
+		if err != nil {
+			return err
+		}
+		name := filepath.ToSlash(rel)
+		if !strings.HasPrefix(name, prefix) || !e.Type().IsRegular() {
+			return nil
+		}
+		fi, err := e.Info()
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil // deleted meanwhile
+			}
+			return err
+		}
+		out = append(out, Info{Name: name, Modified: fi.ModTime().UTC(), Size: fi.Size()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("statestore: list %s: %w", prefix, err)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+// Delete implements Lister.
+func (d Dir) Delete(_ context.Context, name string) error {
+	p, err := d.path(name)
+	if err != nil {
+		return err
+	}
+	unlock, err := d.lock(name)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("statestore: %w", err)
+	}
+	return nil
 }
