@@ -108,18 +108,27 @@ func TestFunctionsMatchContract(t *testing.T) {
 			t.Errorf("functions/%s is not in the contract (shared/consistency: contract); add it there and to infra if it needs settings", name)
 		}
 	}
-	// HTTP routes and auth levels of the contract.
+	// HTTP routes and auth levels of the contract. Ack is anonymous: its
+	// links go to people outside the organisation, so they carry no
+	// Functions key; each is signed instead (shared/acklink), and the
+	// handler must verify it.
 	for name, want := range map[string]struct {
-		route   string
-		methods []string
-	}{"Report": {"report", []string{"get"}}, "Ack": {"ack", []string{"get", "post"}}, "Approve": {"approve", []string{"post"}}} {
+		route, auth string
+		methods     []string
+	}{"Report": {"report", "function", []string{"get"}}, "Ack": {"ack", "anonymous", []string{"get", "post"}}, "Approve": {"approve", "function", []string{"post"}}} {
 		f, ok := byName[name]
 		if !ok {
 			continue
 		}
 		tr := f.trigger()
-		if tr.str("route") != want.route || tr.str("authLevel") != "function" {
-			t.Errorf("%s: route %q authLevel %q, want route %q authLevel \"function\"", f.Path, tr.str("route"), tr.str("authLevel"), want.route)
+		if tr.str("route") != want.route || tr.str("authLevel") != want.auth {
+			t.Errorf("%s: route %q authLevel %q, want route %q authLevel %q", f.Path, tr.str("route"), tr.str("authLevel"), want.route, want.auth)
+		}
+		if want.auth == "anonymous" {
+			src := read(t, "functions/cmd_serve.go")
+			if !regexp.MustCompile(`func \(a \*functionsApp\) ack\(`).MatchString(src) || !strings.Contains(src, "acklink.Verify(") {
+				t.Errorf("%s is anonymous: functions/cmd_serve.go must verify the link's signature (acklink.Verify) in its handler", f.Path)
+			}
 		}
 		var methods []string
 		if ms, ok := tr["methods"].([]any); ok {

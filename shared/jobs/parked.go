@@ -7,8 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sort"
+	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,46 +27,34 @@ type Parked struct {
 	At        time.Time `json:"at"`
 }
 
-// ParkedIndex is the state store document listing parked jobs (the store
-// cannot list documents).
-const ParkedIndex = "parked/index.json"
+// ParkedPrefix is the folder of parked jobs in the state store: one
+// document per job, listed (never indexed) so that parking is one write
+// whatever the number of jobs already parked.
+const ParkedPrefix = "parked/"
+
+// legacyIndex is the index earlier versions rewrote on every park (a
+// quadratic cost: 3,000 parked events took 76 s). It is no longer written
+// or read; retention deletes it with the rest.
+const legacyIndex = ParkedPrefix + "index.json"
 
 // ParkedDocument is the state store document holding one parked job:
 // parked/<messageID>.json. A message ID from a foreign sender with
 // characters outside [A-Za-z0-9._-] (or longer than 100) is sanitised and
 // given a hash suffix, so it can neither leave the folder nor collide.
 func ParkedDocument(messageID string) string {
-	name := sanitize(messageID, 100)
-	if name != messageID || name == "" {
+	// A leading dot would name one of the folder store's own files.
+	name := strings.TrimLeft(sanitize(messageID, 100), ".")
+	if name != messageID || name == "" || name == "index" {
 		sum := sha256.Sum256([]byte(messageID))
 		name += "-" + hex.EncodeToString(sum[:6])
 	}
-	return "parked/" + name + ".json"
+	return ParkedPrefix + name + ".json"
 }
 
-type parkedIndex struct {
-	Version int           `json:"version"`
-	Entries []parkedEntry `json:"entries"`
-}
-
-type parkedEntry struct {
-	MessageID string    `json:"messageId"`
-	Queue     string    `json:"queue"`
-	Reason    string    `json:"reason"` // clipped; the document has it whole
-	At        time.Time `json:"at"`
-	Document  string    `json:"document"`
-}
-
-// parkRetries bounds the optimistic-concurrency loop on the index. Each
-// round trip is one Get and one Put; losing 50 races in a row means
-// something else is wrong.
-const parkRetries = 50
-
-// Park records p: the document parked/<messageID>.json (created once; a
-// second Park of the same message keeps the first record) and an entry in
-// parked/index.json, updated with ETag optimistic concurrency and retried on
-// statestore.ErrConflict. Park is idempotent: parking the same MessageID
-// again (a redelivery after a lost 200) leaves one entry.
+// Park records p as the document parked/<messageID>.json, created once with
+// a create-if-absent write: a second Park of the same message (a
+// redelivery after a lost 200) keeps the first record and succeeds. One
+// write per job, whatever is parked already.
 func Park(ctx context.Context, store statestore.Store, p Parked) error {
 	if p.MessageID == "" {
 		return errors.New("jobs: park: message ID is empty")
@@ -73,93 +62,101 @@ func Park(ctx context.Context, store statestore.Store, p Parked) error {
 	if p.At.IsZero() {
 		p.At = time.Now().UTC()
 	}
-	doc := ParkedDocument(p.MessageID)
 	data, err := json.MarshalIndent(p, "", "  ")
 	if err != nil {
 		return fmt.Errorf("jobs: park %s: %w", p.MessageID, err)
 	}
-	// Document first: an index entry then always has its document.
-	if _, err := store.Put(ctx, doc, data, statestore.Condition{IfNoneMatch: true}); err != nil && !errors.Is(err, statestore.ErrConflict) {
+	if _, err := store.Put(ctx, ParkedDocument(p.MessageID), data, statestore.Condition{IfNoneMatch: true}); err != nil && !errors.Is(err, statestore.ErrConflict) {
 		return fmt.Errorf("jobs: park %s: %w", p.MessageID, err)
 	}
-	entry := parkedEntry{MessageID: p.MessageID, Queue: p.Queue, Reason: clipN(p.Reason, 300), At: p.At, Document: doc}
-	for attempt := 0; attempt < parkRetries; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		idx, etag, err := readIndex(ctx, store)
-		if err != nil {
-			return err
-		}
-		for _, e := range idx.Entries {
-			if e.MessageID == p.MessageID {
-				return nil
-			}
-		}
-		idx.Entries = append(idx.Entries, entry)
-		out, err := json.MarshalIndent(idx, "", "  ")
-		if err != nil {
-			return fmt.Errorf("jobs: parked index: %w", err)
-		}
-		cond := statestore.Condition{IfMatch: etag, IfNoneMatch: etag == ""}
-		_, err = store.Put(ctx, ParkedIndex, out, cond)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, statestore.ErrConflict) {
-			return fmt.Errorf("jobs: parked index: %w", err)
-		}
-		// Someone else parked in between: re-read and try again, after a
-		// short random pause so that racing writers spread out.
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(time.Duration(rand.IntN(5)+1) * time.Millisecond):
-		}
-	}
-	return fmt.Errorf("jobs: parked index: gave up after %d conflicting writes: %w", parkRetries, statestore.ErrConflict)
+	return nil
 }
 
-func readIndex(ctx context.Context, store statestore.Store) (parkedIndex, string, error) {
-	data, etag, err := store.Get(ctx, ParkedIndex)
-	if errors.Is(err, statestore.ErrNotFound) {
-		return parkedIndex{Version: 1}, "", nil
+// parkWorkers bounds the writes ParkAll makes at once: enough to hide Blob
+// Storage's round trips, few enough not to be throttled.
+const parkWorkers = 16
+
+// ParkAll parks many jobs at once (a delivery of thousands of malformed
+// events), with up to parkWorkers writes in flight. It returns the first
+// error after trying every job.
+func ParkAll(ctx context.Context, store statestore.Store, ps []Parked) error {
+	if len(ps) == 1 {
+		return Park(ctx, store, ps[0])
 	}
-	if err != nil {
-		return parkedIndex{}, "", fmt.Errorf("jobs: parked index: %w", err)
+	next := make(chan Parked)
+	var mu sync.Mutex
+	var first error
+	var wg sync.WaitGroup
+	for range min(parkWorkers, len(ps)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for p := range next {
+				if err := Park(ctx, store, p); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
 	}
-	var idx parkedIndex
-	if err := json.Unmarshal(data, &idx); err != nil {
-		return parkedIndex{}, "", fmt.Errorf("jobs: parked index %s is damaged: %w", ParkedIndex, err)
+	for _, p := range ps {
+		next <- p
 	}
-	return idx, etag, nil
+	close(next)
+	wg.Wait()
+	return first
 }
 
-// ListParked returns every parked job, oldest first, read from the
-// documents the index names (the index entry alone when a document is
-// missing).
-func ListParked(ctx context.Context, store statestore.Store) ([]Parked, error) {
-	idx, _, err := readIndex(ctx, store)
+// ListParked returns the parked jobs, oldest first: with max > 0 only the
+// max most recently parked (judged by the documents' times, so only those
+// are read). A document that does not read as a parked job is listed with
+// its name and why, rather than hidden.
+func ListParked(ctx context.Context, store statestore.Store, max int) ([]Parked, error) {
+	lister, err := statestore.AsLister(store)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("jobs: parked jobs: %w", err)
 	}
-	out := make([]Parked, 0, len(idx.Entries))
-	for _, e := range idx.Entries {
-		p := Parked{MessageID: e.MessageID, Queue: e.Queue, Reason: e.Reason, At: e.At}
-		data, _, err := store.Get(ctx, e.Document)
-		switch {
-		case err == nil:
-			var full Parked
-			if json.Unmarshal(data, &full) == nil && full.MessageID == e.MessageID {
-				p = full
-			}
-		case !errors.Is(err, statestore.ErrNotFound):
-			return nil, fmt.Errorf("jobs: parked %s: %w", e.MessageID, err)
+	infos, err := lister.List(ctx, ParkedPrefix)
+	if err != nil {
+		return nil, fmt.Errorf("jobs: parked jobs: %w", err)
+	}
+	docs := infos[:0]
+	for _, in := range infos {
+		if in.Name != legacyIndex && strings.HasSuffix(in.Name, ".json") {
+			docs = append(docs, in)
+		}
+	}
+	if max > 0 && len(docs) > max {
+		sort.SliceStable(docs, func(i, j int) bool { return docs[i].Modified.After(docs[j].Modified) })
+		docs = docs[:max]
+	}
+	out := make([]Parked, 0, len(docs))
+	for _, in := range docs {
+		data, _, err := store.Get(ctx, in.Name)
+		if errors.Is(err, statestore.ErrNotFound) {
+			continue // pruned meanwhile
+		}
+		if err != nil {
+			return nil, fmt.Errorf("jobs: parked %s: %w", in.Name, err)
+		}
+		var p Parked
+		if err := json.Unmarshal(data, &p); err != nil || p.MessageID == "" {
+			p = Parked{MessageID: strings.TrimSuffix(strings.TrimPrefix(in.Name, ParkedPrefix), ".json"),
+				Reason: fmt.Sprintf("%s does not read as a parked job (%v)", in.Name, err), At: in.Modified}
 		}
 		out = append(out, p)
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].At.Before(out[j].At) })
 	return out, nil
+}
+
+// PruneParked deletes parked jobs parked before cutoff (by the documents'
+// times) and returns how many.
+func PruneParked(ctx context.Context, store statestore.Store, cutoff time.Time) (int, error) {
+	return statestore.Prune(ctx, store, ParkedPrefix, cutoff, nil)
 }
 
 // clipN cuts s to at most n bytes, at a rune boundary.

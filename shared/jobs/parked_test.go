@@ -39,7 +39,7 @@ func TestPark(t *testing.T) {
 			if err := Park(ctx, store, again); err != nil {
 				t.Fatal(err)
 			}
-			list, err := ListParked(ctx, store)
+			list, err := ListParked(ctx, store, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -68,7 +68,7 @@ func TestPark(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			list, err = ListParked(ctx, store)
+			list, err = ListParked(ctx, store, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,10 +95,59 @@ func TestParkedDocument(t *testing.T) {
 	}
 	// Foreign IDs cannot leave the folder, nor collide after sanitising.
 	a, b := ParkedDocument("../../etc/passwd"), ParkedDocument("..-..-etc-passwd")
-	if strings.Count(a, "/") != 1 || !strings.Contains(a, "..-..") || a == b {
+	if strings.Count(a, "/") != 1 || !strings.Contains(a, "etc-passwd") || strings.HasPrefix(a, "parked/.") || a == b {
 		t.Errorf("ParkedDocument: %s and %s", a, b)
 	}
 	if err := Park(context.Background(), statestore.Dir{Root: t.TempDir()}, Parked{MessageID: "../x"}); err != nil {
 		t.Errorf("parking a foreign ID: %v", err)
+	}
+}
+
+// One document per parked job and no index: parking is one write; a listing
+// finds them, the newest first when bounded, names a document that is not
+// a parked job instead of hiding it, and retention prunes by age.
+func TestParkedListingAndRetention(t *testing.T) {
+	ctx := context.Background()
+	for name, store := range parkStores(t) {
+		t.Run(name, func(t *testing.T) {
+			var ps []Parked
+			for i := range 30 {
+				ps = append(ps, Parked{MessageID: fmt.Sprintf("event-%02d", i), Queue: "KeyVaultEvents", Reason: "malformed", At: day.Add(time.Duration(i) * time.Minute)})
+			}
+			if err := ParkAll(ctx, store, ps); err != nil {
+				t.Fatal(err)
+			}
+			// A legacy index and a damaged document.
+			store.Put(ctx, "parked/index.json", []byte(`{"version":1,"entries":[]}`), statestore.Condition{})
+			store.Put(ctx, "parked/garbage.json", []byte(`{"messageId":`), statestore.Condition{})
+			lister, _ := statestore.AsLister(store)
+			infos, _ := lister.List(ctx, ParkedPrefix)
+			if len(infos) != 32 {
+				t.Fatalf("%d documents under parked/, want 30 jobs + index + garbage", len(infos))
+			}
+			all, err := ListParked(ctx, store, 0)
+			if err != nil || len(all) != 31 {
+				t.Fatalf("ListParked = %d, %v", len(all), err)
+			}
+			damaged := false
+			for _, p := range all {
+				damaged = damaged || (p.MessageID == "garbage" && strings.Contains(p.Reason, "parked/garbage.json does not read as a parked job"))
+			}
+			if !damaged {
+				t.Error("the damaged document is not listed with its name")
+			}
+			if few, err := ListParked(ctx, store, 5); err != nil || len(few) != 5 {
+				t.Fatalf("ListParked max 5 = %d, %v", len(few), err)
+			}
+			if n, err := PruneParked(ctx, store, time.Now().Add(-time.Hour)); n != 0 || err != nil {
+				t.Fatalf("pruned %d fresh documents (%v)", n, err)
+			}
+			if n, err := PruneParked(ctx, store, time.Now().Add(time.Hour)); n != 32 || err != nil {
+				t.Fatalf("pruned %d, %v; want all 32", n, err)
+			}
+			if all, _ := ListParked(ctx, store, 0); len(all) != 0 {
+				t.Fatalf("after pruning: %d", len(all))
+			}
+		})
 	}
 }
