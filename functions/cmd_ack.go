@@ -36,6 +36,10 @@ func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if err := ledger.CheckID(finding); err != nil {
+		fmt.Fprintf(stderr, "ack: %v\n", err)
+		return exitUsage
+	}
 	end, err := parseAckUntil(*until, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "ack: %v\n", err)

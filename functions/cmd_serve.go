@@ -170,12 +170,15 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 	if err != nil {
 		return nil, err
 	}
+	// What is served is checked first, in every format: a damaged or
+	// foreign document in the state store is a 500 with the reason in the
+	// log, never passed on as if it were a report.
+	rep, err := report.Validate(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored report %s in %s is not served: %w", pipeline.LatestReport, p.State.Describe(), err)
+	}
 	if format == "json" {
 		return httpAnswer(200, "application/json", string(data)), nil
-	}
-	var rep report.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return nil, fmt.Errorf("stored report is not readable: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := report.Write(&buf, rep, format); err != nil {
@@ -366,9 +369,11 @@ func (a *functionsApp) approve(ctx context.Context, inv *funchost.Invocation) (*
 	}
 	res, err := repair.Approve(ctx, *p.Repair, planID, by)
 	switch {
+	case errors.Is(err, repair.ErrInvalidID):
+		return httpJSON(400, map[string]string{"error": err.Error()}), nil
 	case errors.Is(err, repair.ErrStale):
 		return httpJSON(409, map[string]string{"error": err.Error()}), nil
-	case err != nil && strings.Contains(err.Error(), "not found"):
+	case errors.Is(err, statestore.ErrNotFound):
 		return httpJSON(404, map[string]string{"error": err.Error()}), nil
 	case err != nil:
 		return nil, err

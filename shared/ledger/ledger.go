@@ -238,6 +238,9 @@ var findingIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 // DocumentName is where the entry of findingID is stored.
 func DocumentName(findingID string) string { return "ledger/" + findingID + ".json" }
 
+// CheckID checks the shape of a finding ID (F-… as scans make them).
+func CheckID(findingID string) error { return checkID(findingID) }
+
 func checkID(findingID string) error {
 	if !findingIDPattern.MatchString(findingID) {
 		return fmt.Errorf("ledger: invalid finding ID %q", findingID)

@@ -221,6 +221,6 @@ func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clo
 		assess.SortFindings(findings)
 	}
 	rep := report.Build(inv, findings, now, t.Label, report.WithConfig(cfg), report.WithMetadata(MetadataChecks(plans)))
-	rep.GeneratedAt = clock().UTC()
+	rep.GeneratedAt = clock().UTC().Truncate(time.Second) // the schema's timestamps are whole seconds
 	return Result{Inventory: inv, Findings: findings, Report: rep, Plans: plans}, nil
 }
