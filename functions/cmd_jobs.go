@@ -38,11 +38,17 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "jobs dead-letters: --max must be at least 1")
 		return exitUsage
 	}
+	// The config (IDPKEEPER_CONFIG) names the cloud: the state store's and
+	// Service Bus's credential get their tokens from its authority.
+	cfg, err := loadConfig(ctx, "")
+	if err != nil {
+		return configFailure(ctx, err, stderr)
+	}
 	openStore := func() (statestore.Store, error) {
 		if *stateDir != "" {
 			return statestore.Dir{Root: *stateDir}, nil
 		}
-		return openState(ctx)
+		return openState(ctx, cfg)
 	}
 	if *resubmit != "" && *queue == "" {
 		fmt.Fprintln(stderr, "jobs dead-letters: --resubmit needs --queue")
@@ -55,7 +61,7 @@ func runJobs(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "jobs dead-letters: no Service Bus configured (%s or %s): listing parked jobs and the ledger's notice claims only\n", jobs.SettingConnection, jobs.SettingNamespace)
 		return listState(ctx, openStore, *max, enc, stderr)
 	}
-	cred, err := credential(nil)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "jobs dead-letters: %v\n", err)
 		return exitRead

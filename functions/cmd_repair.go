@@ -64,14 +64,14 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 	if err != nil {
 		return configFailure(ctx, err, stderr)
 	}
-	cred, err := credential(cfg)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitRead
 	}
 	var state statestore.Store = statestore.Dir{Root: *stateDir}
 	if *stateDir == "" {
-		if state, err = openState(ctx); err != nil {
+		if state, err = openState(ctx, cfg); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exitRead
 		}

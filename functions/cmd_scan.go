@@ -48,7 +48,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	md, err := metadataOptions(ctx, in.SnapshotDir)
+	md, err := metadataOptions(ctx, in.SnapshotDir, in.Config)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
@@ -105,7 +105,7 @@ func sourceFor(snapshotDir string, cfg *config.Config) (scan.Source, error) {
 	if snapshotDir != "" {
 		return scan.Source{SnapshotDir: snapshotDir}, nil
 	}
-	cred, err := credential(cfg)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		return scan.Source{}, err
 	}

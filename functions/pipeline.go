@@ -197,7 +197,7 @@ func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts
 	}
 	cred := src.Credential
 	if cred == nil {
-		if cred, err = credential(cfg); err != nil {
+		if cred, err = credentialFor(cfg); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -216,7 +216,7 @@ func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts
 	default:
 		logger.Warn("no Service Bus configured (" + jobs.SettingConnection + "): scans run, jobs are not queued")
 	}
-	state, err := openState(ctx)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		closeSB()
 		return nil, nil, err

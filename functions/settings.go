@@ -88,12 +88,16 @@ func applyDeploymentSettings(cfg *config.Config) {
 	}
 }
 
-// credential is the identity used for a live tenant: managed identity in
-// Azure (AZURE_CLIENT_ID selects a user-assigned one), developer sign-in
-// (Azure CLI, azd) on a workstation. It gets its tokens from the authority
-// of the config's cloud (tenant.cloud); without a config (the state store
-// and Service Bus of some commands) azidentity's default applies, which
-// AZURE_AUTHORITY_HOST overrides.
+// credentialFor is credential; tests replace it to see which cloud each
+// client's credential was made for.
+var credentialFor = credential
+
+// credential is the identity used for a live tenant, the state store and
+// Service Bus: managed identity in Azure (AZURE_CLIENT_ID selects a
+// user-assigned one), developer sign-in (Azure CLI, azd) on a workstation.
+// It gets its tokens from the authority of the config's cloud
+// (tenant.cloud), for every client alike; only with no config at all does
+// azidentity's default apply, which AZURE_AUTHORITY_HOST overrides.
 func credential(cfg *config.Config) (azcore.TokenCredential, error) {
 	opts, err := credentialOptions(cfg)
 	if err != nil {
@@ -118,10 +122,11 @@ func credentialOptions(cfg *config.Config) (*azidentity.DefaultAzureCredentialOp
 }
 
 // openState opens the state store IDPKEEPER_STATE names:
-//   - https://ACCOUNT.blob.core.windows.net/ → Blob Storage with the managed identity;
+//   - https://ACCOUNT.blob.core.windows.net/ → Blob Storage with the managed
+//     identity, its tokens from the authority of cfg's cloud;
 //   - a storage connection string (or UseDevelopmentStorage=true) → Blob Storage / Azurite;
 //   - anything else → a local folder (default .idpkeeper-state).
-func openState(ctx context.Context) (statestore.Store, error) {
+func openState(ctx context.Context, cfg *config.Config) (statestore.Store, error) {
 	v := strings.TrimSpace(os.Getenv(settingState))
 	container := os.Getenv(settingContainer)
 	if container == "" {
@@ -131,7 +136,7 @@ func openState(ctx context.Context) (statestore.Store, error) {
 	case v == "":
 		return statestore.Dir{Root: ".idpkeeper-state"}, nil
 	case strings.HasPrefix(v, "https://"):
-		cred, err := credential(nil)
+		cred, err := credentialFor(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -146,11 +151,11 @@ func openState(ctx context.Context) (statestore.Store, error) {
 // metadataOptions turns on the partner metadata check. A snapshot scan keeps
 // what it learns in memory (replayed metadata must not replace the real last
 // good record); a live scan keeps it in the state store.
-func metadataOptions(ctx context.Context, snapshotDir string) (*scan.MetadataOptions, error) {
+func metadataOptions(ctx context.Context, snapshotDir string, cfg *config.Config) (*scan.MetadataOptions, error) {
 	if snapshotDir != "" {
 		return &scan.MetadataOptions{Store: &scan.MemoryStore{}}, nil
 	}
-	state, err := openState(ctx)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

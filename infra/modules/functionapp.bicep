@@ -1,7 +1,9 @@
 // functionapp.bicep — Flex Consumption plan (FC1, Linux) and the function app
 // running the Go custom handler (`idpkeeper serve`).
 //
-// Flex Consumption specifics (research/functions-host.md §8):
+// Flex Consumption specifics (MicrosoftDocs/azure-docs
+// articles/azure-functions/flex-consumption-plan.md and
+// functions-app-settings.md, "Flex Consumption plan deprecations"):
 //   - the runtime is set in functionAppConfig.runtime: { name: 'custom', version: '1.0' };
 //   - the code is a zip in a blob container (functionAppConfig.deployment),
 //     read with the user-assigned identity — no WEBSITE_RUN_FROM_PACKAGE;

@@ -50,7 +50,9 @@ var (
 	operatorSettings = set(
 		"IDPKEEPER_REPORT_URL",
 	)
-	// Must not be app settings on Flex Consumption (research/functions-host.md §8),
+	// Must not be app settings on Flex Consumption (MicrosoftDocs/azure-docs
+	// articles/azure-functions/functions-app-settings.md, "Flex Consumption
+	// plan deprecations"),
 	// or must not exist in Azure at all.
 	forbiddenInAzure = set(
 		"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
