@@ -45,11 +45,10 @@ var (
 		"ServiceBusConnection",     // Azure: identity-based ServiceBusConnection__*
 	)
 	// Settings the operator sets after deploying, when wanted; the
-	// templates leave them out. IDPKEEPER_REPORT_URL carries the Report
-	// function's key, which exists only once the code is deployed.
-	operatorSettings = set(
-		"IDPKEEPER_REPORT_URL",
-	)
+	// templates leave them out. (None at present: IDPKEEPER_REPORT_URL,
+	// which carries the Report function's key, is set by the postdeploy
+	// hook through infra like the other links.)
+	operatorSettings = set()
 	// Must not be app settings on Flex Consumption (MicrosoftDocs/azure-docs
 	// articles/azure-functions/functions-app-settings.md, "Flex Consumption
 	// plan deprecations"),
