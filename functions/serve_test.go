@@ -32,12 +32,15 @@ import (
 // in shared/funchost/testdata/README.md.
 func hostPayload(t *testing.T, name string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "shared", "funchost", "testdata", name))
+	data, err := os.ReadFile(filepath.Join(hostTestdata, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(data)
 }
+
+// hostTestdata is absolute, so tests that change directory still find it.
+var hostTestdata, _ = filepath.Abs(filepath.Join("..", "shared", "funchost", "testdata"))
 
 type testApp struct {
 	*functionsApp
