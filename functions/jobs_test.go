@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -157,9 +158,10 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 	}
 
 	for name, bad := range map[string]string{
-		"unknown type": `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
-		"missing data": `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
-		"unmanaged":    unmanaged,
+		"unknown type":       `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
+		"missing data":       `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
+		"unmanaged":          unmanaged,
+		"untyped CloudEvent": `{"specversion":"1.0","id":"ce-1","source":"/vaults/contoso-idp-kv","subject":"facebook-app-secret","data":{"VaultName":"contoso-idp-kv","ObjectName":"facebook-app-secret","ObjectType":"Secret"}}`,
 	} {
 		code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":`+bad+`},"Metadata":{}}`)
 		if code != 200 {
@@ -175,8 +177,31 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parked) != 1 || parked[0].MessageID != "event-x2" || !strings.Contains(parked[0].Reason, "no data") {
-		t.Errorf("parked = %+v, want the event without data", parked)
+	reasons := ""
+	for _, p := range parked {
+		reasons += p.MessageID + ": " + p.Reason + "\n"
+	}
+	if len(parked) != 2 || !strings.Contains(reasons, "event-x2: malformed event: event x2 has no data") || !strings.Contains(reasons, `event "ce-1" has no type`) {
+		t.Errorf("parked = %+v, want the event without data and the CloudEvent without type", parked)
+	}
+
+	// A delivery of many malformed events parks each (in batch documents),
+	// with its reason, before the 200.
+	var many []string
+	for i := range 50 {
+		many = append(many, fmt.Sprintf(`{"id":"m-%d","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv"}}`, i))
+	}
+	if code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":[`+strings.Join(many, ",")+`]},"Metadata":{}}`); code != 200 {
+		t.Fatalf("50 malformed events: %d %v", code, out)
+	}
+	parked, err = jobs.ListParked(context.Background(), app.state, 0)
+	if err != nil || len(parked) != 52 {
+		t.Fatalf("%d parked (%v), want 52", len(parked), err)
+	}
+	for _, p := range parked {
+		if strings.HasPrefix(p.MessageID, "event-m-") && (p.Reason == "" || p.Body == "" || p.Queue != "KeyVaultEvents") {
+			t.Errorf("parked without its reason or body: %+v", p)
+		}
 	}
 }
 

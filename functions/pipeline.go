@@ -105,7 +105,12 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		return nil, err
 	}
 	links := noticeLinks(parts.Config, parts.Logger)
+	retention, err := retentionFromSettings()
+	if err != nil {
+		return nil, err
+	}
 	return &pipeline.Pipeline{
+		Retention:        retention,
 		Repair:           rep,
 		ProbeCredentials: parts.ProbeCredentials,
 		Config:           parts.Config,

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
@@ -39,7 +42,34 @@ const (
 	// https://APP.azurewebsites.net/api/report?format=html&code=KEY; each
 	// notice adds #<finding ID> to land on its row. Unset: no link.
 	settingReportURL = "IDPKEEPER_REPORT_URL"
+	// How long the state store keeps parked jobs and rejected events, and
+	// stored notices and dated reports, in whole days (empty: 90 and 400;
+	// pipeline.DefaultRetention). The timer scan prunes what is older.
+	settingRetentionParked  = "IDPKEEPER_RETENTION_PARKED_DAYS"
+	settingRetentionNotices = "IDPKEEPER_RETENTION_NOTICES_DAYS"
 )
+
+// retentionFromSettings reads the retention settings; a value that is not
+// a whole number of days from 1 to 3650 is refused with its name, rather
+// than pruning by a guess.
+func retentionFromSettings() (pipeline.Retention, error) {
+	var r pipeline.Retention
+	for _, s := range []struct {
+		name string
+		into *time.Duration
+	}{{settingRetentionParked, &r.Parked}, {settingRetentionNotices, &r.Notices}} {
+		v := strings.TrimSpace(os.Getenv(s.name))
+		if v == "" {
+			continue
+		}
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 1 || days > 3650 {
+			return r, fmt.Errorf("app setting %s = %q: want whole days from 1 to 3650", s.name, clipText(v, 20))
+		}
+		*s.into = time.Duration(days) * 24 * time.Hour
+	}
+	return r, nil
+}
 
 // applyFromSettings reads IDPKEEPER_APPLY.
 func applyFromSettings() bool { return settingTrue(settingApply) }

@@ -45,10 +45,11 @@ var (
 		"ServiceBusConnection",     // Azure: identity-based ServiceBusConnection__*
 	)
 	// Settings the operator sets after deploying, when wanted; the
-	// templates leave them out. (None at present: IDPKEEPER_REPORT_URL,
-	// which carries the Report function's key, is set by the postdeploy
-	// hook through infra like the other links.)
-	operatorSettings = set()
+	// templates leave them out: the retention of the state store, whose
+	// defaults suit most tenants. (IDPKEEPER_REPORT_URL, which carries the
+	// Report function's key, is set by the postdeploy hook through infra
+	// like the other links.)
+	operatorSettings = set("IDPKEEPER_RETENTION_PARKED_DAYS", "IDPKEEPER_RETENTION_NOTICES_DAYS")
 	// Must not be app settings on Flex Consumption (MicrosoftDocs/azure-docs
 	// articles/azure-functions/functions-app-settings.md, "Flex Consumption
 	// plan deprecations"),

@@ -269,9 +269,10 @@ func (p *Pipeline) RecordRejectedEvent(ctx context.Context, raw []byte, eventID,
 	return p.RecordRejectedEvents(ctx, []RejectedEvent{{Raw: raw, EventID: eventID, Reason: reason}})
 }
 
-// RecordRejectedEvents parks many rejected events at once: one document
-// each, written concurrently (a delivery of thousands of malformed events is
-// parked in about a second; BenchmarkKeyVaultEventsRejected).
+// RecordRejectedEvents parks many rejected events at once, as a few batch
+// documents written concurrently (jobs.ParkAll): a delivery of 10,000
+// malformed events is parked well within Event Grid's 30 s, under 2 s on a
+// folder or Blob Storage (BenchmarkKeyVaultEventsRejected).
 func (p *Pipeline) RecordRejectedEvents(ctx context.Context, rs []RejectedEvent) error {
 	if p.State == nil || len(rs) == 0 {
 		return nil

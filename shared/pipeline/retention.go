@@ -27,6 +27,11 @@ type Retention struct {
 	// secret index (a secret found to back nothing) is carried over from
 	// scan to scan. After that its next event is looked up once more.
 	LearnedSecrets time.Duration
+	// SweepMax bounds the documents one sweep deletes per folder (parked,
+	// notices, reports), the oldest first: a backlog (a retention
+	// shortened, a flood of rejected events) is worked off over several
+	// timer runs instead of one that outlasts the function timeout.
+	SweepMax int
 }
 
 // DefaultRetention is the retention the Functions app and `run` use.
@@ -34,6 +39,7 @@ var DefaultRetention = Retention{
 	Parked:         90 * 24 * time.Hour,
 	Notices:        400 * 24 * time.Hour,
 	LearnedSecrets: 30 * 24 * time.Hour,
+	SweepMax:       5000,
 }
 
 func (r Retention) withDefaults() Retention {
@@ -46,12 +52,17 @@ func (r Retention) withDefaults() Retention {
 	if r.LearnedSecrets <= 0 {
 		r.LearnedSecrets = DefaultRetention.LearnedSecrets
 	}
+	if r.SweepMax <= 0 {
+		r.SweepMax = DefaultRetention.SweepMax
+	}
 	return r
 }
 
 // Pruned counts what one prune deleted.
 type Pruned struct {
 	Parked, Notices, Reports int
+	// More: expired documents are left for the next sweep (SweepMax).
+	More bool
 }
 
 // Prune deletes parked jobs, stored notices and dated reports older than
@@ -66,15 +77,21 @@ func (p *Pipeline) Prune(ctx context.Context) (Pruned, error) {
 	}
 	r := p.Retention.withDefaults()
 	now := time.Now()
-	var err error
-	if out.Parked, err = jobs.PruneParked(ctx, p.State, now.Add(-r.Parked)); err != nil {
+	sweep := func(n *int, prefix string, age time.Duration, keep func(statestore.Info) bool) error {
+		var more bool
+		var err error
+		*n, more, err = statestore.PruneAtMost(ctx, p.State, prefix, now.Add(-age), keep, r.SweepMax)
+		out.More = out.More || more
+		return err
+	}
+	if err := sweep(&out.Parked, jobs.ParkedPrefix, r.Parked, nil); err != nil {
 		return out, err
 	}
-	if out.Notices, err = statestore.Prune(ctx, p.State, notify.StoreDir+"/", now.Add(-r.Notices), nil); err != nil {
+	if err := sweep(&out.Notices, notify.StoreDir+"/", r.Notices, nil); err != nil {
 		return out, err
 	}
 	keepLatest := func(in statestore.Info) bool { return in.Name == LatestReport || !strings.HasSuffix(in.Name, ".json") }
-	if out.Reports, err = statestore.Prune(ctx, p.State, "reports/", now.Add(-r.Notices), keepLatest); err != nil {
+	if err := sweep(&out.Reports, "reports/", r.Notices, keepLatest); err != nil {
 		return out, err
 	}
 	return out, nil
@@ -88,6 +105,6 @@ func (p *Pipeline) prune(ctx context.Context) {
 		return
 	}
 	if n.Parked+n.Notices+n.Reports > 0 {
-		p.log().Info("retention: pruned the state store", "parked", n.Parked, "notices", n.Notices, "reports", n.Reports)
+		p.log().Info("retention: pruned the state store", "parked", n.Parked, "notices", n.Notices, "reports", n.Reports, "moreLeft", n.More)
 	}
 }

@@ -18,15 +18,18 @@ import (
 // Dir keeps documents as files under a folder, for local runs. Its ETag is
 // the SHA-256 of the content.
 //
-// Conditional writes hold across processes, as Blob's do: a Put takes an
-// exclusive OS lock (flock on Linux and macOS, LockFileEx on Windows) on one
-// of lockStripes lock files under <Root>/.locks, chosen by the document's
-// name, and checks the condition, writes a temporary file and renames it
-// over the document while it holds the lock. The lock is the kernel's, so a
-// process killed while holding it releases it; no stale lock files need
-// breaking. Readers take no lock: the rename makes every read see a whole
-// document, old or new. (Twenty concurrent `idpkeeper run`s on one folder
-// claim each notice once: functions/concurrency_test.go.)
+// Conditional writes hold across processes, as Blob's do. A create-if-absent
+// write (If-None-Match: *) writes a temporary file and hard-links it to the
+// document's name, which the file system does atomically or refuses because
+// the name is taken. Any other write takes an exclusive OS lock (flock on
+// Linux and macOS, LockFileEx on Windows) on one of lockStripes lock files
+// under <Root>/.locks, chosen by the document's name, and checks the
+// condition, writes a temporary file and renames it over the document while
+// it holds the lock. The lock is the kernel's, so a process killed while
+// holding it releases it; no stale lock files need breaking. Readers take no
+// lock: link and rename make every read see a whole document, old or new.
+// (Eight concurrent `idpkeeper run`s on one folder send each notice once:
+// functions/crash_test.go.)
 type Dir struct {
 	Root string
 }
@@ -93,9 +96,9 @@ func (d Dir) lock(name string) (func(), error) {
 	mu := &stripeMu[stripe]
 	mu.Lock()
 	dir := filepath.Join(d.Root, lockDir)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := d.mkdir(dir); err != nil {
 		mu.Unlock()
-		return nil, fmt.Errorf("statestore: lock folder: %w", err)
+		return nil, err
 	}
 	f, err := os.OpenFile(filepath.Join(dir, fmt.Sprintf("%02d.lock", stripe)), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
@@ -120,28 +123,61 @@ func (d Dir) Put(_ context.Context, name string, data []byte, cond Condition) (s
 	if err != nil {
 		return "", err
 	}
+	if err := d.mkdir(filepath.Dir(p)); err != nil {
+		return "", err
+	}
+	if cond.IfNoneMatch && cond.IfMatch == "" {
+		// Create-if-absent needs no lock: a hard link of the finished
+		// temporary file is created atomically, or fails because the name
+		// is taken — by any writer, locked or not (link(2),
+		// CreateHardLinkW).
+		return d.create(p, data)
+	}
 	unlock, err := d.lock(name)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
-	if cond.IfNoneMatch || cond.IfMatch != "" {
+	if cond.IfMatch != "" {
 		current, err := os.ReadFile(p)
-		exists := err == nil
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
 			return "", fmt.Errorf("statestore: %w", err)
 		}
-		if cond.IfNoneMatch && exists {
-			return "", ErrConflict
-		}
-		if cond.IfMatch != "" && (!exists || etagOf(current) != cond.IfMatch) {
+		if err != nil || cond.IfNoneMatch || etagOf(current) != cond.IfMatch {
 			return "", ErrConflict
 		}
 	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	tmp, err := writeTemp(filepath.Dir(p), data)
+	if err != nil {
+		return "", err
+	}
+	// Rename is atomic: a reader sees the old or the new document, never half.
+	if err := os.Rename(tmp, p); err != nil {
+		os.Remove(tmp)
 		return "", fmt.Errorf("statestore: %w", err)
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(p), ".tmp-*")
+	return etagOf(data), nil
+}
+
+// create writes a new document at p, or answers ErrConflict if one exists.
+func (d Dir) create(p string, data []byte) (string, error) {
+	tmp, err := writeTemp(filepath.Dir(p), data)
+	if err != nil {
+		return "", err
+	}
+	defer os.Remove(tmp)
+	if err := os.Link(tmp, p); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return "", ErrConflict
+		}
+		return "", fmt.Errorf("statestore: %w", err)
+	}
+	return etagOf(data), nil
+}
+
+// writeTemp writes data to a new hidden file in dir and returns its path.
+func writeTemp(dir string, data []byte) (string, error) {
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
 	if err != nil {
 		return "", fmt.Errorf("statestore: %w", err)
 	}
@@ -154,12 +190,22 @@ func (d Dir) Put(_ context.Context, name string, data []byte, cond Condition) (s
 		os.Remove(tmp.Name())
 		return "", fmt.Errorf("statestore: %w", err)
 	}
-	// Rename is atomic: a reader sees the old or the new document, never half.
-	if err := os.Rename(tmp.Name(), p); err != nil {
-		os.Remove(tmp.Name())
-		return "", fmt.Errorf("statestore: %w", err)
+	return tmp.Name(), nil
+}
+
+// madeDirs remembers the folders this process has made, so that a burst of
+// writes into one folder (10,000 parked events) calls MkdirAll once.
+var madeDirs sync.Map
+
+func (d Dir) mkdir(dir string) error {
+	if _, ok := madeDirs.Load(dir); ok {
+		return nil
 	}
-	return etagOf(data), nil
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("statestore: %w", err)
+	}
+	madeDirs.Store(dir, true)
+	return nil
 }
 
 // List implements Lister. Names starting with a dot (locks, temporary

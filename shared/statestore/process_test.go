@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"sync"
 	"testing"
@@ -195,5 +196,42 @@ func TestDirHidesItsOwnFiles(t *testing.T) {
 		if _, err := d.Put(ctx, name, []byte("x"), statestore.Condition{}); err == nil {
 			t.Errorf("wrote %s, a name of the store's own files", name)
 		}
+	}
+}
+
+// A bounded sweep deletes the oldest expired documents first and says when
+// more are left for the next one.
+func TestPruneAtMostOldestFirst(t *testing.T) {
+	ctx := context.Background()
+	root := t.TempDir()
+	d := statestore.Dir{Root: root}
+	base := time.Now().Add(-48 * time.Hour)
+	for i := range 5 {
+		name := fmt.Sprintf("outbox/2026-11-2%d/F-%d.json", i, i)
+		if _, err := d.Put(ctx, name, []byte("{}"), statestore.Condition{}); err != nil {
+			t.Fatal(err)
+		}
+		// F-4 the oldest, F-0 the newest; F-0 is not expired.
+		at := base.Add(-time.Duration(i) * time.Hour)
+		if i == 0 {
+			at = time.Now()
+		}
+		os.Chtimes(filepath.Join(root, filepath.FromSlash(name)), at, at)
+	}
+	cutoff := time.Now().Add(-24 * time.Hour)
+	n, more, err := statestore.PruneAtMost(ctx, d, "outbox/", cutoff, nil, 2)
+	if n != 2 || !more || err != nil {
+		t.Fatalf("first sweep: %d, more %v, %v", n, more, err)
+	}
+	left, _ := d.List(ctx, "outbox/")
+	if len(left) != 3 || left[0].Name != "outbox/2026-11-20/F-0.json" || left[2].Name != "outbox/2026-11-22/F-2.json" {
+		t.Fatalf("not the oldest first: %+v", left)
+	}
+	n, more, err = statestore.PruneAtMost(ctx, d, "outbox/", cutoff, nil, 2)
+	if n != 2 || more || err != nil {
+		t.Fatalf("second sweep: %d, more %v, %v", n, more, err)
+	}
+	if left, _ := d.List(ctx, "outbox/"); len(left) != 1 {
+		t.Fatalf("the fresh document was pruned: %+v", left)
 	}
 }

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"time"
 )
 
@@ -72,26 +73,41 @@ func AsLister(s Store) (Lister, error) {
 // Prune deletes the documents under prefix last modified before cutoff and
 // returns how many it deleted. keep, when not nil, spares a document.
 func Prune(ctx context.Context, s Store, prefix string, cutoff time.Time, keep func(Info) bool) (int, error) {
+	n, _, err := PruneAtMost(ctx, s, prefix, cutoff, keep, 0)
+	return n, err
+}
+
+// PruneAtMost is Prune bounded to max deletions (max <= 0: no bound), the
+// oldest documents first, so that a sweep over a large backlog ends in time
+// and the next one carries on. more reports that expired documents are
+// left for the next sweep.
+func PruneAtMost(ctx context.Context, s Store, prefix string, cutoff time.Time, keep func(Info) bool, max int) (n int, more bool, err error) {
 	l, err := AsLister(s)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
 	infos, err := l.List(ctx, prefix)
 	if err != nil {
-		return 0, err
+		return 0, false, err
 	}
-	n := 0
+	expired := infos[:0]
 	for _, in := range infos {
-		if !in.Modified.Before(cutoff) || (keep != nil && keep(in)) {
-			continue
+		if in.Modified.Before(cutoff) && (keep == nil || !keep(in)) {
+			expired = append(expired, in)
+		}
+	}
+	sort.SliceStable(expired, func(i, j int) bool { return expired[i].Modified.Before(expired[j].Modified) })
+	for _, in := range expired {
+		if max > 0 && n >= max {
+			return n, true, nil
 		}
 		if err := ctx.Err(); err != nil {
-			return n, err
+			return n, true, err
 		}
 		if err := l.Delete(ctx, in.Name); err != nil {
-			return n, err
+			return n, true, err
 		}
 		n++
 	}
-	return n, nil
+	return n, false, nil
 }
