@@ -335,9 +335,10 @@ func BenchmarkKeyVaultEventsColdBatch(b *testing.B) {
 
 // BenchmarkKeyVaultEventsRejected: one Event Grid delivery of 10,000
 // malformed events through the KeyVaultEvents function — each rejected,
-// logged and parked as its own document before the 200 — on a folder and on
-// Blob Storage (Azurite). The goal is under 2 s per invocation; the figure
-// is ms/invocation (and events/s).
+// logged and parked (in batch documents, jobs.ParkAll) before the 200 — on a
+// folder and on Blob Storage (Azurite). The goal is under 2 s per
+// invocation; the figure is ms/invocation (and events/s). Every event must
+// be listed as parked afterwards.
 //
 //	go test -run='^$' -bench=KeyVaultEventsRejected -benchtime=3x ./functions/
 func BenchmarkKeyVaultEventsRejected(b *testing.B) {

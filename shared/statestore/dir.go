@@ -131,13 +131,24 @@ func (d Dir) Put(_ context.Context, name string, data []byte, cond Condition) (s
 		// temporary file is created atomically, or fails because the name
 		// is taken — by any writer, locked or not (link(2),
 		// CreateHardLinkW).
-		return d.create(p, data)
+		etag, err := d.create(p, data)
+		if !errors.Is(err, errNoHardLinks) {
+			return etag, err
+		}
+		// A file system without hard links: the locked path below.
 	}
 	unlock, err := d.lock(name)
 	if err != nil {
 		return "", err
 	}
 	defer unlock()
+	if cond.IfNoneMatch && cond.IfMatch == "" {
+		if _, err := os.Lstat(p); err == nil {
+			return "", ErrConflict
+		} else if !errors.Is(err, os.ErrNotExist) {
+			return "", fmt.Errorf("statestore: %w", err)
+		}
+	}
 	if cond.IfMatch != "" {
 		current, err := os.ReadFile(p)
 		if err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -166,14 +177,25 @@ func (d Dir) create(p string, data []byte) (string, error) {
 		return "", err
 	}
 	defer os.Remove(tmp)
-	if err := os.Link(tmp, p); err != nil {
+	if err := hardLink(tmp, p); err != nil {
 		if errors.Is(err, fs.ErrExist) {
 			return "", ErrConflict
+		}
+		if errors.Is(err, errors.ErrUnsupported) || errors.Is(err, fs.ErrPermission) {
+			// EPERM/ENOTSUP/EOPNOTSUPP: a file system (FAT, some network
+			// mounts) that has no hard links.
+			return "", errNoHardLinks
 		}
 		return "", fmt.Errorf("statestore: %w", err)
 	}
 	return etagOf(data), nil
 }
+
+var errNoHardLinks = errors.New("statestore: no hard links on this file system")
+
+// hardLink is os.Link; a variable so that a test can play a file system
+// without hard links.
+var hardLink = os.Link
 
 // writeTemp writes data to a new hidden file in dir and returns its path.
 func writeTemp(dir string, data []byte) (string, error) {
