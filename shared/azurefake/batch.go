@@ -53,7 +53,7 @@ type batchResponse struct {
 
 func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 	fail := func(status int, code, message string) {
-		s.cond.countHTTP(true, 0)
+		s.cond.countHTTP(r.Host, true, 0)
 		s.mu.Lock()
 		s.batches++
 		s.requests = append(s.requests, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now(), Status: status, Batch: s.batches})
@@ -108,7 +108,7 @@ func (s *Server) serveBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		ids[strings.ToLower(br.ID)] = true
 	}
-	s.cond.countHTTP(true, len(envelope.Requests))
+	s.cond.countHTTP(r.Host, true, len(envelope.Requests))
 	s.mu.Lock()
 	s.batches++
 	n := s.batches

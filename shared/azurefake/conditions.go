@@ -176,8 +176,10 @@ type FamilyStats struct {
 
 // Stats is what the server received, by family.
 type Stats struct {
-	// HTTPRequests are HTTP requests (a $batch envelope is one).
-	HTTPRequests int
+	// HTTPRequests are HTTP requests (a $batch envelope is one), by
+	// service: "graph", "keyvault" (the authentication challenge
+	// included) and "other" (partner metadata).
+	HTTPRequests map[string]int
 	// Batches are $batch envelopes; BatchedRequests the requests in them.
 	Batches, BatchedRequests int
 	Families                 map[string]FamilyStats
@@ -219,7 +221,7 @@ func (s *Server) SetConditions(c Conditions) {
 	s.cond.c = c
 	s.cond.rng = rand.New(rand.NewPCG(c.Seed, c.Seed^0x9e3779b97f4a7c15))
 	s.cond.buckets = map[string]*bucket{}
-	s.cond.stats = Stats{Families: map[string]FamilyStats{}}
+	s.cond.stats = Stats{Families: map[string]FamilyStats{}, HTTPRequests: map[string]int{}}
 }
 
 // Stats returns the requests received since the last SetConditions (or
@@ -231,6 +233,10 @@ func (s *Server) Stats() Stats {
 	out.Families = make(map[string]FamilyStats, len(s.cond.stats.Families))
 	for k, v := range s.cond.stats.Families {
 		out.Families[k] = v
+	}
+	out.HTTPRequests = make(map[string]int, len(s.cond.stats.HTTPRequests))
+	for k, v := range s.cond.stats.HTTPRequests {
+		out.HTTPRequests[k] = v
 	}
 	return out
 }
@@ -263,11 +269,31 @@ func (c *conditions) wait(ctx context.Context) {
 	}
 }
 
+// Services of Stats.HTTPRequests.
+const (
+	ServiceGraph    = "graph"
+	ServiceKeyVault = "keyvault"
+	ServiceOther    = "other"
+)
+
+func serviceOf(host string) string {
+	switch {
+	case graphHosts[hostOnly(host)]:
+		return ServiceGraph
+	case isVaultHost(hostOnly(host)):
+		return ServiceKeyVault
+	}
+	return ServiceOther
+}
+
 // countHTTP notes one HTTP request (a $batch envelope included).
-func (c *conditions) countHTTP(batch bool, inner int) {
+func (c *conditions) countHTTP(host string, batch bool, inner int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.stats.HTTPRequests++
+	if c.stats.HTTPRequests == nil {
+		c.stats.HTTPRequests = map[string]int{}
+	}
+	c.stats.HTTPRequests[serviceOf(host)]++
 	if batch {
 		c.stats.Batches++
 		c.stats.BatchedRequests += inner

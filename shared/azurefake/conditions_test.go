@@ -199,7 +199,7 @@ func TestThrottlingPerFamily(t *testing.T) {
 	if f := st.Families[azurefake.FamilyIdentityAccess]; f.Requests != 1 || f.Throttled != 0 || f.Cost != 1 {
 		t.Errorf("identity and access: %+v", f)
 	}
-	if st.Batches != 1 || st.BatchedRequests != 4 || st.HTTPRequests != 3+1+3 {
+	if st.Batches != 1 || st.BatchedRequests != 4 || st.HTTPRequests[azurefake.ServiceGraph] != 3+1 || st.HTTPRequests[azurefake.ServiceKeyVault] != 3 {
 		t.Errorf("stats %+v", st)
 	}
 }

@@ -231,7 +231,7 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.serveBatch(w, r)
 		return
 	}
-	s.cond.countHTTP(false, 0)
+	s.cond.countHTTP(r.Host, false, 0)
 	s.handle(w, r, 0)
 }
 
