@@ -138,6 +138,8 @@ type Request struct {
 	// envelope itself.
 	Batch int
 	Inner bool
+	// RetryAfter is the Retry-After the answer carried ("" for none).
+	RetryAfter string
 }
 
 // Fault makes the server answer requests whose path starts with PathPrefix
@@ -250,7 +252,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request, batch int) {
 	s.mu.Lock()
 	defer func() {
 		s.requests = append(s.requests, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now(), Status: rec.status,
-			Family: family, Batch: batch, Inner: batch > 0})
+			Family: family, Batch: batch, Inner: batch > 0, RetryAfter: rec.Header().Get("Retry-After")})
 		s.mu.Unlock()
 	}()
 	host := hostOnly(r.Host)

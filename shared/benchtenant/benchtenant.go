@@ -284,8 +284,10 @@ type Shape struct {
 	// pages follow their nextLinks one by one, and a user flow's own reads
 	// need the flow list first.
 	GraphChain int
-	// VaultChains are the same for each vault: its list pages, then the
-	// versions of a secret on the last page.
+	// VaultChains are the same for each vault: the request that elicits
+	// Key Vault's authentication challenge (its first, sent without a
+	// token), its list pages, then the versions of a secret on the last
+	// page.
 	VaultChains map[string]int
 }
 
@@ -315,7 +317,7 @@ func ShapeOf(tn *azurefake.Tenant, graphPage int) Shape {
 		for _, s := range v.Secrets {
 			versions = max(versions, pages(len(s.Versions), azurefake.VaultPageSize))
 		}
-		sh.VaultChains[host] = pages(len(v.Secrets), azurefake.VaultPageSize) + versions
+		sh.VaultChains[host] = 1 + pages(len(v.Secrets), azurefake.VaultPageSize) + versions
 	}
 	return sh
 }

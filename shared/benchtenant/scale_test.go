@@ -108,6 +108,7 @@ func runChild(raw string) int {
 		WallSeconds: wall.Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), PeakRSSMB: peak,
 		Mallocs: ms.Mallocs, AllocMB: float64(ms.TotalAlloc) / (1 << 20),
 		Findings: len(res.Findings), Federations: len(res.Inventory.Federations), Secrets: len(res.Inventory.Secrets), Gaps: len(res.Inventory.Gaps),
+		ClientStats: scan.Summary(res.Report.Read), Throttled429: res.Read.Throttled(),
 	}
 	var buf bytes.Buffer
 	htmlStart := time.Now()
@@ -229,9 +230,12 @@ func BenchmarkScanScale(b *testing.B) {
 			b.ReportMetric(res.CPUSeconds, "cpu-s")
 			b.ReportMetric(float64(res.Mallocs), "allocs")
 			b.ReportMetric(res.AllocMB, "alloc-MB")
-			fmt.Printf("scale %s: wall %.2fs critical %.2fs ratio %.2f | graph %d http, %d requests | keyvault %d | 429s %d | peak RSS %.0f MB (html %.0f MB) | cpu %.2fs | allocs %d (%.0f MB) | findings %d | html %.2f MB in %.2fs, json %.2f MB | %s\n",
-				tn.Spec.Name, res.WallSeconds, cp.Seconds(), ratio, graphHTTP, graphInner, kv, throttled, res.PeakRSSMB, res.HTMLPeakMB, res.CPUSeconds,
+			fmt.Printf("scale %s: wall %.2fs critical %.2fs ratio %.2f | graph %d http, %d requests | keyvault %d | 429s %d (scan saw %d) | peak RSS %.0f MB (html %.0f MB) | cpu %.2fs | allocs %d (%.0f MB) | findings %d | html %.2f MB in %.2fs, json %.2f MB | %s\n",
+				tn.Spec.Name, res.WallSeconds, cp.Seconds(), ratio, graphHTTP, graphInner, kv, throttled, res.Throttled429, res.PeakRSSMB, res.HTMLPeakMB, res.CPUSeconds,
 				res.Mallocs, res.AllocMB, res.Findings, res.HTMLMB, res.HTMLSeconds, res.JSONMB, strings.Join(families, " "))
+			if res.ClientStats != "" {
+				fmt.Printf("scale %s: scan: %s\n", tn.Spec.Name, res.ClientStats)
+			}
 		})
 	}
 }

@@ -118,10 +118,10 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 		if extra := scan.PlanFindings(plans, p.Config, res.Inventory, p.evaluationTime(t)); len(extra) > 0 || len(plans) > 0 {
 			res.Findings = append(res.Findings, extra...)
 			assess.SortFindings(res.Findings)
-			generated := res.Report.GeneratedAt
+			generated, read := res.Report.GeneratedAt, res.Report.Read
 			res.Report = report.Build(res.Inventory, res.Findings, p.evaluationTime(t), t.Label,
 				report.WithConfig(p.Config), report.WithMetadata(scan.MetadataChecks(plans)))
-			res.Report.GeneratedAt = generated
+			res.Report.GeneratedAt, res.Report.Read = generated, read
 		}
 	}
 	p.cached, p.cachedAt, p.tenant = &res, time.Now(), t
