@@ -84,6 +84,9 @@ type Vault struct {
 
 	index   map[string]int // lower-case name → position (findSecret)
 	indexed int            // len(Secrets) when index was built
+	// list, listedN, listedVersions: listed's cache and what it was built from.
+	list                    []int
+	listedN, listedVersions int
 }
 
 // Secret is a Key Vault secret; the last version is the current one.

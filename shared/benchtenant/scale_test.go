@@ -18,8 +18,11 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/azurefake"
 	"github.com/idpkeeper/idpkeeper/shared/benchtenant"
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
@@ -42,6 +45,11 @@ type childJob struct {
 	CAFile string    `json:"caFile"`
 	Config string    `json:"config"`
 	Now    time.Time `json:"now"`
+	// Timer runs what ScanTimer runs (pipeline.ScanAndQueue: scan, last
+	// good metadata per partner, report and secret index stored, jobs
+	// queued) with its state in the folder State.
+	Timer bool   `json:"timer,omitempty"`
+	State string `json:"state,omitempty"`
 }
 
 // childResult is what the child measured.
@@ -62,6 +70,37 @@ type childResult struct {
 	JSONMB       float64 `json:"jsonMB"`
 	ClientStats  string  `json:"clientStats,omitempty"`
 	Throttled429 int     `json:"throttled429"`
+	Jobs         int     `json:"jobs"`
+	ReadSeconds  float64 `json:"readSeconds"`
+	// MaxHeapMB is the largest heap in use seen (sampled every 10 ms):
+	// what the scan holds, against the RSS the runtime keeps around it.
+	MaxHeapMB float64 `json:"maxHeapMB"`
+}
+
+// heapSampler follows the heap in use until stop is called.
+func heapSampler() (stop func() float64) {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		var peak uint64
+		t := time.NewTicker(10 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() float64 {
+		close(done)
+		return float64(<-result) / (1 << 20)
+	}
 }
 
 func rusage() (cpu time.Duration, peakMB float64) {
@@ -93,11 +132,16 @@ func runChild(raw string) int {
 	if err != nil {
 		return fail(err)
 	}
+	src := scan.Source{Credential: tenant.StaticCredential{}, Transport: transport}
+	if job.Timer {
+		return runTimerChild(out, cfg, src, job)
+	}
 	cpu0, _ := rusage()
+	heap := heapSampler()
 	start := time.Now()
-	res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Now: job.Now,
-		Source: scan.Source{Credential: tenant.StaticCredential{}, Transport: transport}})
+	res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Now: job.Now, Source: src})
 	wall := time.Since(start)
+	maxHeap := heap()
 	if err != nil {
 		return fail(err)
 	}
@@ -108,7 +152,7 @@ func runChild(raw string) int {
 		WallSeconds: wall.Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), PeakRSSMB: peak,
 		Mallocs: ms.Mallocs, AllocMB: float64(ms.TotalAlloc) / (1 << 20),
 		Findings: len(res.Findings), Federations: len(res.Inventory.Federations), Secrets: len(res.Inventory.Secrets), Gaps: len(res.Inventory.Gaps),
-		ClientStats: scan.Summary(res.Report.Read), Throttled429: res.Read.Throttled(),
+		ClientStats: scan.Summary(res.Report.Read), Throttled429: res.Read.Throttled(), MaxHeapMB: maxHeap,
 	}
 	var buf bytes.Buffer
 	htmlStart := time.Now()
@@ -227,15 +271,122 @@ func BenchmarkScanScale(b *testing.B) {
 			b.ReportMetric(float64(kv), "kv-requests")
 			b.ReportMetric(float64(throttled), "429s")
 			b.ReportMetric(res.PeakRSSMB, "peak-rss-MB")
+			b.ReportMetric(res.MaxHeapMB, "heap-MB")
 			b.ReportMetric(res.CPUSeconds, "cpu-s")
 			b.ReportMetric(float64(res.Mallocs), "allocs")
 			b.ReportMetric(res.AllocMB, "alloc-MB")
-			fmt.Printf("scale %s: wall %.2fs critical %.2fs ratio %.2f | graph %d http, %d requests | keyvault %d | 429s %d (scan saw %d) | peak RSS %.0f MB (html %.0f MB) | cpu %.2fs | allocs %d (%.0f MB) | findings %d | html %.2f MB in %.2fs, json %.2f MB | %s\n",
-				tn.Spec.Name, res.WallSeconds, cp.Seconds(), ratio, graphHTTP, graphInner, kv, throttled, res.Throttled429, res.PeakRSSMB, res.HTMLPeakMB, res.CPUSeconds,
+			fmt.Printf("scale %s: wall %.2fs critical %.2fs ratio %.2f | graph %d http, %d requests | keyvault %d | 429s %d (scan saw %d) | peak RSS %.0f MB (heap %.0f MB; with html %.0f MB) | cpu %.2fs | allocs %d (%.0f MB) | findings %d | html %.2f MB in %.2fs, json %.2f MB | %s\n",
+				tn.Spec.Name, res.WallSeconds, cp.Seconds(), ratio, graphHTTP, graphInner, kv, throttled, res.Throttled429, res.PeakRSSMB, res.MaxHeapMB, res.HTMLPeakMB, res.CPUSeconds,
 				res.Mallocs, res.AllocMB, res.Findings, res.HTMLMB, res.HTMLSeconds, res.JSONMB, strings.Join(families, " "))
 			if res.ClientStats != "" {
 				fmt.Printf("scale %s: scan: %s\n", tn.Spec.Name, res.ClientStats)
 			}
 		})
 	}
+}
+
+// runTimerChild runs the ScanTimer use case once: a fresh scan, the
+// partners' last good metadata from the state folder, the report and the
+// secret index stored there, the jobs queued (in process).
+func runTimerChild(out *json.Encoder, cfg *config.Config, src scan.Source, job childJob) int {
+	state := statestore.Dir{Root: job.State}
+	queue := jobs.NewMemory(jobs.MemoryOptions{})
+	p := &pipeline.Pipeline{Config: cfg, Source: src, Sender: queue, State: state,
+		Metadata: scan.StateMetadataStore{State: state}, Now: func() time.Time { return job.Now }}
+	cpu0, _ := rusage()
+	heap := heapSampler()
+	start := time.Now()
+	res, queued, err := p.ScanAndQueue(context.Background(), "bench")
+	wall := time.Since(start)
+	maxHeap := heap()
+	if err != nil {
+		_ = out.Encode(childResult{Error: err.Error()})
+		return 1
+	}
+	cpu1, peak := rusage()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	_ = out.Encode(childResult{
+		WallSeconds: wall.Seconds(), CPUSeconds: (cpu1 - cpu0).Seconds(), PeakRSSMB: peak,
+		Mallocs: ms.Mallocs, AllocMB: float64(ms.TotalAlloc) / (1 << 20),
+		Findings: len(res.Findings), Federations: len(res.Inventory.Federations), Secrets: len(res.Inventory.Secrets),
+		ClientStats: scan.Summary(res.Report.Read), Throttled429: res.Read.Throttled(), Jobs: len(queued), ReadSeconds: res.Read.Duration.Seconds(),
+		MaxHeapMB: maxHeap,
+	})
+	return 0
+}
+
+// BenchmarkScanTimerScale runs what the ScanTimer function runs for M and
+// L (pipeline.ScanAndQueue, its state in a folder, jobs queued in process)
+// against the same fake, and prints one line per tenant: its wall time
+// against host.json's functionTimeout.
+//
+//	go test -run='^$' -bench=ScanTimerScale -benchtime=1x ./shared/benchtenant/
+func BenchmarkScanTimerScale(b *testing.B) {
+	host, err := os.ReadFile(filepath.Join(repoRoot(), "host.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	var hj struct {
+		FunctionTimeout string `json:"functionTimeout"`
+	}
+	if err := json.Unmarshal(host, &hj); err != nil {
+		b.Fatal(err)
+	}
+	var h, m, sec int
+	if _, err := fmt.Sscanf(hj.FunctionTimeout, "%d:%d:%d", &h, &m, &sec); err != nil {
+		b.Fatalf("host.json functionTimeout %q: %v", hj.FunctionTimeout, err)
+	}
+	timeout := time.Duration(h)*time.Hour + time.Duration(m)*time.Minute + time.Duration(sec)*time.Second
+	dir := b.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	if err := os.WriteFile(caFile, azurefake.CAPEM(), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	only := os.Getenv("IDPKEEPER_SCALE_TENANTS")
+	latency := azurefake.Latency{Min: 40 * time.Millisecond, Max: 120 * time.Millisecond}
+	for _, tn := range tenants(b)[1:] {
+		if only != "" && !strings.Contains(","+only+",", ","+tn.Spec.Name+",") {
+			continue
+		}
+		b.Run(tn.Spec.Name, func(b *testing.B) {
+			cfgFile := filepath.Join(dir, tn.Spec.Name+".yaml")
+			if err := os.WriteFile(cfgFile, tn.Config, 0o600); err != nil {
+				b.Fatal(err)
+			}
+			srv := azurefake.NewServer(tn.Fake)
+			defer srv.Close()
+			srv.PageSize = 100
+			limits := azurefake.DocumentedLimits(tn.Spec.GraphSize)
+			limits.StartEmpty = os.Getenv("IDPKEEPER_SCALE_EMPTY") == "1"
+			var res childResult
+			for i := 0; i < b.N; i++ {
+				srv.SetConditions(azurefake.Conditions{Latency: latency, Throttling: &limits, Seed: 15})
+				job, _ := json.Marshal(childJob{Addr: srv.Listener.Addr().String(), CAFile: caFile, Config: cfgFile, Now: benchtenant.Base,
+					Timer: true, State: filepath.Join(dir, fmt.Sprintf("%s-state-%d", tn.Spec.Name, i))})
+				cmd := exec.Command(os.Args[0], "-test.run=^$")
+				cmd.Env = append(os.Environ(), childEnv+"="+string(job))
+				var stdout, stderr bytes.Buffer
+				cmd.Stdout, cmd.Stderr = &stdout, &stderr
+				err := cmd.Run()
+				lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+				if jerr := json.Unmarshal([]byte(lines[len(lines)-1]), &res); jerr != nil || res.Error != "" || err != nil {
+					b.Fatalf("timer scan of %s: %v %s\n%s\n%s", tn.Spec.Name, err, res.Error, stdout.String(), stderr.String())
+				}
+			}
+			b.ReportMetric(res.WallSeconds, "wall-s")
+			b.ReportMetric(res.WallSeconds/timeout.Seconds(), "of-functionTimeout")
+			b.ReportMetric(res.PeakRSSMB, "peak-rss-MB")
+			b.ReportMetric(res.MaxHeapMB, "heap-MB")
+			b.ReportMetric(res.CPUSeconds, "cpu-s")
+			b.ReportMetric(float64(res.Jobs), "jobs")
+			fmt.Printf("scantimer %s: wall %.2fs (read %.2fs) of functionTimeout %s (%.0f%%) | jobs queued %d | findings %d | peak RSS %.0f MB (heap %.0f MB) | cpu %.2fs | allocs %d (%.0f MB) | %s\n",
+				tn.Spec.Name, res.WallSeconds, res.ReadSeconds, timeout, 100*res.WallSeconds/timeout.Seconds(), res.Jobs, res.Findings, res.PeakRSSMB, res.MaxHeapMB, res.CPUSeconds, res.Mallocs, res.AllocMB, res.ClientStats)
+		})
+	}
+}
+
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..")
 }

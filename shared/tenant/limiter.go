@@ -202,7 +202,8 @@ func (l *Limiter) sent(requests, retries int) {
 	l.stats.Retries += retries
 }
 
-// resent counts requests sent again inside a new $batch.
+// observe adjusts the window to answers: ok not throttled, throttled 429s
+// with the longest Retry-After among them.
 func (l *Limiter) observe(ok, throttled int, retryAfter time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
