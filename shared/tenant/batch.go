@@ -75,8 +75,15 @@ type batchItem struct {
 	sends     int
 	seq       uint64
 	notBefore time.Time
-	result    chan batchResult
+	// waited is the time spent waiting to send it again, all retries.
+	waited time.Duration
+	result chan batchResult
 }
+
+// maxRetryWait is how long a request may wait for its retries in all:
+// kiota's retry handler gives up past 180 s of cumulative delay
+// (absoluteMaxDelaySeconds), and a request in a batch does the same.
+const maxRetryWait = 180 * time.Second
 
 type batchResult struct {
 	body []byte
@@ -337,10 +344,11 @@ func (b *batcher) send(ctx context.Context, items []*batchItem) {
 				throttled++
 				wait = max(wait, delay)
 			}
-			if it.sends > b.maxRetries {
+			if it.sends > b.maxRetries || it.waited+delay > maxRetryWait {
 				it.result <- batchResult{err: innerError(it.shown, r)}
 				continue
 			}
+			it.waited += delay
 			it.notBefore = now.Add(delay)
 			b.enqueue(it)
 		case r.Status >= 200 && r.Status < 300:

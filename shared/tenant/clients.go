@@ -20,7 +20,16 @@
 // http.RoundTripper. Production passes the default transport; a snapshot
 // replay passes a transport that answers from recorded files; tests pass a
 // transport that dials a local HTTPS server. The SDK code path is the same in
-// all three.
+// all three. Under the SDKs every response body is capped
+// (MaxResponseBytes) and every request paced by its service's Limiter —
+// Graph, and each vault — which holds the service while a Retry-After runs
+// and narrows its window after a 429 (limiter.go).
+//
+// A read of thousands of partners runs the Graph steps and the vaults side
+// by side, sends Graph's GETs in JSON batches of up to 20 (batch.go), each
+// request keeping its own paging, errors and throttling, and reads a
+// secret's versions while the vault's list pages still arrive. docs/scale.md
+// has the figures and the limits they are measured against.
 package tenant
 
 import (

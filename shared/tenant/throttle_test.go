@@ -228,3 +228,20 @@ func TestResponseBodiesAreCapped(t *testing.T) {
 		})
 	}
 }
+
+// A request inside a batch that Graph keeps throttling is sent once and
+// retried three times — kiota's limit for a request of its own — and then
+// fails the read with its 429, naming the request.
+func TestBatchStopsAtTheRetryLimit(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/apiConnectors", Status: 429, RetryAfter: "1", Code: "TooManyRequests", Message: "Too many requests"})
+	_, err := newReader(t, srv).Read(context.Background())
+	var ge *tenant.GraphError
+	if !errors.As(err, &ge) || ge.Status != 429 || !strings.Contains(err.Error(), "GET /identity/apiConnectors: HTTP 429 TooManyRequests") {
+		t.Fatalf("err = %v, want the request's 429", err)
+	}
+	if n := len(sends(srv.Requests())["GET graph.microsoft.com/v1.0/identity/apiConnectors?"]); n != 4 {
+		t.Errorf("sent %d times, want 1 + 3 retries", n)
+	}
+}
