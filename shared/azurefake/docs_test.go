@@ -415,6 +415,8 @@ func TestFakeRefusesUndocumentedRequests(t *testing.T) {
 		{call{method: "PATCH", path: "/directory/federationConfigurations/" + fabrikamID, body: `{"displayName":"x"}`}, 400, "Resource not found for the segment '" + fabrikamID + "'."},
 		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: url.Values{"$filter": {"displayName eq 'x'"}}.Encode()}, 400, "filter"},
 		{call{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userFlowIdentityProviders/extra"}, 400, "Resource not found for the segment 'extra'."},
+		{call{method: "GET", path: "/identity/apiConnectors", query: "$select=id,displayName"}, 400, "Query option '$select' is not documented"},
+		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: "$top=999"}, 400, "Query option '$top' is not documented"},
 	} {
 		status, body := do(t, srv, tc.c)
 		var e struct {

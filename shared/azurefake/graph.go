@@ -128,6 +128,16 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	t := s.tenant
 	q := r.URL.Query()
+	// None of the reference pages of the routes served documents $select,
+	// $top or the other query options below (they document $expand and, for
+	// the partner list, one $filter): a client must not come to rely on
+	// what Graph may ignore or refuse.
+	for _, opt := range []string{"$select", "$top", "$skip", "$orderby", "$count", "$search"} {
+		if q.Has(opt) {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Query option '"+opt+"' is not documented for "+rt.Method+" "+rt.Path+" ("+rt.Page+").")
+			return
+		}
+	}
 	switch rt.Method + " " + rt.Path {
 	case "GET /identity/identityProviders":
 		social := len(t.SocialIdentityProviders)
