@@ -50,6 +50,8 @@ type childJob struct {
 	// queued) with its state in the folder State.
 	Timer bool   `json:"timer,omitempty"`
 	State string `json:"state,omitempty"`
+	// NoBatch sends Graph's reads one by one (to see what batching saves).
+	NoBatch bool `json:"noBatch,omitempty"`
 }
 
 // childResult is what the child measured.
@@ -139,7 +141,12 @@ func runChild(raw string) int {
 	cpu0, _ := rusage()
 	heap := heapSampler()
 	start := time.Now()
-	res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Now: job.Now, Source: src})
+	var res scan.Result
+	t, err := scan.OpenContext(context.Background(), cfg, src)
+	if err == nil {
+		t.Reader.NoBatch = job.NoBatch
+		res, err = t.Scan(context.Background(), cfg, job.Now, nil, nil)
+	}
 	wall := time.Since(start)
 	maxHeap := heap()
 	if err != nil {
@@ -198,7 +205,8 @@ func tenants(b *testing.B) []*benchtenant.Tenant {
 //	go test -run='^$' -bench=ScanScale -benchtime=1x ./shared/benchtenant/
 //
 // IDPKEEPER_SCALE_TENANTS=S,M limits the tenants; IDPKEEPER_SCALE_EMPTY=1
-// starts every bucket empty (another app just used the budget).
+// starts every bucket empty (another app just used the budget);
+// IDPKEEPER_SCALE_NOBATCH=1 sends Graph's reads one by one.
 func BenchmarkScanScale(b *testing.B) {
 	only := os.Getenv("IDPKEEPER_SCALE_TENANTS")
 	dir := b.TempDir()
@@ -223,7 +231,8 @@ func BenchmarkScanScale(b *testing.B) {
 			limits := azurefake.DocumentedLimits(tn.Spec.GraphSize)
 			limits.StartEmpty = os.Getenv("IDPKEEPER_SCALE_EMPTY") == "1"
 			shape := benchtenant.ShapeOf(tn.Fake, graphPage)
-			job, _ := json.Marshal(childJob{Addr: srv.Listener.Addr().String(), CAFile: caFile, Config: cfgFile, Now: benchtenant.Base})
+			job, _ := json.Marshal(childJob{Addr: srv.Listener.Addr().String(), CAFile: caFile, Config: cfgFile, Now: benchtenant.Base,
+				NoBatch: os.Getenv("IDPKEEPER_SCALE_NOBATCH") == "1"})
 			var res childResult
 			var st azurefake.Stats
 			b.ResetTimer()
