@@ -56,7 +56,7 @@ func (p *Pipeline) ProbeConnectors(ctx context.Context, inv inventory.Inventory)
 		for _, step := range ConnectorSteps(inv, c.ID) {
 			r := probe.Probe(ctx, probe.Request{URL: c.TargetURL, Step: step, Auth: auth})
 			if missing != "" {
-				r = withoutCredential(r, missing)
+				r = probe.WithoutCredential(r, missing)
 			}
 			out = append(out, ConnectorProbe{ConnectorID: c.ID, Name: c.DisplayName, Result: r})
 		}
@@ -71,28 +71,6 @@ func (p *Pipeline) ProbeConnectors(ctx context.Context, inv inventory.Inventory)
 		}
 	}
 	return out, nil
-}
-
-// withoutCredential reports a probe made without the connector's
-// credential. What the network said (TLS, timeout, unreachable) still
-// stands; what the API answered does not judge the credential, so it
-// becomes no-credential — with a warning when the API let an
-// unauthenticated call through.
-func withoutCredential(r probe.Result, why string) probe.Result {
-	switch r.Outcome {
-	case probe.TLSError, probe.Timeout, probe.Unreachable:
-		r.Warnings = append(r.Warnings, "probed without the credential: "+why)
-		return r
-	}
-	if r.WellFormed() {
-		r.Warnings = append(r.Warnings, "the API answered "+string(r.Outcome)+" to a call without credentials: it may not check them")
-	}
-	r.Outcome = probe.NoCredential
-	if r.Detail != "" {
-		why += "; the API answered: " + r.Detail
-	}
-	r.Detail = why
-	return r
 }
 
 func credentialFor(ctx context.Context, deps *repair.Deps, c inventory.APIConnector, s inventory.Secret) (probe.Auth, error) {

@@ -360,3 +360,25 @@ func excerpt(b []byte) string {
 	}
 	return s
 }
+
+// WithoutCredential reports a probe made without the connector's
+// credential (IdP Keeper may not read it, or none backs the connector).
+// What the network said (TLS, timeout, unreachable) still stands; what the
+// API answered does not judge the credential, so it becomes no-credential —
+// with a warning when the API let an unauthenticated call through.
+func WithoutCredential(r Result, why string) Result {
+	switch r.Outcome {
+	case TLSError, Timeout, Unreachable:
+		r.Warnings = append(r.Warnings, "probed without the credential: "+why)
+		return r
+	}
+	if r.WellFormed() {
+		r.Warnings = append(r.Warnings, "the API answered "+string(r.Outcome)+" to a call without credentials: it may not check them")
+	}
+	r.Outcome = NoCredential
+	if r.Detail != "" {
+		why += "; the API answered: " + r.Detail
+	}
+	r.Detail = why
+	return r
+}
