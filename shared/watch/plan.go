@@ -31,6 +31,10 @@ type Status struct {
 	Checks24h   int   `json:"checks24h"`
 	Failures24h int   `json:"failures24h"`
 	P95Ms24h    int64 `json:"p95Ms24h"`
+	// StrayFailures24h are the last day's failures outside confirmed
+	// outages: an outage is reported as down (and then recovered), not
+	// once more as degraded.
+	StrayFailures24h int `json:"strayFailures24h"`
 	// TLS is the last certificate seen.
 	TLS *TLSInfo `json:"tls,omitempty"`
 }
@@ -56,6 +60,19 @@ func StatusOf(h *History, now time.Time, rules Rules) Status {
 	}
 	var lat []int64
 	from := now.Add(-24 * time.Hour)
+	var outages []Outage
+	outages = append(outages, h.Outages...)
+	if h.Outage != nil && rules.Confirmed(*h.Outage) {
+		outages = append(outages, *h.Outage)
+	}
+	inOutage := func(t time.Time) bool {
+		for _, o := range outages {
+			if !t.Before(o.Since) && !t.After(o.LastFailure) {
+				return true
+			}
+		}
+		return false
+	}
 	for _, r := range h.Results {
 		if !r.At.After(from) || r.At.After(now) {
 			continue
@@ -67,6 +84,9 @@ func StatusOf(h *History, now time.Time, rules Rules) Status {
 		case Down:
 			s.Checks24h++
 			s.Failures24h++
+			if !inOutage(r.At) {
+				s.StrayFailures24h++
+			}
 		}
 	}
 	if len(lat) > 0 {
@@ -84,7 +104,7 @@ func (s Status) Degraded(rules Rules) string {
 	if s.Down || s.Checks24h < max(rules.MinChecks, 1) {
 		return ""
 	}
-	if rules.DegradedPercent > 0 && s.Failures24h*100 >= rules.DegradedPercent*s.Checks24h && s.Failures24h > 0 {
+	if rules.DegradedPercent > 0 && s.StrayFailures24h > 0 && s.StrayFailures24h*100 >= rules.DegradedPercent*s.Checks24h {
 		return "errors"
 	}
 	if rules.LatencyBudget > 0 && time.Duration(s.P95Ms24h)*time.Millisecond > rules.LatencyBudget {
@@ -155,7 +175,7 @@ func Findings(inv inventory.Inventory, cfg *config.Config, eps []Endpoint, statu
 			return d
 		}
 		what := describe(ep)
-		impact := impactClause(ep)
+		impact := impactClause(ep, true)
 
 		if s.Down && s.Outage != nil {
 			o := s.Outage
@@ -197,13 +217,13 @@ func Findings(inv inventory.Inventory, cfg *config.Config, eps []Endpoint, statu
 			f.Detail = detail()
 			f.Detail["reason"] = why
 			f.Detail["checks24h"] = strconv.Itoa(s.Checks24h)
-			f.Detail["failures24h"] = strconv.Itoa(s.Failures24h)
+			f.Detail["failures24h"] = strconv.Itoa(s.StrayFailures24h)
 			f.Detail["p95LatencyMs"] = strconv.FormatInt(s.P95Ms24h, 10)
 			if why == "errors" {
-				f.Action = fmt.Sprintf("Look into %s: %d of its last %d checks failed over the last day%s.", what, s.Failures24h, s.Checks24h, impact)
+				f.Action = fmt.Sprintf("Look into %s: %d of its last %d checks over the last day failed%s.", what, s.StrayFailures24h, s.Checks24h, impactClause(ep, false))
 			} else {
 				f.Action = fmt.Sprintf("Look into %s: its answers took %s at the 95th percentile over the last day, more than the %s budget%s.",
-					what, (time.Duration(s.P95Ms24h) * time.Millisecond).Round(100*time.Millisecond), rules.LatencyBudget, impact)
+					what, (time.Duration(s.P95Ms24h) * time.Millisecond).Round(100*time.Millisecond), rules.LatencyBudget, impactClause(ep, false))
 			}
 			out = append(out, f)
 		}
@@ -232,7 +252,7 @@ func Findings(inv inventory.Inventory, cfg *config.Config, eps []Endpoint, statu
 				if sev == assess.Expired {
 					f.Action = fmt.Sprintf("Get the TLS certificate of %s renewed now: it expired on %s, so browsers and Entra refuse %s%s.", host, exp.Format(dateLayout), what, impact)
 				} else {
-					f.Action = fmt.Sprintf("Get the TLS certificate of %s renewed before %s, with its full chain, so that %s keeps working%s.", host, exp.Format(dateLayout), what, impact)
+					f.Action = fmt.Sprintf("Get the TLS certificate of %s renewed before %s, with its full chain, so that %s keeps working%s.", host, exp.Format(dateLayout), what, impactClause(ep, false))
 				}
 				out = append(out, f)
 			}
@@ -279,9 +299,13 @@ func describe(ep Endpoint) string {
 	return ep.Display
 }
 
-// impactClause says who is hurt, as the end of a sentence.
-func impactClause(ep Endpoint) string {
+// impactClause says who is hurt (down) or who depends on the endpoint, as
+// the end of a sentence.
+func impactClause(ep Endpoint, down bool) string {
 	if ep.Role == RoleMetadata {
+		if !down {
+			return "; guests do not use it, IdP Keeper reads the partner's certificate changes there"
+		}
 		return "; guests are not affected, but IdP Keeper cannot see the partner's certificate changes meanwhile"
 	}
 	var parts []string
@@ -293,6 +317,9 @@ func impactClause(ep Endpoint) string {
 	}
 	if len(parts) == 0 {
 		return ""
+	}
+	if !down {
+		return "; " + strings.Join(parts, " and ") + " depend on it"
 	}
 	verb := "cannot sign in"
 	if ep.Role == RoleAPI || len(ep.Domains) == 0 {
