@@ -2,7 +2,6 @@ package scan
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -65,11 +64,11 @@ func ExportWatch(ctx context.Context, state statestore.Store, cfg *config.Config
 		if h == nil {
 			continue
 		}
-		data, err := json.MarshalIndent(h, "", " ")
+		data, err := h.MarshalReadable()
 		if err != nil {
 			return 0, err
 		}
-		docs[watch.DocumentName(ep.Key)] = append(data, '\n')
+		docs[watch.DocumentName(ep.Key)] = data
 	}
 	if len(docs) == 0 {
 		return 0, nil

@@ -1,7 +1,11 @@
 package watch
 
 import (
+	"bytes"
+	"encoding/json"
+	"reflect"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
@@ -37,7 +41,8 @@ type History struct {
 	Outage *Outage `json:"outage,omitempty"`
 	// Outages are the last closed outages (confirmed ones), oldest first.
 	Outages []Outage `json:"outages,omitempty"`
-	// TLS is the last certificate seen, and when.
+	// TLS is the last certificate seen, and when. A raw result carries the
+	// certificate only when it differs from the one before.
 	TLS   *TLSInfo   `json:"tls,omitempty"`
 	TLSAt *time.Time `json:"tlsAt,omitempty"`
 }
@@ -142,6 +147,17 @@ func (h *History) Record(r Result, rules Rules) bool {
 	if h.Version == 0 {
 		h.Version = HistoryVersion
 	}
+	if r.TLS != nil {
+		t := *r.TLS
+		at := r.At
+		same := h.TLS != nil && sameCertificate(*h.TLS, t)
+		h.TLS, h.TLSAt = &t, &at
+		if same {
+			// The certificate is kept once, in TLS; a result carries it
+			// only when it changed.
+			r.TLS = nil
+		}
+	}
 	h.Results = append(h.Results, r)
 	switch r.State {
 	case Down:
@@ -169,13 +185,13 @@ func (h *History) Record(r Result, rules Rules) bool {
 			h.Outage = nil
 		}
 	}
-	if r.TLS != nil {
-		t := *r.TLS
-		at := r.At
-		h.TLS, h.TLSAt = &t, &at
-	}
 	h.compact(r.At)
 	return true
+}
+
+func sameCertificate(a, b TLSInfo) bool {
+	return a.SHA256 == b.SHA256 && a.NotAfter.Equal(b.NotAfter) && a.Verified == b.Verified && a.Subject == b.Subject &&
+		((a.ChainNotAfter == nil) == (b.ChainNotAfter == nil)) && (a.ChainNotAfter == nil || a.ChainNotAfter.Equal(*b.ChainNotAfter))
 }
 
 func dayStart(t time.Time) time.Time {
@@ -294,4 +310,53 @@ func (h *History) At(t time.Time) *Result {
 		}
 	}
 	return nil
+}
+
+// MarshalReadable writes h as JSON for people and diffs (a snapshot's
+// recorded history): one line per field, and one line per raw result, day
+// and outage. The store writes compact JSON; both read the same.
+func (h *History) MarshalReadable() ([]byte, error) {
+	compact, err := json.Marshal(h)
+	if err != nil {
+		return nil, err
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(compact, &fields); err != nil {
+		return nil, err
+	}
+	var b bytes.Buffer
+	b.WriteString("{")
+	first := true
+	rt := reflect.TypeOf(History{})
+	for i := 0; i < rt.NumField(); i++ {
+		name, _, _ := strings.Cut(rt.Field(i).Tag.Get("json"), ",")
+		v, ok := fields[name]
+		if !ok {
+			continue
+		}
+		if !first {
+			b.WriteString(",")
+		}
+		first = false
+		b.WriteString("\n  ")
+		k, _ := json.Marshal(name)
+		b.Write(k)
+		b.WriteString(": ")
+		var list []json.RawMessage
+		if v[0] == '[' && json.Unmarshal(v, &list) == nil && len(list) > 0 {
+			b.WriteString("[")
+			for j, e := range list {
+				if j > 0 {
+					b.WriteString(",")
+				}
+				b.WriteString("\n    ")
+				b.Write(e)
+			}
+			b.WriteString("\n  ]")
+			continue
+		}
+		b.Write(v)
+	}
+	b.WriteString("\n}\n")
+	return b.Bytes(), nil
 }
