@@ -70,8 +70,8 @@ type Pipeline struct {
 	// with it.
 	WatchProber  *watch.Prober
 	WatchChecker watch.Checker
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// ScanTTL is how long a scan is reused by job handlers in the same
 	// process (many notify jobs arrive together after a timer scan).
 	ScanTTL time.Duration
