@@ -17,6 +17,7 @@ import (
 // The function contract: name → trigger type (function.json "type").
 var contract = map[string]string{
 	"ScanTimer":        "timerTrigger",
+	"WatchTimer":       "timerTrigger",
 	"Report":           "httpTrigger",
 	"KeyVaultEvents":   "eventGridTrigger",
 	"RefreshMetadata":  "serviceBusTrigger",
@@ -67,6 +68,7 @@ var (
 		"ServiceBusConnection__fullyQualifiedNamespace", "ServiceBusConnection__credential", "ServiceBusConnection__clientId",
 		"AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 		"IDPKEEPER_STATE", "IDPKEEPER_STATE_CONTAINER", "IDPKEEPER_CONFIG", "IDPKEEPER_SCAN_SCHEDULE",
+		"IDPKEEPER_WATCH_SCHEDULE",
 		"IDPKEEPER_QUEUE_METADATA", "IDPKEEPER_QUEUE_ROTATION", "IDPKEEPER_QUEUE_NOTICES",
 		"IDPKEEPER_NOTICE_MAILBOX", "IDPKEEPER_KEYVAULT_URL",
 	}

@@ -306,6 +306,7 @@ func impactClause(ep Endpoint, down bool) string {
 		if !down {
 			return "; guests do not use it, IdP Keeper reads the partner's certificate changes there"
 		}
+
 		return "; guests are not affected, but IdP Keeper cannot see the partner's certificate changes meanwhile"
 	}
 	var parts []string
@@ -319,7 +320,7 @@ func impactClause(ep Endpoint, down bool) string {
 		return ""
 	}
 	if !down {
-		return "; " + strings.Join(parts, " and ") + " depend on it"
+		return "; it serves " + strings.Join(parts, " and ")
 	}
 	verb := "cannot sign in"
 	if ep.Role == RoleAPI || len(ep.Domains) == 0 {

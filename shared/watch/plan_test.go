@@ -447,3 +447,29 @@ func TestDegradedFindingOncePerWeek(t *testing.T) {
 		t.Error("degraded findings are not one per endpoint and ISO week")
 	}
 }
+
+func TestSchedule(t *testing.T) {
+	s, err := watch.ParseSchedule(watch.DefaultSchedule)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ after, want string }{
+		{"2026-11-20T06:00:00Z", "2026-11-20T06:10:00Z"},
+		{"2026-11-20T06:03:17Z", "2026-11-20T06:10:00Z"},
+		{"2026-11-20T23:55:00Z", "2026-11-21T00:00:00Z"},
+	} {
+		after, _ := time.Parse(time.RFC3339, tc.after)
+		if got := s.Next(after).Format(time.RFC3339); got != tc.want {
+			t.Errorf("after %s: %s, want %s", tc.after, got, tc.want)
+		}
+	}
+	daily, _ := watch.ParseSchedule("0 0 6 * * 1-5")
+	if got := daily.Next(time.Date(2026, 11, 20, 7, 0, 0, 0, time.UTC)); !got.Equal(time.Date(2026, 11, 23, 6, 0, 0, 0, time.UTC)) {
+		t.Errorf("weekdays at 06:00 after Friday 07:00: %v", got)
+	}
+	for _, bad := range []string{"*/10 * * * *", "0 */0 * * * *", "0 61 * * * *", "0 a * * * *", "0 5-1 * * * *"} {
+		if _, err := watch.ParseSchedule(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
