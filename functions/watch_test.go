@@ -37,7 +37,9 @@ func TestWatchOnceOffline(t *testing.T) {
 			Dependency, Role, Endpoint string
 			Down                       bool
 			Last                       *struct{ State, Class string }
-			Availability               struct{ D1 *float64 `json:"1d"` }
+			Availability               struct {
+				D1 *float64 `json:"1d"`
+			}
 		}
 		Findings []struct{ Kind string }
 	}
