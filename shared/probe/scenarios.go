@@ -398,3 +398,83 @@ func clip(s string, n int) string {
 	}
 	return s
 }
+
+// ScaffoldUse is one user flow step that calls a connector.
+type ScaffoldUse struct {
+	UserFlow string
+	Step     Step
+}
+
+// stepClaims are the claims Entra documents for each step's request
+// (entra-docs self-service-sign-up-add-api-connector.md, "Example request
+// sent to the API at this step"): after federation what the identity
+// provider gave; before creating the user also what the attribute page
+// collected. Custom attributes arrive as extension_<appId>_<Name>.
+var stepClaims = map[Step][]struct{ name, value string }{
+	StepPostFederationSignup: {
+		{"email", "someone@partner.example"}, {"displayName", "Someone Example"}, {"givenName", "Someone"}, {"surname", "Example"},
+	},
+	StepPostAttributeCollection: {
+		{"email", "someone@partner.example"}, {"displayName", "Someone Example"}, {"givenName", "Someone"}, {"surname", "Example"},
+		{"jobTitle", "Supplier"}, {"streetAddress", "1 Example Way"}, {"city", "Example City"}, {"postalCode", "12345"},
+		{"state", "Example State"}, {"country", "Example Country"},
+	},
+}
+
+// stepOutcomes are the answers Entra takes at each step: a validation error
+// needs the attribute page, so only before creating the user.
+var stepOutcomes = map[Step][]Outcome{
+	StepPostFederationSignup:    {Continue, Block},
+	StepPostAttributeCollection: {Continue, ValidationError, Block},
+}
+
+// Scaffold writes a starting scenario file for a connector: for each user
+// flow step that calls it, one scenario per answer Entra takes there, with
+// the claims Entra sends at that step, for the API team to fill in with
+// data that leads their API to each answer. It parses with ParseScenarios
+// as it is. run is the `probe api` command line to put in its header.
+func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
+	var b strings.Builder
+	q := func(s string) string {
+		out, _ := yaml.Marshal(s)
+		return strings.TrimSpace(string(out))
+	}
+	fmt.Fprintf(&b, "# Contract scenarios for API connector %s.\n", connector)
+	if len(uses) == 0 {
+		fmt.Fprintf(&b, "# No user flow calls it yet: the scenarios are for the first step Entra calls a connector at.\n")
+		uses = []ScaffoldUse{{Step: StepPostFederationSignup}}
+	}
+	for _, u := range uses {
+		if u.UserFlow != "" {
+			fmt.Fprintf(&b, "# Called by user flow %s at %s.\n", u.UserFlow, u.Step)
+		}
+	}
+	b.WriteString("# Replace the claims with data that leads your API to each answer (add your user flow's custom\n")
+	b.WriteString("# attributes as extension_<appId>_<Name>; set a claim to null to leave it out), then run:\n")
+	fmt.Fprintf(&b, "#   %s\n", run)
+	b.WriteString("scenarios:\n")
+	label := map[Outcome]string{Continue: "continues", Block: "is blocked", ValidationError: "gets a validation error"}
+	seen := map[string]bool{}
+	for _, u := range uses {
+		for _, o := range stepOutcomes[u.Step] {
+			name := string(u.Step) + ": " + label[o]
+			if u.UserFlow != "" {
+				name = u.UserFlow + ", " + name
+			}
+			if seen[name] {
+				continue
+			}
+			seen[name] = true
+			fmt.Fprintf(&b, "  - name: %s\n    step: %s\n    claims:\n", q(name), u.Step)
+			for _, c := range stepClaims[u.Step] {
+				fmt.Fprintf(&b, "      %s: %s\n", c.name, q(c.value))
+			}
+			fmt.Fprintf(&b, "    expect: %s\n", o)
+			if o != Continue {
+				b.WriteString("    userMessage: \".+\"          # the message users see; make it a pattern of yours\n")
+			}
+			b.WriteString("    maxLatency: 5s\n")
+		}
+	}
+	return []byte(b.String())
+}

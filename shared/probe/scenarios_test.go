@@ -320,3 +320,37 @@ func TestAPICommandScenarios(t *testing.T) {
 		t.Errorf("missing file: exit %d", code)
 	}
 }
+
+func TestScaffoldParsesAndCoversEveryAnswer(t *testing.T) {
+	out := probe.Scaffold("Loyalty check (a3b1)", []probe.ScaffoldUse{
+		{UserFlow: "B2X_1_PartnerSignUp", Step: probe.StepPostAttributeCollection},
+		{UserFlow: "B2X_1_SupplierPortal", Step: probe.StepPostFederationSignup},
+	}, "idpkeeper probe api https://api.example/x --scenarios FILE")
+	scs, err := probe.ParseScenarios("scaffold.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	got := map[string]bool{}
+	for _, sc := range scs {
+		got[string(sc.Step)+"/"+string(sc.Expect)] = true
+		if sc.Claims["email"] == nil {
+			t.Errorf("%s has no email claim", sc.Name)
+		}
+	}
+	want := []string{"postAttributeCollection/continue", "postAttributeCollection/validation-error", "postAttributeCollection/block",
+		"postFederationSignup/continue", "postFederationSignup/block"}
+	if len(scs) != len(want) {
+		t.Errorf("%d scenarios: %v", len(scs), got)
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Errorf("no scenario for %s", w)
+		}
+	}
+	if !strings.Contains(string(out), "B2X_1_PartnerSignUp at postAttributeCollection") {
+		t.Errorf("header does not name the flows:\n%s", out)
+	}
+	if scs, err := probe.ParseScenarios("s.yaml", probe.Scaffold("Unused", nil, "x")); err != nil || len(scs) != 2 {
+		t.Errorf("unused connector: %v %d", err, len(scs))
+	}
+}
