@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -308,9 +309,11 @@ func partnerAsk(f assess.Finding, cfg *config.Config) (ask, nothing string) {
 	if domains == "" {
 		domains = "your domains"
 	}
-	endpoint := f.Detail["endpoint"]
-	if endpoint == "" {
-		endpoint = "your sign-in endpoint"
+	endpoint := "your sign-in endpoint"
+	if u, err := url.Parse(f.Detail["endpoint"]); err == nil && u.Host != "" {
+		// Never a query or credentials: they may carry a key.
+		u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+		endpoint = u.String()
 	}
 	switch f.Kind {
 	case assess.KindFederationCertExpiring:
