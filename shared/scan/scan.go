@@ -246,6 +246,6 @@ func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clo
 		endpoints = eps
 	}
 	rep := report.Build(inv, findings, now, t.Label, report.WithConfig(cfg), report.WithMetadata(MetadataChecks(plans)), report.WithEndpoints(endpoints))
-	rep.GeneratedAt = clock().UTC()
+	rep.GeneratedAt = clock().UTC().Truncate(time.Second) // the schema's timestamps are to the second
 	return Result{Inventory: inv, Findings: findings, Report: rep, Plans: plans}, nil
 }

@@ -1,17 +1,23 @@
 package scan_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/santhosh-tekuri/jsonschema/v6"
+
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/report"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
@@ -114,4 +120,46 @@ func exampleWatchState(t testing.TB, cfg *config.Config, inv inventory.Inventory
 		}
 	}
 	return state
+}
+
+// The example's report — endpoint findings and availability included —
+// is what docs/report.schema.json describes.
+func TestExampleReportWithWatchMatchesSchema(t *testing.T) {
+	res, err := scan.Run(context.Background(), scan.Options{Config: exampleConfig(t), Source: scan.Source{SnapshotDir: examplePath("tenant")}, Metadata: &scan.MetadataOptions{Store: &scan.MemoryStore{}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := report.Write(&buf, res.Report, report.FormatJSON); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(filepath.Join("..", "..", "docs", "report.schema.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	doc, err := jsonschema.UnmarshalJSON(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := jsonschema.NewCompiler()
+	c.AssertFormat()
+	const id = "https://github.com/idpkeeper/idpkeeper/docs/report.schema.json"
+	if err := c.AddResource(id, doc); err != nil {
+		t.Fatal(err)
+	}
+	sch, err := c.Compile(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst, err := jsonschema.UnmarshalJSON(&buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sch.Validate(inst); err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Report.Endpoints) == 0 {
+		t.Fatal("the example report has no endpoints: the test checks nothing")
+	}
 }
