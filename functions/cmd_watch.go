@@ -230,7 +230,7 @@ func writeWatchTable(w io.Writer, run pipeline.WatchRun, kept string) {
 	fmt.Fprintln(w)
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "DEPENDENCY\tROLE\tENDPOINT\tLAST\tLATENCY\t1D\t7D\t30D\tOUTAGE SINCE")
+	fmt.Fprintln(tw, "DEPENDENCY\tROLE\tENDPOINT\tLAST\tLATENCY\t1D\t7D\t30D\tTLS EXPIRES\tOUTAGE SINCE")
 	for i, ep := range out.Endpoints {
 		s, ok := out.Statuses[ep.Key]
 		last, latency := "not checked", "-"
@@ -244,7 +244,7 @@ func writeWatchTable(w io.Writer, run pipeline.WatchRun, kept string) {
 		if ep.Step != "" {
 			role += " " + string(ep.Step)
 		}
-		since := "-"
+		since, tlsLeft := "-", "-"
 		var a1, a7, a30 *float64
 		if ok {
 			a1, a7, a30 = s.Availability.Day1, s.Availability.Day7, s.Availability.Day30
@@ -254,8 +254,11 @@ func writeWatchTable(w io.Writer, run pipeline.WatchRun, kept string) {
 			case s.Outage != nil:
 				since = "failing, not yet down"
 			}
+			if d := tlsDaysLeft(s.TLS, out.At); d != nil {
+				tlsLeft = fmt.Sprintf("%d days", *d)
+			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Dependency.Name, role, ep.Display, last, latency, pct(a1), pct(a7), pct(a30), since)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", ep.Dependency.Name, role, ep.Display, last, latency, pct(a1), pct(a7), pct(a30), tlsLeft, since)
 	}
 	tw.Flush()
 	if len(run.Findings) > 0 {
@@ -280,10 +283,22 @@ type watchJSON struct {
 
 type watchEndpointOut struct {
 	watch.EndpointInfo
-	Last         *watch.Result `json:"last"`
-	Availability any           `json:"availability"`
-	Down         bool          `json:"down"`
-	OutageSince  *time.Time    `json:"outageSince"`
+	Last         *watch.Result  `json:"last"`
+	Availability any            `json:"availability"`
+	Down         bool           `json:"down"`
+	OutageSince  *time.Time     `json:"outageSince"`
+	TLS          *watch.TLSInfo `json:"tls,omitempty"`
+	// TLSDaysLeft is the whole days until the presented chain's first
+	// certificate expires (negative once expired).
+	TLSDaysLeft *int `json:"tlsDaysLeft,omitempty"`
+}
+
+func tlsDaysLeft(t *watch.TLSInfo, now time.Time) *int {
+	if t == nil || t.NotAfter.IsZero() {
+		return nil
+	}
+	d := int(t.Expires().Sub(now).Hours() / 24)
+	return &d
 }
 
 func writeWatchJSON(w io.Writer, run pipeline.WatchRun) {
@@ -297,7 +312,7 @@ func writeWatchJSON(w io.Writer, run pipeline.WatchRun) {
 			e.Last = &r
 		}
 		if s, ok := run.Outcome.Statuses[ep.Key]; ok {
-			e.Availability, e.Down = s.Availability, s.Down
+			e.Availability, e.Down, e.TLS, e.TLSDaysLeft = s.Availability, s.Down, s.TLS, tlsDaysLeft(s.TLS, run.Outcome.At)
 			if s.Down {
 				t := s.Outage.Since
 				e.OutageSince = &t
