@@ -484,3 +484,21 @@ func TestWatchUsesTheStoredInventoryAndFeedsTheReport(t *testing.T) {
 		}
 	}
 }
+
+// The watch checks the token endpoints the secret test posts to: one list
+// of Google's and Facebook's published endpoints.
+func TestWatchedTokenEndpointsAreTheRepairs(t *testing.T) {
+	for typ, want := range map[string]string{"Google": repair.GoogleTokenURL, "Facebook": repair.FacebookTokenURL} {
+		p, ok := watch.ProviderOf(typ)
+		if !ok {
+			t.Fatalf("no provider %s", typ)
+		}
+		found := false
+		for _, e := range p.Endpoints {
+			found = found || e.Role == watch.RoleToken && e.URL == want
+		}
+		if !found {
+			t.Errorf("%s: the watch's token endpoint is not %s", typ, want)
+		}
+	}
+}
