@@ -334,6 +334,10 @@ func describeType(t string) string {
 		return "the top level"
 	case "Dependency":
 		return "a dependency"
+	case "Watch":
+		return "watch"
+	case "DependencyWatch":
+		return "a dependency's watch"
 	default:
 		return strings.ToLower(t[:1]) + t[1:]
 	}
