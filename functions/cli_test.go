@@ -29,7 +29,7 @@ const exampleConfig = "../examples/idpkeeper.yaml"
 
 func TestScanCommandContract(t *testing.T) {
 	code, out, errOut := runCLI(t, "scan", "--snapshot", exampleSnapshot, "--config", exampleConfig)
-	if code != exitOK || !strings.Contains(out, "federation-cert-expired") || !strings.Contains(out, "17 findings") {
+	if code != exitOK || !strings.Contains(out, "federation-cert-expired") || !strings.Contains(out, "21 findings") {
 		t.Fatalf("table scan: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The table is sorted by due date: the first dated row is the oldest.
@@ -160,7 +160,7 @@ func TestRunCommandIsADryRunOfTheWholePipeline(t *testing.T) {
 	if err := json.Unmarshal([]byte(lines[len(lines)-1]), &summary); err != nil {
 		t.Fatalf("last line is not the JSON summary: %q", lines[len(lines)-1])
 	}
-	if summary.Findings != 16 || summary.Queue.Delivered == 0 || summary.Queue.Completed != summary.Queue.Delivered || summary.Queue.DeadLettered != 0 {
+	if summary.Findings != 20 || summary.Queue.Delivered == 0 || summary.Queue.Completed != summary.Queue.Delivered || summary.Queue.DeadLettered != 0 {
 		t.Errorf("summary = %+v", summary)
 	}
 	notices, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))

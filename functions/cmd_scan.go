@@ -53,7 +53,16 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
-	res, err := scan.Run(ctx, scan.Options{Config: in.Config, Source: in.Source, Now: in.At, Metadata: md})
+	opts := scan.Options{Config: in.Config, Source: in.Source, Now: in.At, Metadata: md}
+	if in.SnapshotDir == "" {
+		// A live scan reports what the endpoint watch recorded in the state
+		// (a snapshot carries its own record).
+		if opts.WatchState, err = openState(ctx); err != nil {
+			fmt.Fprintf(stderr, "scan: %v\n", err)
+			return exitRead
+		}
+	}
+	res, err := scan.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead

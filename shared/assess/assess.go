@@ -81,6 +81,14 @@ const (
 	KindFederationMetadataRollover      = "federation-metadata-rollover-pending"
 	KindFederationMetadataNoSuccessor   = "federation-metadata-no-successor"
 	KindFederationMetadataIssuerChanged = "federation-metadata-issuer-changed"
+
+	// The endpoint watch (shared/watch adds these from its history of
+	// checks of partners' sign-in and metadata URLs, social providers'
+	// endpoints and API connectors).
+	KindEndpointDown        = "endpoint-down"
+	KindEndpointDegraded    = "endpoint-degraded"
+	KindEndpointTLSExpiring = "endpoint-tls-expiring"
+	KindEndpointRecovered   = "endpoint-recovered"
 )
 
 // Kinds lists every finding kind a report can hold, for documentation and
@@ -97,6 +105,7 @@ var Kinds = []string{
 	KindInventoryIncomplete, KindConfigDependencyUnmatched, KindSecretTagUnmatched,
 	KindFederationMetadataFailure, KindFederationMetadataChange, KindFederationMetadataRollover,
 	KindFederationMetadataNoSuccessor, KindFederationMetadataIssuerChanged,
+	KindEndpointDown, KindEndpointDegraded, KindEndpointTLSExpiring, KindEndpointRecovered,
 }
 
 const dateLayout = "2006-01-02"

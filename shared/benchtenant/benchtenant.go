@@ -227,7 +227,10 @@ func Generate(spec Spec) *Tenant {
 }
 
 // config is the tenant's config: an owner per partner (every second one
-// with a metadata URL), the API team owning the connectors.
+// with a metadata URL), the API team owning the connectors. The per-partner
+// entries are YAML flow mappings, one line each, as a generated config for
+// thousands of partners would be: the L config stays under config's 1 MB
+// limit (TestLargeConfigFitsLimits).
 func config(spec Spec, tn *azurefake.Tenant, vaults []string) []byte {
 	var b bytes.Buffer
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format+"\n", args...) }
@@ -250,9 +253,7 @@ func config(spec Spec, tn *azurefake.Tenant, vaults []string) []byte {
 	w("    email: api-team@bench.example")
 	w("    internal: true")
 	for i := 0; i < spec.Partners; i++ {
-		w("  - name: partner-%05d", i)
-		w("    email: sso-admins@%s", domain(i, 0))
-		w("    organisation: Partner %05d", i)
+		w("  - {name: p%05d, email: sso@%s}", i, domain(i, 0))
 	}
 	w("fallbackAdmin: entra-admins@bench.example")
 	w("dependencies:")
@@ -261,16 +262,14 @@ func config(spec Spec, tn *azurefake.Tenant, vaults []string) []byte {
 		w("    owner: identity-team")
 	}
 	for i := 0; i < spec.Partners; i++ {
-		w("  - ref: federation/%s", domain(i, 0))
-		w("    owner: partner-%05d", i)
 		if i%2 == 0 {
-			w("    metadata:")
-			w("      url: https://idp%05d.partner.example/federationmetadata.xml", i)
+			w("  - {ref: federation/%s, owner: p%05d, metadata: {url: \"https://idp%05d.partner.example/md.xml\"}}", domain(i, 0), i, i)
+		} else {
+			w("  - {ref: federation/%s, owner: p%05d}", domain(i, 0), i)
 		}
 	}
 	for i := 0; i < spec.Connectors; i++ {
-		w("  - ref: connector/%s", connectorID(i))
-		w("    owner: api-team")
+		w("  - {ref: connector/%s, owner: api-team}", connectorID(i))
 	}
 	w("  - ref: emailotp/email")
 	w("    owner: identity-team")

@@ -77,3 +77,27 @@ func TestCriticalPath(t *testing.T) {
 		t.Errorf("S shape %+v", s)
 	}
 }
+
+// The L tenant's config, an owner and an entry per partner and connector,
+// is read under config's limits (issue 12: at most 1 MB and 100,000 nodes),
+// so the scale benchmark runs on a config a real deployment could load.
+func TestLargeConfigFitsLimits(t *testing.T) {
+	if testing.Short() {
+		t.Skip("generating the L tenant takes seconds; -short")
+	}
+	tn := benchtenant.Generate(benchtenant.L)
+	if len(tn.Config) > config.MaxFileBytes {
+		t.Fatalf("the L config is %d bytes, over config.MaxFileBytes %d", len(tn.Config), config.MaxFileBytes)
+	}
+	cfg, err := config.Parse("l.yaml", tn.Config)
+	if err != nil {
+		t.Fatalf("the L config: %v", err)
+	}
+	if len(cfg.Dependencies) != 2+5000+2000+1 || len(cfg.Owners) != 2+5000 {
+		t.Errorf("config: %d dependencies, %d owners", len(cfg.Dependencies), len(cfg.Owners))
+	}
+	if d := cfg.Dependency("federation/partner04998.example"); d == nil || d.Owner != "p04998" || d.Metadata == nil || d.Metadata.URL == "" {
+		t.Errorf("partner 4998: %+v", d)
+	}
+	t.Logf("L config: %d bytes", len(tn.Config))
+}

@@ -39,7 +39,7 @@ func TestBillionLaughsRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := Load(path)
-	wantProblems(t, err, path+": the document expands to more than 1000000 YAML nodes")
+	wantProblems(t, err, path+": the document expands to more than 100000 YAML nodes")
 
 	// Deep nesting through aliases is measured the same way.
 	deep := "version: 1\nx: &x0 [1]\n"
@@ -52,7 +52,7 @@ func TestBillionLaughsRefused(t *testing.T) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// A file over 8 MB is refused from its size, unread.
+// A file over 1 MB is refused from its size, unread.
 func TestHugeFileRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "huge.yaml")
 	f, err := os.Create(path)
@@ -66,7 +66,7 @@ func TestHugeFileRefused(t *testing.T) {
 	}
 	f.Close()
 	_, err = Load(path)
-	wantProblems(t, err, path+": the file is 68719476736 bytes: a config file may be at most 8388608 bytes (8 MB)")
+	wantProblems(t, err, path+": the file is 68719476736 bytes: a config file may be at most 1048576 bytes (1 MB)")
 
 	// Just over the limit, with valid YAML: the limit is the reason.
 	body := "version: 1\n# " + strings.Repeat("x", MaxFileBytes) + "\n"
@@ -76,7 +76,7 @@ func TestHugeFileRefused(t *testing.T) {
 	_, err = Load(path)
 	wantProblems(t, err, path+": the file is")
 	_, err = Parse("inline.yaml", []byte(body))
-	wantProblems(t, err, "inline.yaml: "+itoa(len(body))+" bytes: a config file may be at most 8388608 bytes")
+	wantProblems(t, err, "inline.yaml: "+itoa(len(body))+" bytes: a config file may be at most 1048576 bytes")
 }
 
 // An endless device is read up to the limit and refused; a directory is
@@ -86,7 +86,7 @@ func TestNonRegularFiles(t *testing.T) {
 		t.Skip("no /dev/zero on this system")
 	}
 	_, err := Load("/dev/zero")
-	wantProblems(t, err, "/dev/zero: it holds more: a config file may be at most 8388608 bytes (8 MB)")
+	wantProblems(t, err, "/dev/zero: it holds more: a config file may be at most 1048576 bytes (1 MB)")
 
 	_, err = Load(t.TempDir())
 	wantProblems(t, err, "")

@@ -59,6 +59,8 @@ type Config struct {
 	FallbackAdmin string        `yaml:"fallbackAdmin" json:"fallbackAdmin,omitempty"`
 	Dependencies  []Dependency  `yaml:"dependencies" json:"dependencies,omitempty"`
 	Notifications Notifications `yaml:"notifications" json:"notifications"`
+	// Watch tunes the endpoint watch (WatchTimer, `idpkeeper watch`).
+	Watch Watch `yaml:"watch" json:"watch"`
 
 	// Source is the file the config was read from ("" for Default()); used
 	// to name the file in validation errors and to resolve relative paths.
@@ -130,6 +132,89 @@ type Dependency struct {
 	LeadTime       *Duration `yaml:"leadTime" json:"leadTime,omitempty"`
 	Metadata       *Metadata `yaml:"metadata" json:"metadata,omitempty"`
 	Policy         string    `yaml:"policy" json:"policy,omitempty"`
+	// Watch says how the endpoint watch treats this dependency's endpoints.
+	Watch *DependencyWatch `yaml:"watch" json:"watch,omitempty"`
+}
+
+// DependencyWatch is the endpoint watch's setting for one dependency.
+type DependencyWatch struct {
+	// Disabled leaves the dependency's endpoints out of the watch (an
+	// identity provider only reachable from inside a partner's network).
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// AllowNetworks lists the non-public networks its endpoints may be
+	// reached at, as for Metadata.AllowNetworks. The metadata URL's own
+	// checks also accept metadata.allowNetworks.
+	AllowNetworks []string `yaml:"allowNetworks" json:"allowNetworks,omitempty"`
+}
+
+// Policy is the network policy of the watch's checks of d's endpoints
+// (nil d: public addresses only).
+func (d *DependencyWatch) Policy() netguard.Policy {
+	if d == nil {
+		return netguard.Policy{}
+	}
+	return policyOf(d.AllowNetworks)
+}
+
+// Watch tunes the endpoint watch. Zero values take the defaults below.
+type Watch struct {
+	// Failures is how many consecutive failed checks make an endpoint
+	// down (N), together with DownAfter.
+	Failures int `yaml:"failures" json:"failures,omitempty"`
+	// DownAfter is how long the failed checks must span (M): one blip or a
+	// burst within a minute is not an outage.
+	DownAfter Duration `yaml:"downAfter" json:"downAfter,omitempty"`
+	// Timeout bounds one check of an identity provider endpoint or a
+	// metadata URL. API connectors get Entra's own timeout.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Concurrency is how many checks run at once.
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// LatencyBudget: an endpoint whose answers take longer than this (95th
+	// percentile over the last day) is degraded.
+	LatencyBudget Duration `yaml:"latencyBudget" json:"latencyBudget,omitempty"`
+	// DegradedPercent: an endpoint with at least this share of failed
+	// checks over the last day (without being down) is degraded.
+	DegradedPercent int `yaml:"degradedPercent" json:"degradedPercent,omitempty"`
+	// ObservedFrom names where the checks run, for notices ("IdP Keeper in
+	// Azure West Europe"); empty: the Functions region when Azure names it.
+	ObservedFrom string `yaml:"observedFrom" json:"observedFrom,omitempty"`
+}
+
+// Defaults of the endpoint watch.
+const (
+	DefaultWatchFailures        = 3
+	DefaultWatchDownAfter       = Duration(20 * time.Minute)
+	DefaultWatchTimeout         = Duration(10 * time.Second)
+	DefaultWatchConcurrency     = 32
+	DefaultWatchLatencyBudget   = Duration(10 * time.Second)
+	DefaultWatchDegradedPercent = 10
+)
+
+// WatchSettings is Watch with the defaults filled in.
+func (c *Config) WatchSettings() Watch {
+	w := Watch{}
+	if c != nil {
+		w = c.Watch
+	}
+	if w.Failures <= 0 {
+		w.Failures = DefaultWatchFailures
+	}
+	if w.DownAfter <= 0 {
+		w.DownAfter = DefaultWatchDownAfter
+	}
+	if w.Timeout <= 0 {
+		w.Timeout = DefaultWatchTimeout
+	}
+	if w.Concurrency <= 0 {
+		w.Concurrency = DefaultWatchConcurrency
+	}
+	if w.LatencyBudget <= 0 {
+		w.LatencyBudget = DefaultWatchLatencyBudget
+	}
+	if w.DegradedPercent <= 0 {
+		w.DegradedPercent = DefaultWatchDegradedPercent
+	}
+	return w
 }
 
 // Metadata says where and how to fetch a SAML/WS-Fed partner's metadata.

@@ -54,16 +54,17 @@ func (e *Error) Error() string {
 }
 
 // Limits on a config file. A config is a page or two of YAML for most
-// tenants, and about 1.2 MB and 80,000 nodes for one with 5,000 partners
-// that each name an owner (the L tenant of shared/benchtenant); the limits
-// are well above that and far below what would hurt: a file over MaxFileBytes
+// tenants, and about 0.85 MB and 70,000 nodes for one with 5,000 partners
+// that each name an owner, written in flow style (the L tenant of
+// shared/benchtenant); the limits are above that and far below what would
+// hurt: a file over MaxFileBytes
 // is refused unread, and a document whose aliases expand to more than
 // MaxNodes nodes (the "billion laughs" shape, a few hundred bytes that
 // expand exponentially) or nests deeper than MaxDepth is refused before
 // anything walks the expansion.
 const (
-	MaxFileBytes = 8 << 20
-	MaxNodes     = 1_000_000
+	MaxFileBytes = 1 << 20
+	MaxNodes     = 100_000
 	MaxDepth     = 64
 )
 
@@ -86,7 +87,7 @@ func LoadContext(ctx context.Context, path string) (*Config, error) {
 // readBounded reads at most MaxFileBytes of a file. A regular file's size is
 // checked before reading; anything else (a pipe, /dev/stdin, a device such
 // as /dev/zero) is read through a limit one byte past MaxFileBytes, so an
-// endless source costs 8 MB, never more. The read runs aside so a cancelled
+// endless source costs 1 MB, never more. The read runs aside so a cancelled
 // ctx returns at once even when open or read blocks (a FIFO without a
 // writer); the abandoned read ends with the process.
 func readBounded(ctx context.Context, path string) ([]byte, error) {
@@ -95,7 +96,7 @@ func readBounded(ctx context.Context, path string) ([]byte, error) {
 		return nil, fmt.Errorf("config: %w", err)
 	}
 	tooLarge := func(what string) error {
-		return &Error{File: path, Problems: []Problem{{File: path, Msg: fmt.Sprintf("%s: a config file may be at most %d bytes (8 MB)", what, MaxFileBytes)}}}
+		return &Error{File: path, Problems: []Problem{{File: path, Msg: fmt.Sprintf("%s: a config file may be at most %d bytes (1 MB)", what, MaxFileBytes)}}}
 	}
 	switch {
 	case st.IsDir():
@@ -180,7 +181,7 @@ func parse(ctx context.Context, name string, data []byte, checkFiles bool) (*Con
 
 func parseSync(ctx context.Context, name string, data []byte, checkFiles bool) (*Config, error) {
 	if len(data) > MaxFileBytes {
-		return nil, &Error{File: name, Problems: []Problem{{File: name, Msg: fmt.Sprintf("%d bytes: a config file may be at most %d bytes (8 MB)", len(data), MaxFileBytes)}}}
+		return nil, &Error{File: name, Problems: []Problem{{File: name, Msg: fmt.Sprintf("%d bytes: a config file may be at most %d bytes (1 MB)", len(data), MaxFileBytes)}}}
 	}
 	isJSON := strings.EqualFold(filepath.Ext(name), ".json")
 	if isJSON {
@@ -336,6 +337,10 @@ func describeType(t string) string {
 		return "the top level"
 	case "Dependency":
 		return "a dependency"
+	case "Watch":
+		return "watch"
+	case "DependencyWatch":
+		return "a dependency's watch"
 	default:
 		return strings.ToLower(t[:1]) + t[1:]
 	}

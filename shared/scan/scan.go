@@ -22,7 +22,9 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/snapshot"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 // Source says where the tenant is read from: a snapshot folder, or the live
@@ -45,6 +47,10 @@ type Tenant struct {
 	KeyVaults  []string
 	// SecretNames are the secret names the configuration maps to dependencies.
 	SecretNames []string
+	// Watch is where the endpoint watch's histories are read from (nil: the
+	// report has no availability): the state store (UseWatchState), and for
+	// a snapshot its recorded history as the seed.
+	Watch *watch.Store
 
 	// transport carries Graph and Key Vault requests.
 	transport http.RoundTripper
@@ -84,6 +90,9 @@ func OpenContext(ctx context.Context, cfg *config.Config, src Source) (*Tenant, 
 		}
 		captured := m.CapturedAt
 		now = func() time.Time { return captured }
+		if snapshot.HasState(src.SnapshotDir) {
+			t.Watch = &watch.Store{Seed: snapshot.State{Dir: src.SnapshotDir}}
+		}
 	} else {
 		if cred == nil {
 			return nil, errors.New("scan: a live scan needs a credential")
@@ -165,6 +174,10 @@ type Options struct {
 	Clock func() time.Time
 	// Metadata, when set, adds the partner metadata check.
 	Metadata *MetadataOptions
+	// WatchState is the state store the endpoint watch keeps its histories
+	// in; its findings and availability join the report (a snapshot's
+	// recorded history is read without it).
+	WatchState statestore.Store
 }
 
 // Result is what a scan produced.
@@ -188,6 +201,7 @@ func Run(ctx context.Context, opts Options) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	t.UseWatchState(opts.WatchState)
 	return t.Scan(ctx, cfg, opts.Now, opts.Clock, opts.Metadata)
 }
 
@@ -221,10 +235,21 @@ func (t *Tenant) Scan(ctx context.Context, cfg *config.Config, at time.Time, clo
 			return Result{}, err
 		}
 		findings = append(findings, PlanFindings(plans, cfg, inv, now)...)
+		AnnotateSuccessors(findings, plans, cfg)
 		assess.SortFindings(findings)
 	}
-	rep := report.Build(inv, findings, now, t.Label, report.WithConfig(cfg), report.WithMetadata(MetadataChecks(plans)))
-	rep.GeneratedAt = clock().UTC()
+	var endpoints []report.EndpointAvailability
+	if t.Watch != nil {
+		wf, eps, err := WatchFindings(ctx, *t.Watch, cfg, inv, now)
+		if err != nil {
+			return Result{}, err
+		}
+		findings = append(findings, wf...)
+		assess.SortFindings(findings)
+		endpoints = eps
+	}
+	rep := report.Build(inv, findings, now, t.Label, report.WithConfig(cfg), report.WithMetadata(MetadataChecks(plans)), report.WithEndpoints(endpoints))
+	rep.GeneratedAt = clock().UTC().Truncate(time.Second) // the schema's timestamps are to the second
 	if t.CapturedAt.IsZero() {
 		rep.Read = ReadCost(stats)
 	}

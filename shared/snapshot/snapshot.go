@@ -40,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
 // FormatVersion is the version of the folder layout this package writes.
@@ -696,4 +698,79 @@ func respond(req *http.Request, status int, contentType string, body []byte, hea
 		ContentLength: int64(len(body)),
 		Request:       req,
 	}
+}
+
+// StateDir is the folder of a snapshot that holds state documents recorded
+// with it: the endpoint watch's histories (watch/endpoints/<key>.json), so
+// that an offline scan reports availability and an offline `watch --once`
+// replays the results recorded at capture time.
+const StateDir = "watch"
+
+// MaxStateBytes bounds one state document a replay reads.
+const MaxStateBytes = 8 << 20
+
+// State is the read-only statestore.Store over a snapshot's recorded
+// state: documents under watch/, read with the same care as responses
+// (regular files only, size-limited, errors that never quote content).
+// Writes are refused: a snapshot is a record, not a store.
+type State struct {
+	Dir string
+}
+
+// HasState says whether the snapshot in dir carries recorded state.
+func HasState(dir string) bool {
+	st, err := os.Lstat(filepath.Join(dir, StateDir))
+	return err == nil && st.IsDir()
+}
+
+// Describe implements statestore.Store.
+func (s State) Describe() string { return "snapshot:" + s.Dir }
+
+// Get implements statestore.Store.
+func (s State) Get(_ context.Context, name string) ([]byte, string, error) {
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
+	if !strings.HasPrefix(clean, StateDir+"/") || strings.Contains(clean, "..") {
+		return nil, "", fmt.Errorf("snapshot %s: %q is not recorded state", s.Dir, name)
+	}
+	if _, err := os.Lstat(filepath.Join(s.Dir, filepath.FromSlash(clean))); errors.Is(err, fs.ErrNotExist) {
+		return nil, "", statestore.ErrNotFound
+	}
+	data, err := readRegular(s.Dir, filepath.FromSlash(clean), MaxStateBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(data)
+	return data, `"` + hex.EncodeToString(sum[:12]) + `"`, nil
+}
+
+// Put implements statestore.Store: it always fails.
+func (s State) Put(context.Context, string, []byte, statestore.Condition) (string, error) {
+	return "", fmt.Errorf("snapshot %s: recorded state is read only", s.Dir)
+}
+
+// SaveState writes state documents (name → content) into dir/watch/…,
+// replacing the snapshot's earlier recorded state.
+func SaveState(dir string, docs map[string][]byte) error {
+	if err := os.RemoveAll(filepath.Join(dir, StateDir)); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(docs))
+	for n := range docs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(n)))
+		if !strings.HasPrefix(clean, StateDir+"/") || strings.Contains(clean, "..") {
+			return fmt.Errorf("snapshot: %q is not state a snapshot records", n)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(clean))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, docs[n], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }
