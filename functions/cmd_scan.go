@@ -67,6 +67,10 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
+	if line := scan.Summary(res.Report.Read); line != "" {
+		// A live read only: how long it took, what it sent, and the 429s.
+		fmt.Fprintf(stderr, "scan: %s\n", line)
+	}
 	if err := writeReport(stdout, *out, res.Report, *format); err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead

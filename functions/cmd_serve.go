@@ -21,6 +21,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/report"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
@@ -122,7 +123,7 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 	for _, j := range queued {
 		counts[j.Kind]++
 	}
-	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "jobs", len(queued))
+	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "jobs", len(queued), "read", scan.Summary(res.Report.Read))
 	summary := map[string]any{"source": res.Report.Source, "findings": len(res.Findings), "jobs": counts}
 	return (&funchost.InvocationResponse{ReturnValue: summary}).
 		Logf("scan of %s: %d findings, report stored as %s, %d jobs queued", res.Report.Source, len(res.Findings), pipeline.LatestReport, len(queued)), nil

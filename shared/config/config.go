@@ -11,6 +11,7 @@ package config
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
@@ -70,6 +71,8 @@ type Config struct {
 	// present records which field paths the file spelled out (defaults are
 	// applied to the rest).
 	present map[string]bool
+	// index finds dependencies and owners without a scan (lookups).
+	index *lookupIndex
 }
 
 // Tenant identifies the Entra tenant.
@@ -324,10 +327,8 @@ func (c *Config) Dependency(ref string) *Dependency {
 	if c == nil {
 		return nil
 	}
-	for i := range c.Dependencies {
-		if inventory.SameRef(c.Dependencies[i].Ref, ref) {
-			return &c.Dependencies[i]
-		}
+	if i, ok := c.lookups().byRef[strings.ToLower(ref)]; ok && inventory.SameRef(c.Dependencies[i].Ref, ref) {
+		return &c.Dependencies[i]
 	}
 	return nil
 }
@@ -337,12 +338,58 @@ func (c *Config) Owner(name string) *Owner {
 	if c == nil || name == "" {
 		return nil
 	}
-	for i := range c.Owners {
-		if c.Owners[i].Name == name {
-			return &c.Owners[i]
-		}
+	if i, ok := c.lookups().byName[name]; ok {
+		return &c.Owners[i]
 	}
 	return nil
+}
+
+// lookupIndex finds a dependency by ref and an owner by name. Assessing a
+// tenant with thousands of partners asks for each partner's entry (and its
+// owner) several times; a scan of Dependencies each time made assess and
+// the report quadratic in the number of partners.
+type lookupIndex struct {
+	// deps and owners are the slices the index was built from: a config
+	// whose lists were replaced or appended to since is indexed again.
+	deps   []Dependency
+	owners []Owner
+	byRef  map[string]int // lower-case ref → first entry
+	byName map[string]int // name → first owner
+}
+
+// lookupMu guards every Config's index: a config is read by many goroutines
+// (job handlers), and an unexported atomic field would make a Config
+// unsafe to copy.
+var lookupMu sync.Mutex
+
+// lookups returns the config's index, built on first use and again when
+// Dependencies or Owners no longer are the slices it was built from (an
+// entry edited in place is not seen: change a config by replacing or
+// appending entries).
+func (c *Config) lookups() *lookupIndex {
+	lookupMu.Lock()
+	defer lookupMu.Unlock()
+	if x := c.index; x != nil && sameSlice(x.deps, c.Dependencies) && sameSlice(x.owners, c.Owners) {
+		return x
+	}
+	x := &lookupIndex{deps: c.Dependencies, owners: c.Owners, byRef: make(map[string]int, len(c.Dependencies)), byName: make(map[string]int, len(c.Owners))}
+	for i, d := range c.Dependencies {
+		k := strings.ToLower(d.Ref)
+		if _, dup := x.byRef[k]; !dup {
+			x.byRef[k] = i
+		}
+	}
+	for i, o := range c.Owners {
+		if _, dup := x.byName[o.Name]; !dup {
+			x.byName[o.Name] = i
+		}
+	}
+	c.index = x
+	return x
+}
+
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // LeadTime is the lead time for d (its override or the default); d may be nil.

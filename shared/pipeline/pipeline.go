@@ -129,10 +129,10 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 			res.Findings = append(res.Findings, extra...)
 			scan.AnnotateSuccessors(res.Findings, plans, p.Config)
 			assess.SortFindings(res.Findings)
-			generated := res.Report.GeneratedAt
+			generated, read := res.Report.GeneratedAt, res.Report.Read
 			res.Report = report.Build(res.Inventory, res.Findings, p.evaluationTime(t), t.Label,
 				report.WithConfig(p.Config), report.WithMetadata(scan.MetadataChecks(plans)), report.WithEndpoints(res.Report.Endpoints))
-			res.Report.GeneratedAt = generated
+			res.Report.GeneratedAt, res.Report.Read = generated, read
 		}
 	}
 	p.cached, p.cachedAt, p.tenant = &res, time.Now(), t

@@ -163,20 +163,61 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 	return pp, nil
 }
 
+// metadataParallelism is how many partners' metadata is fetched (or loaded
+// from the store) at once: a tenant with thousands of partners took one
+// round trip per partner after the other.
+const metadataParallelism = 8
+
+// eachPartner runs fn for every federation with a metadata source, at most
+// metadataParallelism at a time, and returns the plans in federation order
+// (a partner fn skips is left out) or the first error in that order.
+func eachPartner(ctx context.Context, cfg *config.Config, inv inventory.Inventory, fn func(context.Context, inventory.Federation) (*PartnerPlan, error)) ([]PartnerPlan, error) {
+	var feds []inventory.Federation
+	for _, f := range inv.Federations {
+		if HasMetadataSource(cfg, f) {
+			feds = append(feds, f)
+		}
+	}
+	plans := make([]*PartnerPlan, len(feds))
+	errs := make([]error, len(feds))
+	sem := make(chan struct{}, metadataParallelism)
+	var wg sync.WaitGroup
+	for i, f := range feds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			plans[i], errs[i] = fn(ctx, f)
+		}()
+	}
+	wg.Wait()
+	var out []PartnerPlan
+	for i := range feds {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if plans[i] != nil {
+			out = append(out, *plans[i])
+		}
+	}
+	return out, nil
+}
+
 // MetadataPlans plans every partner that has a metadata source configured.
 func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, opts MetadataOptions, now time.Time) ([]PartnerPlan, error) {
-	var plans []PartnerPlan
-	for _, f := range inv.Federations {
-		if !HasMetadataSource(cfg, f) {
-			continue
-		}
+	return eachPartner(ctx, cfg, inv, func(ctx context.Context, f inventory.Federation) (*PartnerPlan, error) {
 		pp, err := t.PlanPartner(ctx, cfg, f, opts, now)
 		if err != nil {
 			return nil, fmt.Errorf("metadata of %s: %w", f.DisplayName, err)
 		}
-		plans = append(plans, pp)
-	}
-	return plans, nil
+		return &pp, nil
+	})
 }
 
 // LastGoodPlans plans every partner with a metadata source from its last
@@ -186,11 +227,7 @@ func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inve
 // the timer report shows the partner as failing rather than stale. Partners
 // never refreshed yet are left out.
 func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, store metadata.Store, now time.Time) ([]PartnerPlan, error) {
-	var plans []PartnerPlan
-	for _, f := range inv.Federations {
-		if !HasMetadataSource(cfg, f) {
-			continue
-		}
+	return eachPartner(ctx, cfg, inv, func(ctx context.Context, f inventory.Federation) (*PartnerPlan, error) {
 		last, err := store.Load(ctx, f.ID)
 		if err != nil {
 			return nil, err
@@ -208,7 +245,7 @@ func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Invent
 			}
 		}
 		if !ok {
-			continue
+			return nil, nil
 		}
 		dep := federationDependency(cfg, f)
 		pp := PartnerPlan{Federation: f, Dependency: dep,
@@ -217,14 +254,22 @@ func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Invent
 			fetched := last.FetchedAt
 			pp.LastGood = &fetched
 		}
-		plans = append(plans, pp)
-	}
-	return plans, nil
+		return &pp, nil
+	})
 }
 
 // PlanFindings turns plans into findings. In-sync plans add nothing: the
 // certificate's expiry is already assessed from the tenant.
 func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
+	// The user flows offering each provider, once: not a pass over every
+	// flow's providers per plan.
+	flowsOf := map[string][]string{}
+	for _, uf := range inv.UserFlows {
+		for _, idp := range uf.IdentityProviders {
+			k := strings.ToLower(idp.ID)
+			flowsOf[k] = append(flowsOf[k], uf.ID)
+		}
+	}
 	var out []assess.Finding
 	for _, pp := range plans {
 		p := pp.Plan
@@ -267,13 +312,7 @@ func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Invento
 				}
 			}
 		}
-		for _, uf := range inv.UserFlows {
-			for _, idp := range uf.IdentityProviders {
-				if inventory.SameID(idp.ID, f.ID) {
-					finding.ImpactedUserFlows = append(finding.ImpactedUserFlows, uf.ID)
-				}
-			}
-		}
+		finding.ImpactedUserFlows = append(finding.ImpactedUserFlows, flowsOf[strings.ToLower(f.ID)]...)
 		if pp.Dependency != nil {
 			if o := cfg.Owner(pp.Dependency.Owner); o != nil {
 				finding.Owner = &assess.Owner{Name: o.Name, Email: o.Email, Organisation: o.Organisation, Internal: o.Internal}
