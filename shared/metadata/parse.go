@@ -177,8 +177,9 @@ type docReader struct {
 	entityIsIdP bool
 	role        roleState
 
-	attrNames []xml.Name            // scratch of checkAttrs
-	attrSeen  map[xml.Name]struct{} // scratch of checkAttrs
+	attrs     resolvedAttrs // the open element's, from checkAttrs
+	attrOrder []int32       // scratch of checkAttrs
+	sorter    nameSorter    // scratch of checkAttrs
 
 	cur      *entityCapture // entity being read, when it is a candidate
 	found    *entityCapture
@@ -425,7 +426,7 @@ func (d *docReader) startElement(t xml.StartElement) error {
 		return nil
 	}
 	if d.hasher != nil {
-		d.hasher.startResolved(t, d.attrNames)
+		d.hasher.startResolved(t, &d.attrs)
 	}
 	if d.role.pending != nil && depth > d.role.depth {
 		if err := d.resolveTypePrefix(); err != nil {
@@ -485,25 +486,16 @@ func (d *docReader) resolve(n xml.Name) (string, error) {
 // same (parsers disagree about which one wins, which is what wrapping
 // attacks feed on) or with two prefixes bound to one namespace (libxml2
 // refuses that; the canonical order of such a pair is undefined), and an
-// undeclared attribute prefix. Its cost is linear in the attributes.
+// undeclared attribute prefix. It leaves what it resolved in d.attrs for
+// the canonicaliser: each prefix is looked up once, and on an element
+// with many attributes the one sort that finds repeats is also the
+// canonical attribute order. Its cost is O(n log n) in the attributes.
 func (d *docReader) checkAttrs(t xml.StartElement) error {
-	names := d.attrNames[:0]
-	for _, a := range t.Attr {
-		n := xml.Name{Local: a.Name.Local}
-		switch p, isDecl := declaredPrefix(a.Name); {
-		case isDecl:
-			n.Space = nsXMLNS // declarations: one per prefix
-			n.Local = p
-		case a.Name.Space != "":
-			uri, ok := d.scope.lookup(a.Name.Space)
-			if !ok {
-				return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
-			}
-			n.Space = uri
-		}
-		names = append(names, n)
+	ra := &d.attrs
+	if i := ra.resolve(&d.scope, t.Attr); i >= 0 {
+		return errorf(KindNotXML, "undeclared namespace prefix %q", t.Attr[i].Name.Space)
 	}
-	d.attrNames = names
+	names := ra.names
 	repeated := func(i int) error {
 		return errorf(KindNotXML, "attribute %q repeated on <%s> (as {%s}%s)", qname(t.Attr[i].Name), qname(t.Name), names[i].Space, names[i].Local)
 	}
@@ -517,15 +509,16 @@ func (d *docReader) checkAttrs(t xml.StartElement) error {
 		}
 		return nil
 	}
-	if d.attrSeen == nil {
-		d.attrSeen = make(map[xml.Name]struct{})
+	order := d.attrOrder[:0]
+	for i := range names {
+		order = append(order, int32(i))
 	}
-	defer clear(d.attrSeen) // cheap: the map only ever holds one element's names
-	for i, n := range names {
-		if _, dup := d.attrSeen[n]; dup {
-			return repeated(i)
+	d.sorter.sort(order, names) // repeats stay in document order
+	d.attrOrder, ra.order = order, order
+	for k := 1; k < len(order); k++ {
+		if names[order[k-1]] == names[order[k]] {
+			return repeated(int(order[k]))
 		}
-		d.attrSeen[n] = struct{}{}
 	}
 	return nil
 }
@@ -761,9 +754,9 @@ func (d *docReader) stsType(t xml.StartElement) (bool, *typePrefix, error) {
 		if local != "SecurityTokenServiceType" {
 			return false, nil, nil // no binding of the prefix could make it one
 		}
-		src, srcBound := d.scope.lookup(prefix)
+		src, slot, srcBound := d.scope.lookupSlot(prefix)
 		if d.hasher != nil {
-			can, canBound := d.hasher.rendered.lookup(prefix)
+			can, canBound := d.hasher.rendered.lookupSlot(prefix, slot)
 			if !canBound {
 				return false, &typePrefix{prefix: prefix, src: src, srcBound: srcBound}, nil
 			}
