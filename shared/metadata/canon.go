@@ -537,18 +537,31 @@ func (c *canonicalizer) startResolved(el xml.StartElement, ra *resolvedAttrs) {
 			c.buf = append(c.buf, b.prefix...)
 			c.buf = append(c.buf, `="`...)
 		}
-		c.buf = appendEscapedAttr(c.buf, b.uri)
+		c.attrValue(b.uri)
 		c.buf = append(c.buf, '"')
 	}
 	for _, a := range attrs {
 		c.buf = append(c.buf, ' ')
 		c.buf = appendQName(c.buf, a.attr.Name)
 		c.buf = append(c.buf, `="`...)
-		c.buf = appendEscapedAttr(c.buf, a.attr.Value)
+		c.attrValue(a.attr.Value)
 		c.buf = append(c.buf, '"')
 	}
 	c.buf = append(c.buf, '>')
 	c.flushIfFull()
+}
+
+// segment is how much of a long value or text is escaped into buf at a
+// time: buf stays bounded whatever the token (up to MaxTokenBytes).
+const segment = 16 << 10
+
+func (c *canonicalizer) attrValue(v string) {
+	for len(v) > segment {
+		c.buf = appendEscapedAttr(c.buf, v[:segment])
+		v = v[segment:]
+		c.flushIfFull()
+	}
+	c.buf = appendEscapedAttr(c.buf, v)
 }
 
 // sortByPrefix sorts order, indexes of ns, by prefix.
@@ -580,8 +593,25 @@ func (c *canonicalizer) end(name xml.Name) {
 }
 
 func (c *canonicalizer) text(t []byte) {
+	for len(t) > segment {
+		c.buf = appendEscapedText(c.buf, t[:segment])
+		t = t[segment:]
+		c.flushIfFull()
+	}
 	c.buf = appendEscapedText(c.buf, t)
 	c.flushIfFull()
+}
+
+// verbatim writes t as it is; a long t goes straight to the writer.
+func (c *canonicalizer) verbatim(t []byte) {
+	if len(t) > segment {
+		c.flush()
+		if c.err == nil {
+			_, c.err = c.w.Write(t)
+		}
+		return
+	}
+	c.buf = append(c.buf, t...)
 }
 
 func (c *canonicalizer) comment(t []byte) {
@@ -589,7 +619,7 @@ func (c *canonicalizer) comment(t []byte) {
 		return
 	}
 	c.buf = append(c.buf, "<!--"...)
-	c.buf = append(c.buf, t...)
+	c.verbatim(t)
 	c.buf = append(c.buf, "-->"...)
 	c.flushIfFull()
 }
@@ -599,7 +629,7 @@ func (c *canonicalizer) procInst(p xml.ProcInst) {
 	c.buf = append(c.buf, p.Target...)
 	if len(p.Inst) > 0 {
 		c.buf = append(c.buf, ' ')
-		c.buf = append(c.buf, p.Inst...)
+		c.verbatim(p.Inst)
 	}
 	c.buf = append(c.buf, "?>"...)
 	c.flushIfFull()
