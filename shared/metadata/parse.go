@@ -39,6 +39,9 @@ type ReadOptions struct {
 	// expired roles, so that inspect can show what a refused document
 	// says. Nothing read this way is used.
 	survey bool
+	// divertAt and reserveAt replace spillAt and bigAt (tests: long-value
+	// diversion on short documents).
+	divertAt, reserveAt int
 }
 
 // Document is the result of reading one metadata document.
@@ -102,6 +105,9 @@ func read(ctx context.Context, r io.Reader, opts ReadOptions) (*Document, error)
 	counter := &countingWriter{w: h}
 	lex := newLexFilter(ctx, io.TeeReader(r, counter), lim)
 	lex.spill = newSpiller(inputSize(r))
+	if opts.divertAt > 0 {
+		lex.spill.at, lex.spill.big = opts.divertAt, max(opts.reserveAt, 1)
+	}
 	br := bufio.NewReaderSize(lex, 64<<10)
 	// encoding/xml does not skip a UTF-8 byte order mark; AD FS and Entra
 	// documents start with one.

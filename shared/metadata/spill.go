@@ -177,8 +177,7 @@ func (s *spiller) attrValue(f *lexFilter, b []byte, w, i int) (int, int, error) 
 		c := b[i]
 		i++
 		if c == '\n' && f.skipLF {
-			f.skipLF = false // the LF of a CR LF pair: dropped
-			s.valDrop++
+			f.skipLF = false // the LF of a CR LF pair: dropped (as ever, not counted)
 			continue
 		}
 		f.tokBytes++
