@@ -29,7 +29,7 @@ LOCAL   := build/local
 ZIP     := build/idpkeeper.zip
 FUNCAPP := $(GO) run ./infra/tools/funcapp
 
-.PHONY: build test tools lint infra-check stage stage-local package start clean bench report-png
+.PHONY: build test tools lint infra-check stage stage-local package start clean bench bench-scale report-png
 
 build:
 	$(GO) build -o $(BIN) ./functions
@@ -95,3 +95,10 @@ start: stage-local
 
 clean:
 	rm -rf bin build
+
+# bench-scale: scans of the benchmark tenants S, M and L (shared/benchtenant)
+# against the fake with Graph's latency and published throttling limits; one
+# line per tenant (wall time, requests, 429s, critical path, peak RSS, CPU,
+# allocations). Minutes, not seconds: kept out of `make test`.
+bench-scale:
+	$(GO) test -run='^$$' -bench=ScanScale -benchtime=1x -timeout=60m ./shared/benchtenant/

@@ -29,7 +29,7 @@ const exampleConfig = "../examples/idpkeeper.yaml"
 
 func TestScanCommandContract(t *testing.T) {
 	code, out, errOut := runCLI(t, "scan", "--snapshot", exampleSnapshot, "--config", exampleConfig)
-	if code != exitOK || !strings.Contains(out, "federation-cert-expired") || !strings.Contains(out, "17 findings") {
+	if code != exitOK || !strings.Contains(out, "federation-cert-expired") || !strings.Contains(out, "21 findings") {
 		t.Fatalf("table scan: exit %d\n%s\n%s", code, out, errOut)
 	}
 	// The table is sorted by due date: the first dated row is the oldest.
@@ -165,7 +165,7 @@ func TestRunCommandIsADryRunOfTheWholePipeline(t *testing.T) {
 	_, scanOut, _ := runCLI(t, "scan", "--snapshot", exampleSnapshot, "--config", exampleConfig, "--format", "json")
 	var scanned struct{ Findings []struct{ Kind string } }
 	json.Unmarshal([]byte(scanOut), &scanned)
-	if summary.Findings != len(scanned.Findings) || summary.Findings != 17 || summary.Queue.Delivered == 0 || summary.Queue.Completed != summary.Queue.Delivered || summary.Queue.DeadLettered != 0 {
+	if summary.Findings != len(scanned.Findings) || summary.Findings != 21 || summary.Queue.Delivered == 0 || summary.Queue.Completed != summary.Queue.Delivered || summary.Queue.DeadLettered != 0 {
 		t.Errorf("summary = %+v", summary)
 	}
 	notices, _ := filepath.Glob(filepath.Join(outbox, "*.eml"))

@@ -6,16 +6,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/security/keyvault/azsecrets"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
+	"github.com/idpkeeper/idpkeeper/shared/netguard"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/probe"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
@@ -28,7 +31,8 @@ func runProbe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	fmt.Fprintln(stderr, "Usage: idpkeeper probe api URL [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--step postFederationSignup|postAttributeCollection] [--timeout D] [--format json]")
-	fmt.Fprintln(stderr, "       idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
+	fmt.Fprintln(stderr, "       idpkeeper probe api URL --scenarios FILE [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--timeout D] [--format json]")
+	fmt.Fprintln(stderr, "       idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json] [--scaffold-scenarios]")
 	return exitUsage
 }
 
@@ -41,6 +45,7 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 	fs.SetOutput(stderr)
 	tf := addTenantFlags(fs)
 	format := fs.String("format", "text", "text or json")
+	scaffold := fs.Bool("scaffold-scenarios", false, "write a starting scenario file for `probe api URL --scenarios FILE` (from the user flows that call the connector) instead of probing")
 	id, rest := splitPositional(args)
 	if err := fs.Parse(rest); err != nil {
 		return usageCode(err)
@@ -49,7 +54,7 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 		id = fs.Arg(0)
 	}
 	if id == "" || (*format != "text" && *format != "json") {
-		fmt.Fprintln(stderr, "Usage: idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json]")
+		fmt.Fprintln(stderr, "Usage: idpkeeper probe connector ID [--snapshot DIR] [--config FILE] [--format json] [--scaffold-scenarios]")
 		return exitUsage
 	}
 	in, code := tf.load(ctx, "probe connector", stderr)
@@ -77,6 +82,10 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 		fmt.Fprintf(stderr, "probe connector: no API connector %q\n", id)
 		return exitUsage
 	}
+	if *scaffold {
+		stdout.Write(scaffoldScenarios(inv, *conn))
+		return exitOK
+	}
 	auth, warning := connectorAuth(ctx, in, inv, *conn)
 	if warning != "" {
 		fmt.Fprintln(stderr, "warning: "+warning)
@@ -84,8 +93,16 @@ func runProbeConnector(ctx context.Context, args []string, stdout, stderr io.Wri
 	steps := pipeline.ConnectorSteps(inv, conn.ID)
 	worst := exitOK
 	enc := json.NewEncoder(stdout)
+	// The target URL comes from the tenant: the request goes through the
+	// network guard (public addresses, or the connector's
+	// watch.allowNetworks), as the scheduled checks do.
+	var policy netguard.Policy
+	if d := in.Config.Dependency(inventory.Ref(inventory.KindConnector, conn.ID)); d != nil {
+		policy = d.Watch.Policy()
+	}
+	client := netguard.NewClient(netguard.Options{Policy: policy, MaxRedirects: -1})
 	for _, step := range steps {
-		res := probe.Probe(ctx, probe.Request{URL: conn.TargetURL, Step: step, Auth: auth})
+		res := probe.Probe(ctx, probe.Request{URL: conn.TargetURL, Step: step, Auth: auth, Client: client})
 		if *format == "json" {
 			enc.Encode(res)
 		} else {
@@ -133,4 +150,30 @@ func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory
 		return probe.Auth{}, "the certificate in " + secret.Name + " does not open: probing without it"
 	}
 	return probe.Auth{ClientCert: cert}, ""
+}
+
+// scaffoldScenarios is the starting scenario file for connector c: one
+// scenario per answer Entra takes at each step a user flow calls it at.
+func scaffoldScenarios(inv inventory.Inventory, c inventory.APIConnector) []byte {
+	var uses []probe.ScaffoldUse
+	for _, f := range inv.UserFlows {
+		if inventory.SameID(f.PostFederationSignup, c.ID) {
+			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostFederationSignup})
+		}
+		if inventory.SameID(f.PostAttributeCollection, c.ID) {
+			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostAttributeCollection})
+		}
+	}
+	target := watch.DisplayURL(c.TargetURL)
+	if u, err := url.Parse(c.TargetURL); err == nil && u.RawQuery != "" {
+		target += "?…" // the query (often a function key) is left for you to add
+	}
+	run := "idpkeeper probe api '" + target + "' --scenarios FILE"
+	switch c.AuthType {
+	case inventory.AuthBasic:
+		run += " --basic-user " + c.Username + " --basic-password-env PASSWORD_VAR"
+	case inventory.AuthCertificate:
+		run += " --client-cert CERT.pfx --client-cert-password-env PFX_PASSWORD_VAR"
+	}
+	return probe.Scaffold(c.DisplayName+" ("+c.ID+")", uses, run)
 }

@@ -53,10 +53,23 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
 	}
-	res, err := scan.Run(ctx, scan.Options{Config: in.Config, Source: in.Source, Now: in.At, Metadata: md})
+	opts := scan.Options{Config: in.Config, Source: in.Source, Now: in.At, Metadata: md}
+	if in.SnapshotDir == "" {
+		// A live scan reports what the endpoint watch recorded in the state
+		// (a snapshot carries its own record).
+		if opts.WatchState, err = openState(ctx, in.Config); err != nil {
+			fmt.Fprintf(stderr, "scan: %v\n", err)
+			return exitRead
+		}
+	}
+	res, err := scan.Run(ctx, opts)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
+	}
+	if line := scan.Summary(res.Report.Read); line != "" {
+		// A live read only: how long it took, what it sent, and the 429s.
+		fmt.Fprintf(stderr, "scan: %s\n", line)
 	}
 	if err := writeReport(stdout, *out, res.Report, *format); err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)

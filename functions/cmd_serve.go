@@ -24,6 +24,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/report"
+	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
@@ -93,6 +94,7 @@ func (a *functionsApp) pipeline(ctx context.Context) (*pipeline.Pipeline, error)
 func (a *functionsApp) router() *funchost.Router {
 	r := funchost.NewRouter(a.logger)
 	r.Handle("ScanTimer", a.scanTimer)
+	r.Handle("WatchTimer", a.watchTimer)
 	r.Handle("Report", a.report)
 	r.Handle("KeyVaultEvents", a.keyVaultEvents)
 	r.Handle("RefreshMetadata", a.job)
@@ -120,24 +122,66 @@ func (a *functionsApp) scanTimer(ctx context.Context, inv *funchost.Invocation) 
 	if err != nil {
 		return nil, err
 	}
-	// The API connectors are probed on the same schedule (live tenant only).
-	probes, err := p.ProbeConnectors(ctx, res.Inventory)
-	if err != nil {
-		log.Warn("connector probes not stored", "error", err.Error())
-	}
-	for _, pr := range probes {
-		if !pr.Result.WellFormed() {
-			log.Warn("API connector probe", "connector", pr.Name, "step", pr.Result.Step, "outcome", pr.Result.Outcome, "detail", pr.Result.Detail)
-		}
-	}
 	counts := map[jobs.Kind]int{}
 	for _, j := range queued {
 		counts[j.Kind]++
 	}
-	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "jobs", len(queued))
+	log.Info("scan stored", "source", res.Report.Source, "findings", len(res.Findings), "jobs", len(queued), "read", scan.Summary(res.Report.Read))
 	summary := map[string]any{"source": res.Report.Source, "findings": len(res.Findings), "jobs": counts}
 	return (&funchost.InvocationResponse{ReturnValue: summary}).
 		Logf("scan of %s: %d findings, report stored as %s, %d jobs queued", res.Report.Source, len(res.Findings), pipeline.LatestReport, len(queued)), nil
+}
+
+// watchTimer checks every endpoint external sign-in depends on (partners'
+// sign-in and metadata URLs, Google's and Facebook's endpoints, the API
+// connectors), records each result in its history and tells the owners what
+// the histories say. It reads the inventory the last ScanTimer stored: no
+// tenant scan. Its results feed the next ScanTimer report.
+func (a *functionsApp) watchTimer(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	log := inv.Logger()
+	if timer, err := inv.Timer("timer"); err != nil {
+		log.Warn("timer payload not understood; watching anyway", "error", err)
+	} else if timer.IsPastDue {
+		log.Info("timer is past due; watching now")
+	}
+	p, err := a.pipeline(ctx)
+	if err != nil {
+		return nil, err
+	}
+	run, err := p.Watch(ctx, "watch:"+inv.InvocationID, nil)
+	if errors.Is(err, pipeline.ErrNoInventory) {
+		// Nothing to watch before the first scan; not a failure to retry.
+		log.Warn("endpoint watch waits for the first scan", "reason", err.Error())
+		return (&funchost.InvocationResponse{ReturnValue: map[string]any{"endpoints": 0}}).Logf("endpoint watch: %v", err), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := run.Outcome
+	up, down, skipped := 0, 0, 0
+	for i, r := range out.Results {
+		switch r.State {
+		case "up":
+			up++
+		case "down":
+			down++
+			log.Warn("endpoint check failed", "dependency", out.Endpoints[i].Dependency.Ref, "role", out.Endpoints[i].Role, "endpoint", out.Endpoints[i].Display, "class", r.Class, "detail", r.Detail)
+		case "skipped":
+			skipped++
+		}
+	}
+	kinds := map[string]int{}
+	for _, f := range run.Findings {
+		kinds[f.Kind]++
+	}
+	for _, e := range run.NoticeErrors {
+		log.Warn("watch notice not sent", "error", e)
+	}
+	summary := map[string]any{"endpoints": len(out.Endpoints), "up": up, "down": down, "skipped": skipped, "unchecked": out.Unchecked,
+		"findings": kinds, "notices": len(run.Notices), "historyProblems": len(out.Problems)}
+	log.Info("endpoint watch", "endpoints", len(out.Endpoints), "up", up, "down", down, "unchecked", out.Unchecked, "findings", len(run.Findings))
+	return (&funchost.InvocationResponse{ReturnValue: summary}).
+		Logf("endpoint watch: %d endpoints, %d up, %d down, %d skipped, %d not checked this round; %d findings, %d notices", len(out.Endpoints), up, down, skipped, out.Unchecked, len(run.Findings), len(run.Notices)), nil
 }
 
 // report serves the latest stored report: JSON by default, the table with

@@ -109,6 +109,10 @@ func TestLocalSettingsEndToEndThroughServe(t *testing.T) {
 	if code, out := post("ScanTimer", hostPayload(t, "timer_first_run.json")); code != 200 {
 		t.Fatalf("ScanTimer: %d %v\n%s", code, out, logs.String())
 	}
+	// The endpoint watch plans from the inventory the scan stored.
+	if code, out := post("WatchTimer", hostPayload(t, "timer_first_run.json")); code != 200 {
+		t.Fatalf("WatchTimer: %d %v\n%s", code, out, logs.String())
+	}
 	if !strings.Contains(logs.String(), "notices are not mailed: the app reads a snapshot") {
 		t.Errorf("the app does not say mail is off for a snapshot:\n%s", logs.String())
 	}

@@ -39,6 +39,7 @@ func commands() []command {
 		{"ack", "ack FINDING --until DATE: pause reminders for a finding", runAck},
 		{"approve", "approve PLAN-ID [--apply]: apply a proposed federation change", runApprove},
 		{"probe", "probe api URL | probe connector ID: check an API against the API connector contract", runProbe},
+		{"watch", "watch [--once] | watch history DEPENDENCY: check and keep the availability of every sign-in endpoint", runWatch},
 		{"undo", "undo JOURNAL-ID [--apply]: restore what a federation change replaced", runUndo},
 		{"serve", "run as the Azure Functions custom handler", runServe},
 		{"version", "print the version", func(_ context.Context, _ []string, stdout, _ io.Writer) int {

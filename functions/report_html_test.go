@@ -122,7 +122,7 @@ func TestScanHTMLToFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || bytes.Count(page, []byte(`<tr id="F-`)) != 17 {
+	if !bytes.HasPrefix(page, []byte("<!DOCTYPE html>")) || bytes.Count(page, []byte(`<tr id="F-`)) != 21 {
 		t.Errorf("--out file is not the example's page (%d bytes)", len(page))
 	}
 	// --fail-on still decides the exit status with --out.

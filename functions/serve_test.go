@@ -147,7 +147,7 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			if code != 200 {
 				t.Fatalf("ScanTimer answered %d: %v\nlogs:\n%s", code, out, app.logs)
 			}
-			if logs, _ := out["Logs"].([]any); len(logs) != 1 || !strings.Contains(logs[0].(string), "16 findings") || !strings.Contains(logs[0].(string), "jobs queued") {
+			if logs, _ := out["Logs"].([]any); len(logs) != 1 || !strings.Contains(logs[0].(string), "20 findings") || !strings.Contains(logs[0].(string), "jobs queued") {
 				t.Errorf("ScanTimer logs = %v", out["Logs"])
 			}
 
@@ -163,7 +163,7 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			if err := json.Unmarshal([]byte(body), &rep); err != nil {
 				t.Fatalf("Report body is not the JSON report: %v", err)
 			}
-			if len(rep.Findings) != 16 || !strings.HasPrefix(rep.Source, "snapshot:") {
+			if len(rep.Findings) != 20 || !strings.HasPrefix(rep.Source, "snapshot:") {
 				t.Errorf("served report has %d findings from %q", len(rep.Findings), rep.Source)
 			}
 
@@ -179,7 +179,7 @@ func TestScanTimerStoresTheReportThatReportServes(t *testing.T) {
 			status, body = reportOutput(t, out)
 			headers, _ := out["Outputs"].(map[string]any)["res"].(map[string]any)["headers"].(map[string]any)
 			if status != 200 || headers["Content-Type"] != "text/html; charset=utf-8" || !strings.HasPrefix(body, "<!DOCTYPE html>") ||
-				strings.Count(body, `<tr id="F-`) != 16 || !strings.Contains(body, `<svg id="timeline"`) || !strings.Contains(body, `<svg id="map"`) {
+				strings.Count(body, `<tr id="F-`) != 20 || !strings.Contains(body, `<svg id="timeline"`) || !strings.Contains(body, `<svg id="map"`) {
 				t.Errorf("html report: %d %v %.300s", status, headers, body)
 			}
 			bad := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"format":"pdf"}`, 1)

@@ -33,6 +33,9 @@ param existingKeyVaultResourceGroup string = ''
 @description('NCRONTAB (6 fields, UTC — Flex has no WEBSITE_TIME_ZONE) for ScanTimer.')
 param scanSchedule string = '0 0 6 * * *'
 
+@description('NCRONTAB (6 fields, UTC) for WatchTimer, the endpoint watch: every 10 minutes by default.')
+param watchSchedule string = '0 */10 * * * *'
+
 @description('IDPKEEPER_CONFIG: config file path relative to the app root; empty: built-in defaults.')
 param configPath string = ''
 
@@ -266,6 +269,7 @@ module functionApp 'modules/functionapp.bicep' = {
     queueNotices: queues.notices
     applicationInsightsConnectionString: monitoring.outputs.applicationInsightsConnectionString
     scanSchedule: scanSchedule
+    watchSchedule: watchSchedule
     configPath: configPath
     noticeMailbox: noticeMailbox
     ackUrl: ackUrl

@@ -46,6 +46,9 @@ param applicationInsightsConnectionString string
 @description('NCRONTAB (6 fields, UTC) for ScanTimer.')
 param scanSchedule string
 
+@description('NCRONTAB (6 fields, UTC) for WatchTimer.')
+param watchSchedule string
+
 @description('Config file path relative to the app root; empty: built-in defaults.')
 param configPath string
 
@@ -133,6 +136,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'IDPKEEPER_STATE', value: storageBlobEndpoint }
         { name: 'IDPKEEPER_STATE_CONTAINER', value: stateContainerName }
         { name: 'IDPKEEPER_SCAN_SCHEDULE', value: scanSchedule }
+        { name: 'IDPKEEPER_WATCH_SCHEDULE', value: watchSchedule }
         { name: 'IDPKEEPER_QUEUE_METADATA', value: queueMetadata }
         { name: 'IDPKEEPER_QUEUE_ROTATION', value: queueRotation }
         { name: 'IDPKEEPER_QUEUE_NOTICES', value: queueNotices }

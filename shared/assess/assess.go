@@ -81,6 +81,14 @@ const (
 	KindFederationMetadataRollover      = "federation-metadata-rollover-pending"
 	KindFederationMetadataNoSuccessor   = "federation-metadata-no-successor"
 	KindFederationMetadataIssuerChanged = "federation-metadata-issuer-changed"
+
+	// The endpoint watch (shared/watch adds these from its history of
+	// checks of partners' sign-in and metadata URLs, social providers'
+	// endpoints and API connectors).
+	KindEndpointDown        = "endpoint-down"
+	KindEndpointDegraded    = "endpoint-degraded"
+	KindEndpointTLSExpiring = "endpoint-tls-expiring"
+	KindEndpointRecovered   = "endpoint-recovered"
 )
 
 // Kinds lists every finding kind a report can hold, for documentation and
@@ -97,6 +105,7 @@ var Kinds = []string{
 	KindInventoryIncomplete, KindConfigDependencyUnmatched, KindSecretTagUnmatched,
 	KindFederationMetadataFailure, KindFederationMetadataChange, KindFederationMetadataRollover,
 	KindFederationMetadataNoSuccessor, KindFederationMetadataIssuerChanged,
+	KindEndpointDown, KindEndpointDegraded, KindEndpointTLSExpiring, KindEndpointRecovered,
 }
 
 const dateLayout = "2006-01-02"
@@ -136,6 +145,14 @@ type assessor struct {
 	// lower-case provider/connector ID → IDs of the user flows using it
 	flowsByIdP       map[string][]string
 	flowsByConnector map[string][]string
+
+	// Lookups by ID (links.go), built on first use: a tenant with
+	// thousands of partners and secrets asks them for each dependency.
+	linked        bool
+	fedByID       map[string]int      // lower-case federation ID → position
+	secretsByTag  map[string][]int    // lower-case dependency tag → positions
+	secretsByName map[string][]int    // lower-case secret name → positions
+	known         map[string]struct{} // "kind/lower-case ID" (and federation domains)
 }
 
 func (a *assessor) index() {
@@ -215,10 +232,24 @@ func (a *assessor) secretsFor(ref string, d *config.Dependency) (matches []inven
 			sref = &r
 		}
 	}
-	for _, s := range a.inv.Secrets {
-		tagged := inventory.SameRef(dependencyTag(s), ref)
-		named := sref != nil && sref.Matches(s.Vault, s.Name, s.Version)
-		if tagged || named {
+	a.link()
+	positions := append([]int(nil), a.secretsByTag[strings.ToLower(ref)]...)
+	if sref != nil {
+		for _, i := range a.secretsByName[strings.ToLower(sref.Name)] {
+			s := a.inv.Secrets[i]
+			if sref.Matches(s.Vault, s.Name, s.Version) {
+				positions = append(positions, i)
+			}
+		}
+	}
+	// In inventory order, each once (a secret both tagged and named).
+	sort.Ints(positions)
+	for k, i := range positions {
+		if k > 0 && positions[k-1] == i {
+			continue
+		}
+		s := a.inv.Secrets[i]
+		if inventory.SameRef(dependencyTag(s), ref) || (sref != nil && sref.Matches(s.Vault, s.Name, s.Version)) {
 			matches = append(matches, s)
 		}
 	}
@@ -850,35 +881,12 @@ func (a *assessor) unmatchedTags() {
 }
 
 func (a *assessor) exists(kind, id string) bool {
-	switch kind {
-	case inventory.KindSocial:
-		for _, s := range a.inv.SocialIdentityProviders {
-			if inventory.SameID(s.ID, id) {
-				return true
-			}
-		}
-	case inventory.KindFederation:
-		for _, f := range a.inv.Federations {
-			if inventory.SameID(f.ID, id) || containsFold(f.Domains, id) {
-				return true
-			}
-		}
-	case inventory.KindConnector:
-		for _, c := range a.inv.APIConnectors {
-			if inventory.SameID(c.ID, id) {
-				return true
-			}
-		}
-	case inventory.KindUserFlow:
-		for _, u := range a.inv.UserFlows {
-			if inventory.SameID(u.ID, id) {
-				return true
-			}
-		}
-	case inventory.KindEmailOTP:
+	if kind == inventory.KindEmailOTP {
 		return inventory.SameID(id, "email")
 	}
-	return false
+	a.link()
+	_, ok := a.known[kind+"/"+strings.ToLower(id)]
+	return ok
 }
 
 func appendUnique(list []string, s string) []string {

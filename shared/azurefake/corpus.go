@@ -141,8 +141,13 @@ func (c *CorpusReplay) Answered() []string {
 	return append([]string(nil), c.answered...)
 }
 
-// RoundTrip implements http.RoundTripper.
+// RoundTrip implements http.RoundTripper. A $batch envelope is answered
+// request by request, each from the corpus (or Override), as Graph answers
+// a batch (concepts/json-batching.md).
 func (c *CorpusReplay) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodPost && r.URL.Path == graphPrefix+"/$batch" {
+		return c.batch(r)
+	}
 	if r.Body != nil {
 		r.Body.Close()
 	}
@@ -181,4 +186,42 @@ func Respond(r *http.Request, status int, body []byte) *http.Response {
 		Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, Body: io.NopCloser(bytes.NewReader(body)), ContentLength: int64(len(body)), Request: r,
 	}
+}
+
+func (c *CorpusReplay) batch(r *http.Request) (*http.Response, error) {
+	raw, err := readBody(r)
+	r.Body.Close()
+	var envelope struct {
+		Requests []batchRequest `json:"requests"`
+	}
+	if err != nil || json.Unmarshal(raw, &envelope) != nil || len(envelope.Requests) == 0 || len(envelope.Requests) > MaxBatchRequests {
+		body, _ := json.Marshal(map[string]any{"error": map[string]any{"code": "BadRequest", "message": "Invalid batch payload."}})
+		return Respond(r, http.StatusBadRequest, body), nil
+	}
+	var out []batchResponse
+	for _, br := range envelope.Requests {
+		inner, err := http.NewRequestWithContext(r.Context(), br.Method, "https://"+r.URL.Host+graphPrefix+"/"+strings.TrimPrefix(br.URL, "/"), nil)
+		if err != nil {
+			return nil, err
+		}
+		inner.Header = r.Header.Clone()
+		resp, err := c.RoundTrip(inner)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		item := batchResponse{ID: br.ID, Status: resp.StatusCode, Headers: map[string]string{}}
+		for _, k := range []string{"Content-Type", "Retry-After"} {
+			if v := resp.Header.Get(k); v != "" {
+				item.Headers[k] = v
+			}
+		}
+		if len(bytes.TrimSpace(body)) > 0 {
+			item.Body = body
+		}
+		out = append(out, item)
+	}
+	body, _ := json.Marshal(map[string]any{"responses": out})
+	return Respond(r, http.StatusOK, body), nil
 }

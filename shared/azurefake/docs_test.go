@@ -126,9 +126,100 @@ func TestFakeMatchesDocs(t *testing.T) {
 			t.Errorf("%s?%s: %s", route, c.query, p)
 		}
 	}
+	// The $batch envelope, carrying reads of several routes: the envelope
+	// against json-batching.md's example, each answer inside it against
+	// its own route's examples.
+	checkBatch(t, srv, examples, []call{
+		{method: "GET", path: "/identity/identityProviders"},
+		{method: "GET", path: "/identity/apiConnectors"},
+		{method: "GET", path: "/identity/b2xUserFlows", query: "$expand=identityProviders"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/apiConnectorConfiguration", query: "$expand=postFederationSignup,postAttributeCollection"},
+		{method: "GET", path: "/policies/crossTenantAccessPolicy/default"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_Missing/userFlowIdentityProviders"},
+	})
+	exercised["POST /$batch"] = true
 	for _, r := range azurefake.GraphRoutes {
 		if !exercised[r.Method+" "+r.Path] {
 			t.Errorf("route %s %s (%s) is served but not checked against its example", r.Method, r.Path, r.Page)
+		}
+	}
+}
+
+// checkBatch sends calls in one $batch and checks the envelope and every
+// answer inside it against the corpus.
+func checkBatch(t *testing.T, srv *azurefake.Server, examples []azurefake.Example, calls []call) {
+	t.Helper()
+	var reqs []map[string]any
+	for i, c := range calls {
+		u := c.path
+		if c.query != "" {
+			u += "?" + c.query
+		}
+		reqs = append(reqs, map[string]any{"id": fmt.Sprint(i + 1), "method": c.method, "url": u})
+	}
+	payload, _ := json.Marshal(map[string]any{"requests": reqs})
+	status, body := do(t, srv, call{method: "POST", path: "/$batch", body: string(payload)})
+	const route = "POST /$batch"
+	statuses, docs := documented(examples, route)
+	if !statuses[status] {
+		t.Fatalf("$batch: status %d, documented %v: %s", status, keys(statuses), body)
+	}
+	var got struct {
+		Responses []map[string]any `json:"responses"`
+	}
+	if err := json.Unmarshal(body, &got); err != nil || len(got.Responses) != len(calls) {
+		t.Fatalf("$batch answered %d responses (%v): %s", len(got.Responses), err, body)
+	}
+	// The envelope: every documented response without its body (the
+	// example's bodies belong to other routes).
+	var envelopes []any
+	for _, d := range docs {
+		m, _ := d.(map[string]any)
+		items, _ := m["responses"].([]any)
+		var stripped []any
+		for _, it := range items {
+			im, _ := it.(map[string]any)
+			c := map[string]any{}
+			for k, v := range im {
+				if k != "body" {
+					c[k] = v
+				}
+			}
+			stripped = append(stripped, c)
+		}
+		envelopes = append(envelopes, map[string]any{"responses": stripped})
+	}
+	seen := map[string]bool{}
+	for _, item := range got.Responses {
+		id, _ := item["id"].(string)
+		var n int
+		if _, err := fmt.Sscan(id, &n); err != nil || n < 1 || n > len(calls) || seen[id] {
+			t.Errorf("$batch: response id %q matches no request (or repeats)", id)
+			continue
+		}
+		seen[id] = true
+		c := calls[n-1]
+		inner, hasBody := item["body"]
+		delete(item, "body")
+		for _, p := range conforms(route, map[string]any{"responses": []any{item}}, envelopes) {
+			t.Errorf("$batch envelope: %s", p)
+		}
+		innerRoute := azurefake.RouteOf(c.method, c.path, examples)
+		innerStatus, _ := item["status"].(float64)
+		innerStatuses, innerDocs := documented(examples, innerRoute)
+		if int(innerStatus) == http.StatusNotFound {
+			// A documented error of any Graph route (concepts/errors.md).
+			if e, ok := inner.(map[string]any)["error"].(map[string]any); !ok || e["code"] == nil || e["message"] == nil {
+				t.Errorf("$batch %s %s: 404 without Graph's error body: %v", c.method, c.path, inner)
+			}
+			continue
+		}
+		if !innerStatuses[int(innerStatus)] || !hasBody {
+			t.Errorf("$batch %s %s: status %v, documented %v", c.method, c.path, innerStatus, keys(innerStatuses))
+			continue
+		}
+		for _, p := range conforms(innerRoute, inner, innerDocs) {
+			t.Errorf("$batch %s?%s: %s", innerRoute, c.query, p)
 		}
 	}
 }
@@ -324,6 +415,8 @@ func TestFakeRefusesUndocumentedRequests(t *testing.T) {
 		{call{method: "PATCH", path: "/directory/federationConfigurations/" + fabrikamID, body: `{"displayName":"x"}`}, 400, "Resource not found for the segment '" + fabrikamID + "'."},
 		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: url.Values{"$filter": {"displayName eq 'x'"}}.Encode()}, 400, "filter"},
 		{call{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userFlowIdentityProviders/extra"}, 400, "Resource not found for the segment 'extra'."},
+		{call{method: "GET", path: "/identity/apiConnectors", query: "$select=id,displayName"}, 400, "Query option '$select' is not documented"},
+		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: "$top=999"}, 400, "Query option '$top' is not documented"},
 	} {
 		status, body := do(t, srv, tc.c)
 		var e struct {

@@ -62,6 +62,9 @@ var GraphRoutes = []Route{
 	{"GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", "emailauthenticationmethodconfiguration-get.md"},
 	{"GET", "/policies/crossTenantAccessPolicy/default", "crosstenantaccesspolicyconfigurationdefault-get.md"},
 	{"POST", "/users/{id}/sendMail", "user-sendmail.md"},
+	// The envelope of JSON batching (batch.go); the requests inside it are
+	// the routes above.
+	{"POST", "/$batch", "concepts/json-batching.md"},
 }
 
 // match finds the route for method and path; params are the {id} values.
@@ -125,16 +128,26 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	}
 	t := s.tenant
 	q := r.URL.Query()
+	// None of the reference pages of the routes served documents $select,
+	// $top or the other query options below (they document $expand and, for
+	// the partner list, one $filter): a client must not come to rely on
+	// what Graph may ignore or refuse.
+	for _, opt := range []string{"$select", "$top", "$skip", "$orderby", "$count", "$search"} {
+		if q.Has(opt) {
+			writeODataError(w, http.StatusBadRequest, "BadRequest", "Query option '"+opt+"' is not documented for "+rt.Method+" "+rt.Path+" ("+rt.Page+").")
+			return
+		}
+	}
 	switch rt.Method + " " + rt.Path {
 	case "GET /identity/identityProviders":
-		var items []map[string]any
-		for _, p := range t.SocialIdentityProviders {
-			items = append(items, typed(s.view("idp:"+str(p["id"]), p), "#microsoft.graph.socialIdentityProvider"))
-		}
-		for _, p := range t.BuiltInIdentityProviders {
-			items = append(items, typed(p, "#microsoft.graph.builtInIdentityProvider"))
-		}
-		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#identity/identityProviders")
+		social := len(t.SocialIdentityProviders)
+		s.writePage(w, r, social+len(t.BuiltInIdentityProviders), func(i int) map[string]any {
+			if i < social {
+				p := t.SocialIdentityProviders[i]
+				return typed(s.view("idp:"+str(p["id"]), p), "#microsoft.graph.socialIdentityProvider")
+			}
+			return typed(t.BuiltInIdentityProviders[i-social], "#microsoft.graph.builtInIdentityProvider")
+		}, "https://graph.microsoft.com/v1.0/$metadata#identity/identityProviders")
 
 	case "GET /identity/identityProviders/{id}":
 		// Example 1 and 2 of the page: no @odata.type, no @odata.context.
@@ -161,18 +174,14 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			notFound(w, params[0])
 			return
 		}
-		items := make([]map[string]any, 0, len(f.Domains))
-		for _, d := range f.Domains {
-			items = append(items, map[string]any{"id": d}) // externalDomainName: id only
-		}
-		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation('"+params[0]+"')/domains")
+		// externalDomainName: id only.
+		s.writePage(w, r, len(f.Domains), func(i int) map[string]any { return map[string]any{"id": f.Domains[i]} }, "https://graph.microsoft.com/v1.0/$metadata#directory/federationConfigurations/microsoft.graph.samlOrWsFedExternalDomainFederation('"+params[0]+"')/domains")
 
 	case "GET /identity/apiConnectors":
-		items := make([]map[string]any, 0, len(t.APIConnectors))
-		for _, c := range t.APIConnectors {
-			items = append(items, untyped(s.view("conn:"+str(c["id"]), c)))
-		}
-		s.writePage(w, r, items, "https://graph.microsoft.com/v1.0/$metadata#identity/apiConnectors")
+		s.writePage(w, r, len(t.APIConnectors), func(i int) map[string]any {
+			c := t.APIConnectors[i]
+			return untyped(s.view("conn:"+str(c["id"]), c))
+		}, "https://graph.microsoft.com/v1.0/$metadata#identity/apiConnectors")
 
 	case "GET /identity/apiConnectors/{id}":
 		c := findByID(t.APIConnectors, params[0])
@@ -192,15 +201,13 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		if !ok {
 			return
 		}
-		items := make([]map[string]any, 0, len(t.UserFlows))
-		for i := range t.UserFlows {
-			items = append(items, s.flowObject(&t.UserFlows[i], expand["identityProviders"]))
-		}
 		ctx := "https://graph.microsoft.com/v1.0/$metadata#identity/b2xUserFlows"
 		if expand["identityProviders"] {
 			ctx += "(identityProviders)"
 		}
-		s.writePage(w, r, items, ctx)
+		s.writePage(w, r, len(t.UserFlows), func(i int) map[string]any {
+			return s.flowObject(&t.UserFlows[i], expand["identityProviders"])
+		}, ctx)
 
 	case "GET /identity/b2xUserFlows/{id}":
 		// b2xidentityuserflow.md: apiConnectorConfiguration "can only be
@@ -249,7 +256,8 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 			notFound(w, params[0])
 			return
 		}
-		s.writePage(w, r, f.IdentityProviders, "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.identityProviderBase)")
+		n, item := listOf(f.IdentityProviders)
+		s.writePage(w, r, n, item, "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.identityProviderBase)")
 
 	case "GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email":
 		obj := t.EmailOTP
@@ -350,16 +358,14 @@ func (s *Server) listFederations(w http.ResponseWriter, r *http.Request) {
 		}
 		domain = m[1]
 	}
-	items := make([]map[string]any, 0, len(s.tenant.Federations))
+	var picked []int
 	for i := range s.tenant.Federations {
-		f := &s.tenant.Federations[i]
-		if domain != "" && !containsFold(f.Domains, domain) {
-			continue
+		if domain == "" || containsFold(s.tenant.Federations[i].Domains, domain) {
+			picked = append(picked, i)
 		}
-		items = append(items, s.federationObject(f))
 	}
 	// The list example carries no @odata.context.
-	s.writePage(w, r, items, "")
+	s.writePage(w, r, len(picked), func(i int) map[string]any { return s.federationObject(&s.tenant.Federations[picked[i]]) }, "")
 }
 
 func containsFold(list []string, s string) bool {
@@ -388,39 +394,46 @@ func notFound(w http.ResponseWriter, id string) {
 	writeODataError(w, http.StatusNotFound, "Request_ResourceNotFound", "Resource '"+id+"' does not exist or one of its queried reference-property objects are not present.")
 }
 
-// writePage answers one page of a collection; $skiptoken is the offset of the
+// writePage answers one page of a collection of n items (item(i) builds
+// the i-th, only for the page's items); $skiptoken is the offset of the
 // page, and @odata.nextLink is an absolute URL on the host the client used,
 // as Graph writes it (concepts/paging.md). context is the page's
 // @odata.context, "" where the route's example shows none.
-func (s *Server) writePage(w http.ResponseWriter, r *http.Request, items []map[string]any, context string) {
-	if items == nil {
-		items = []map[string]any{}
-	}
+func (s *Server) writePage(w http.ResponseWriter, r *http.Request, n int, item func(i int) map[string]any, context string) {
 	size := s.PageSize
 	if size <= 0 {
-		size = len(items) + 1
+		size = n + 1
 	}
 	start := 0
 	if tok := r.URL.Query().Get("$skiptoken"); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(items) {
+		k, err := strconv.Atoi(tok)
+		if err != nil || k < 0 || k > n {
 			writeODataError(w, http.StatusBadRequest, "Request_BadRequest", "Invalid $skiptoken.")
 			return
 		}
-		start = n
+		start = k
 	}
-	end := min(start+size, len(items))
-	body := map[string]any{"value": items[start:end]}
+	end := min(start+size, n)
+	items := make([]map[string]any, 0, end-start)
+	for i := start; i < end; i++ {
+		items = append(items, item(i))
+	}
+	body := map[string]any{"value": items}
 	if context != "" {
 		body["@odata.context"] = context
 	}
-	if end < len(items) {
+	if end < n {
 		q := r.URL.Query()
 		q.Set("$skiptoken", strconv.Itoa(end))
 		next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}
 		body["@odata.nextLink"] = next.String()
 	}
 	writeJSON(w, http.StatusOK, body)
+}
+
+// listOf is writePage's item function for a built list.
+func listOf(items []map[string]any) (int, func(int) map[string]any) {
+	return len(items), func(i int) map[string]any { return items[i] }
 }
 
 func (s *Server) userFlow(id string) *UserFlow {

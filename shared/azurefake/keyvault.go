@@ -50,26 +50,21 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, host string)
 	}
 	switch {
 	case len(parts) == 1:
-		items := make([]map[string]any, 0, len(vault.Secrets))
-		for _, sec := range vault.Secrets {
-			if len(sec.Versions) == 0 {
-				continue
-			}
-			cur := sec.Versions[len(sec.Versions)-1]
-			items = append(items, secretItem(base+"/secrets/"+sec.Name, sec, cur))
-		}
-		s.writeVaultPage(w, r, items)
+		listed := vault.listed()
+		s.writeVaultPage(w, r, len(listed), func(i int) map[string]any {
+			sec := vault.Secrets[listed[i]]
+			return secretItem(base+"/secrets/"+sec.Name, sec, sec.Versions[len(sec.Versions)-1])
+		})
 	case len(parts) == 3 && parts[2] == "versions":
 		sec := findSecret(vault, parts[1])
 		if sec == nil {
 			writeVaultError(w, http.StatusNotFound, "SecretNotFound", "A secret with (name/id) "+parts[1]+" was not found in this key vault.")
 			return
 		}
-		items := make([]map[string]any, 0, len(sec.Versions))
-		for _, v := range sec.Versions {
-			items = append(items, secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, v))
-		}
-		s.writeVaultPage(w, r, items)
+		s.writeVaultPage(w, r, len(sec.Versions), func(i int) map[string]any {
+			v := sec.Versions[i]
+			return secretItem(base+"/secrets/"+sec.Name+"/"+v.Version, *sec, v)
+		})
 	case len(parts) == 2 || len(parts) == 3:
 		sec := findSecret(vault, parts[1])
 		if sec == nil || len(sec.Versions) == 0 {
@@ -98,11 +93,39 @@ func (s *Server) serveVault(w http.ResponseWriter, r *http.Request, host string)
 	}
 }
 
-func findSecret(v *Vault, name string) *Secret {
+// listed are the positions of the secrets a list shows (those with a
+// version), kept like the name index: a benchmark vault is listed page by
+// page, and each page would otherwise walk all of it.
+func (v *Vault) listed() []int {
+	versions := 0
 	for i := range v.Secrets {
-		if strings.EqualFold(v.Secrets[i].Name, name) {
-			return &v.Secrets[i]
+		versions += len(v.Secrets[i].Versions)
+	}
+	if v.list == nil || v.listedN != len(v.Secrets) || v.listedVersions != versions {
+		v.list = v.list[:0]
+		for i := range v.Secrets {
+			if len(v.Secrets[i].Versions) > 0 {
+				v.list = append(v.list, i)
+			}
 		}
+		v.listedN, v.listedVersions = len(v.Secrets), versions
+	}
+	return v.list
+}
+
+func findSecret(v *Vault, name string) *Secret {
+	// A benchmark vault holds thousands of secrets and a scan asks for the
+	// versions of hundreds: keep a name index, rebuilt when a write added
+	// a secret.
+	if v.index == nil || v.indexed != len(v.Secrets) {
+		v.index = make(map[string]int, len(v.Secrets))
+		for i := range v.Secrets {
+			v.index[strings.ToLower(v.Secrets[i].Name)] = i
+		}
+		v.indexed = len(v.Secrets)
+	}
+	if i, ok := v.index[strings.ToLower(name)]; ok {
+		return &v.Secrets[i]
 	}
 	return nil
 }
@@ -135,23 +158,35 @@ func secretItem(id string, sec Secret, v SecretVersion) map[string]any {
 	return item
 }
 
-func (s *Server) writeVaultPage(w http.ResponseWriter, r *http.Request, items []map[string]any) {
+// VaultPageSize is how many items a Key Vault list page holds: the Get
+// Secrets and Get Secret Versions operations take maxresults, "If not
+// specified the service will return up to 25 results" (Key Vault REST API,
+// azure-rest-api-specs keyvault data-plane), and azsecrets sends none.
+const VaultPageSize = 25
+
+// writeVaultPage answers one page of n items: PageSize of them, at most
+// VaultPageSize.
+func (s *Server) writeVaultPage(w http.ResponseWriter, r *http.Request, n int, item func(i int) map[string]any) {
 	size := s.PageSize
-	if size <= 0 {
-		size = len(items) + 1
+	if size <= 0 || size > VaultPageSize {
+		size = VaultPageSize
 	}
 	start := 0
 	if tok := r.URL.Query().Get("$skiptoken"); tok != "" {
-		n, err := strconv.Atoi(tok)
-		if err != nil || n < 0 || n > len(items) {
+		k, err := strconv.Atoi(tok)
+		if err != nil || k < 0 || k > n {
 			writeVaultError(w, http.StatusBadRequest, "BadParameter", "Invalid $skiptoken.")
 			return
 		}
-		start = n
+		start = k
 	}
-	end := min(start+size, len(items))
-	body := map[string]any{"value": items[start:end], "nextLink": nil}
-	if end < len(items) {
+	end := min(start+size, n)
+	items := make([]map[string]any, 0, end-start)
+	for i := start; i < end; i++ {
+		items = append(items, item(i))
+	}
+	body := map[string]any{"value": items, "nextLink": nil}
+	if end < n {
 		q := r.URL.Query()
 		q.Set("$skiptoken", strconv.Itoa(end))
 		next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawQuery: q.Encode()}

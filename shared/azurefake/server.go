@@ -81,6 +81,12 @@ type UserFlow struct {
 // Vault is one Key Vault's secrets.
 type Vault struct {
 	Secrets []Secret `json:"secrets"`
+
+	index   map[string]int // lower-case name → position (findSecret)
+	indexed int            // len(Secrets) when index was built
+	// list, listedN, listedVersions: listed's cache and what it was built from.
+	list                    []int
+	listedN, listedVersions int
 }
 
 // Secret is a Key Vault secret; the last version is the current one.
@@ -118,7 +124,8 @@ func LoadTenant(path string) (*Tenant, error) {
 	return &t, nil
 }
 
-// Request is one request the server received.
+// Request is one request the server received: an HTTP request, or one
+// request of a $batch envelope (Inner).
 type Request struct {
 	Method string
 	Host   string
@@ -126,6 +133,16 @@ type Request struct {
 	Query  string
 	At     time.Time
 	Status int
+	// Family is the throttling bucket the request counted against
+	// (FamilyIdentityProviders, …; "" for none).
+	Family string
+	// Batch numbers the $batch envelope the request came in (from 1), or
+	// is 0; Inner is true for a request inside an envelope, false for the
+	// envelope itself.
+	Batch int
+	Inner bool
+	// RetryAfter is the Retry-After the answer carried ("" for none).
+	RetryAfter string
 }
 
 // Fault makes the server answer requests whose path starts with PathPrefix
@@ -165,6 +182,10 @@ type Server struct {
 	// lag and stale simulate replication lag (ReplicationLag).
 	lag   int
 	stale map[string]*stale
+	// batches counts $batch envelopes.
+	batches int
+	// cond is the simulated latency and throttling (SetConditions).
+	cond conditions
 }
 
 // NewServer starts a fake serving t over TLS on a loopback port.
@@ -208,16 +229,36 @@ func (s *Server) Tenant(fn func(*Tenant)) {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	// The latency is waited outside the server lock, so that requests in
+	// flight overlap as they do against the real services.
+	s.cond.wait(r.Context())
+	if graphHosts[hostOnly(r.Host)] && r.URL.Path == graphPrefix+"/$batch" {
+		s.serveBatch(w, r)
+		return
+	}
+	s.cond.countHTTP(r.Host, false, 0)
+	s.handle(w, r, 0)
+}
+
+func hostOnly(host string) string {
+	if h, _, ok := strings.Cut(host, ":"); ok {
+		return h
+	}
+	return host
+}
+
+// handle answers one request: an HTTP request (batch 0) or one request of
+// $batch envelope number batch.
+func (s *Server) handle(w http.ResponseWriter, r *http.Request, batch int) {
 	rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+	family := FamilyNone
 	s.mu.Lock()
 	defer func() {
-		s.requests = append(s.requests, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now(), Status: rec.status})
+		s.requests = append(s.requests, Request{Method: r.Method, Host: r.Host, Path: r.URL.Path, Query: r.URL.RawQuery, At: time.Now(), Status: rec.status,
+			Family: family, Batch: batch, Inner: batch > 0, RetryAfter: rec.Header().Get("Retry-After")})
 		s.mu.Unlock()
 	}()
-	host := r.Host
-	if h, _, ok := strings.Cut(host, ":"); ok {
-		host = h
-	}
+	host := hostOnly(r.Host)
 	isVault := isVaultHost(host)
 	if f := s.matchFault(r); f != nil {
 		if f.RetryAfter != "" {
@@ -239,6 +280,23 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 			writeODataError(rec, f.Status, f.Code, f.Message)
 		}
 		return
+	}
+	cost := 1.0
+	switch {
+	case isVault && strings.HasPrefix(r.Header.Get("Authorization"), "Bearer "):
+		// The unauthenticated challenge is not a vault transaction.
+		family = FamilyKeyVaultPrefix + host
+	case graphHosts[host]:
+		family = graphFamily(strings.TrimPrefix(r.URL.Path, graphPrefix))
+		if family == FamilyIdentityAccess {
+			cost = ResourceUnits(r.Method, r.URL.Query())
+		}
+	}
+	if family != FamilyNone {
+		if ok, retryAfter := s.cond.admit(family, cost); !ok {
+			writeThrottled(rec, isVault, retryAfter)
+			return
+		}
 	}
 	if isVault {
 		s.serveVault(rec, r, host)

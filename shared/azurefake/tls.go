@@ -8,6 +8,8 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
 	"math/big"
 	"net"
 	"net/http"
@@ -112,4 +114,30 @@ func (s *Server) Transport() http.RoundTripper {
 		ForceAttemptHTTP2:   true,
 		MaxIdleConnsPerHost: 16,
 	}
+}
+
+// CAPEM is the fake's CA certificate in PEM, for a client that runs in
+// another process (a benchmark measuring the client's memory alone).
+func CAPEM() []byte {
+	caOnce.Do(makeCA)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caCertificate.Raw})
+}
+
+// DialTransport is Transport for a client in another process: every
+// request, whatever its host, goes to addr over TLS, verified against the
+// CA in caPEM under the host name the request used.
+func DialTransport(addr string, caPEM []byte) (http.RoundTripper, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(caPEM) {
+		return nil, errors.New("azurefake: no CA certificate in the PEM given")
+	}
+	return &http.Transport{
+		DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, addr)
+		},
+		TLSClientConfig:     &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12},
+		ForceAttemptHTTP2:   true,
+		MaxIdleConnsPerHost: 16,
+	}, nil
 }

@@ -11,6 +11,7 @@ package config
 
 import (
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
@@ -58,6 +59,8 @@ type Config struct {
 	FallbackAdmin string        `yaml:"fallbackAdmin" json:"fallbackAdmin,omitempty"`
 	Dependencies  []Dependency  `yaml:"dependencies" json:"dependencies,omitempty"`
 	Notifications Notifications `yaml:"notifications" json:"notifications"`
+	// Watch tunes the endpoint watch (WatchTimer, `idpkeeper watch`).
+	Watch Watch `yaml:"watch" json:"watch"`
 
 	// Source is the file the config was read from ("" for Default()); used
 	// to name the file in validation errors and to resolve relative paths.
@@ -68,6 +71,8 @@ type Config struct {
 	// present records which field paths the file spelled out (defaults are
 	// applied to the rest).
 	present map[string]bool
+	// index finds dependencies and owners without a scan (lookups).
+	index *lookupIndex
 }
 
 // Tenant identifies the Entra tenant.
@@ -127,6 +132,89 @@ type Dependency struct {
 	LeadTime       *Duration `yaml:"leadTime" json:"leadTime,omitempty"`
 	Metadata       *Metadata `yaml:"metadata" json:"metadata,omitempty"`
 	Policy         string    `yaml:"policy" json:"policy,omitempty"`
+	// Watch says how the endpoint watch treats this dependency's endpoints.
+	Watch *DependencyWatch `yaml:"watch" json:"watch,omitempty"`
+}
+
+// DependencyWatch is the endpoint watch's setting for one dependency.
+type DependencyWatch struct {
+	// Disabled leaves the dependency's endpoints out of the watch (an
+	// identity provider only reachable from inside a partner's network).
+	Disabled bool `yaml:"disabled" json:"disabled,omitempty"`
+	// AllowNetworks lists the non-public networks its endpoints may be
+	// reached at, as for Metadata.AllowNetworks. The metadata URL's own
+	// checks also accept metadata.allowNetworks.
+	AllowNetworks []string `yaml:"allowNetworks" json:"allowNetworks,omitempty"`
+}
+
+// Policy is the network policy of the watch's checks of d's endpoints
+// (nil d: public addresses only).
+func (d *DependencyWatch) Policy() netguard.Policy {
+	if d == nil {
+		return netguard.Policy{}
+	}
+	return policyOf(d.AllowNetworks)
+}
+
+// Watch tunes the endpoint watch. Zero values take the defaults below.
+type Watch struct {
+	// Failures is how many consecutive failed checks make an endpoint
+	// down (N), together with DownAfter.
+	Failures int `yaml:"failures" json:"failures,omitempty"`
+	// DownAfter is how long the failed checks must span (M): one blip or a
+	// burst within a minute is not an outage.
+	DownAfter Duration `yaml:"downAfter" json:"downAfter,omitempty"`
+	// Timeout bounds one check of an identity provider endpoint or a
+	// metadata URL. API connectors get Entra's own timeout.
+	Timeout Duration `yaml:"timeout" json:"timeout,omitempty"`
+	// Concurrency is how many checks run at once.
+	Concurrency int `yaml:"concurrency" json:"concurrency,omitempty"`
+	// LatencyBudget: an endpoint whose answers take longer than this (95th
+	// percentile over the last day) is degraded.
+	LatencyBudget Duration `yaml:"latencyBudget" json:"latencyBudget,omitempty"`
+	// DegradedPercent: an endpoint with at least this share of failed
+	// checks over the last day (without being down) is degraded.
+	DegradedPercent int `yaml:"degradedPercent" json:"degradedPercent,omitempty"`
+	// ObservedFrom names where the checks run, for notices ("IdP Keeper in
+	// Azure West Europe"); empty: the Functions region when Azure names it.
+	ObservedFrom string `yaml:"observedFrom" json:"observedFrom,omitempty"`
+}
+
+// Defaults of the endpoint watch.
+const (
+	DefaultWatchFailures        = 3
+	DefaultWatchDownAfter       = Duration(20 * time.Minute)
+	DefaultWatchTimeout         = Duration(10 * time.Second)
+	DefaultWatchConcurrency     = 32
+	DefaultWatchLatencyBudget   = Duration(10 * time.Second)
+	DefaultWatchDegradedPercent = 10
+)
+
+// WatchSettings is Watch with the defaults filled in.
+func (c *Config) WatchSettings() Watch {
+	w := Watch{}
+	if c != nil {
+		w = c.Watch
+	}
+	if w.Failures <= 0 {
+		w.Failures = DefaultWatchFailures
+	}
+	if w.DownAfter <= 0 {
+		w.DownAfter = DefaultWatchDownAfter
+	}
+	if w.Timeout <= 0 {
+		w.Timeout = DefaultWatchTimeout
+	}
+	if w.Concurrency <= 0 {
+		w.Concurrency = DefaultWatchConcurrency
+	}
+	if w.LatencyBudget <= 0 {
+		w.LatencyBudget = DefaultWatchLatencyBudget
+	}
+	if w.DegradedPercent <= 0 {
+		w.DegradedPercent = DefaultWatchDegradedPercent
+	}
+	return w
 }
 
 // Metadata says where and how to fetch a SAML/WS-Fed partner's metadata.
@@ -239,10 +327,8 @@ func (c *Config) Dependency(ref string) *Dependency {
 	if c == nil {
 		return nil
 	}
-	for i := range c.Dependencies {
-		if inventory.SameRef(c.Dependencies[i].Ref, ref) {
-			return &c.Dependencies[i]
-		}
+	if i, ok := c.lookups().byRef[strings.ToLower(ref)]; ok && inventory.SameRef(c.Dependencies[i].Ref, ref) {
+		return &c.Dependencies[i]
 	}
 	return nil
 }
@@ -252,12 +338,58 @@ func (c *Config) Owner(name string) *Owner {
 	if c == nil || name == "" {
 		return nil
 	}
-	for i := range c.Owners {
-		if c.Owners[i].Name == name {
-			return &c.Owners[i]
-		}
+	if i, ok := c.lookups().byName[name]; ok {
+		return &c.Owners[i]
 	}
 	return nil
+}
+
+// lookupIndex finds a dependency by ref and an owner by name. Assessing a
+// tenant with thousands of partners asks for each partner's entry (and its
+// owner) several times; a scan of Dependencies each time made assess and
+// the report quadratic in the number of partners.
+type lookupIndex struct {
+	// deps and owners are the slices the index was built from: a config
+	// whose lists were replaced or appended to since is indexed again.
+	deps   []Dependency
+	owners []Owner
+	byRef  map[string]int // lower-case ref → first entry
+	byName map[string]int // name → first owner
+}
+
+// lookupMu guards every Config's index: a config is read by many goroutines
+// (job handlers), and an unexported atomic field would make a Config
+// unsafe to copy.
+var lookupMu sync.Mutex
+
+// lookups returns the config's index, built on first use and again when
+// Dependencies or Owners no longer are the slices it was built from (an
+// entry edited in place is not seen: change a config by replacing or
+// appending entries).
+func (c *Config) lookups() *lookupIndex {
+	lookupMu.Lock()
+	defer lookupMu.Unlock()
+	if x := c.index; x != nil && sameSlice(x.deps, c.Dependencies) && sameSlice(x.owners, c.Owners) {
+		return x
+	}
+	x := &lookupIndex{deps: c.Dependencies, owners: c.Owners, byRef: make(map[string]int, len(c.Dependencies)), byName: make(map[string]int, len(c.Owners))}
+	for i, d := range c.Dependencies {
+		k := strings.ToLower(d.Ref)
+		if _, dup := x.byRef[k]; !dup {
+			x.byRef[k] = i
+		}
+	}
+	for i, o := range c.Owners {
+		if _, dup := x.byName[o.Name]; !dup {
+			x.byName[o.Name] = i
+		}
+	}
+	c.index = x
+	return x
+}
+
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
 }
 
 // LeadTime is the lead time for d (its override or the default); d may be nil.

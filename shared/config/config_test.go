@@ -369,3 +369,32 @@ func TestPasswordPolicy(t *testing.T) {
 		t.Errorf("%+v %v", cfg, err)
 	}
 }
+
+func TestWatchSettings(t *testing.T) {
+	cfg, err := Parse("w.yaml", []byte("version: 1\nwatch:\n  failures: 5\n  downAfter: 30m\n  observedFrom: IdP Keeper in Azure West Europe\ndependencies:\n  - ref: federation/fabrikam.example\n    watch: {allowNetworks: [10.20.0.0/16], disabled: false}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := cfg.WatchSettings()
+	if w.Failures != 5 || w.DownAfter.Std() != 30*time.Minute || w.Timeout != DefaultWatchTimeout || w.Concurrency != DefaultWatchConcurrency ||
+		w.LatencyBudget != DefaultWatchLatencyBudget || w.DegradedPercent != DefaultWatchDegradedPercent {
+		t.Errorf("settings %+v", w)
+	}
+	if len(cfg.Dependencies[0].Watch.Policy().Allow) != 1 {
+		t.Error("watch.allowNetworks not read")
+	}
+	for _, c := range []struct{ file, want string }{
+		{"version: 1\nwatch: {failures: 1000}\n", "watch.failures: 1000 is outside 1–100"},
+		{"version: 1\nwatch: {timeout: 1h}\n", "watch.timeout: 1h0m0s is outside 0–2m"},
+		{"version: 1\nwatch: {concurrency: -1}\n", "watch.concurrency: -1 is outside"},
+		{"version: 1\nwatch: {degradedPercent: 101}\n", "watch.degradedPercent: 101 is outside 1–100"},
+		{"version: 1\nwatch: {observedFrom: \"<script>\"}\n", "watch.observedFrom: use at most 80"},
+		{"version: 1\nwatch: {retries: 2}\n", `unknown field "retries" (not a field of watch`},
+		{"version: 1\ndependencies: [{ref: emailotp/email, watch: {disabled: true}}]\n", "only federation, social and connector dependencies have endpoints"},
+		{"version: 1\ndependencies: [{ref: connector/x, watch: {allowNetworks: [169.254.0.0/16]}}]\n", "dependencies[0].watch.allowNetworks[0]"},
+	} {
+		if _, err := Parse("w.yaml", []byte(c.file)); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%q: %v, want %q", c.file, err, c.want)
+		}
+	}
+}

@@ -150,6 +150,49 @@ func (c *Config) problems() []Problem {
 	if o := c.Notifications.Outbox; o != nil && strings.TrimSpace(o.Dir) == "" {
 		add("notifications.outbox.dir", "required: the directory notices are written to")
 	}
+	ps = append(ps, c.watchProblems()...)
+	return ps
+}
+
+// Bounds of the watch settings: beyond them a value is a typo (a check
+// timeout of an hour) or would starve the host (ten thousand sockets).
+const (
+	maxWatchFailures    = 100
+	maxWatchDownAfter   = 24 * time.Hour
+	maxWatchTimeout     = 2 * time.Minute
+	maxWatchConcurrency = 512
+	maxWatchBudget      = 2 * time.Minute
+	maxObservedFromLen  = 80
+)
+
+var observedFromRE = regexp.MustCompile(`^[\pL\pN .,()/'-]*$`)
+
+func (c *Config) watchProblems() []Problem {
+	var ps []Problem
+	add := func(field, format string, args ...any) { ps = append(ps, c.problem("watch."+field, format, args...)) }
+	w := c.Watch
+	if w.Failures < 0 || w.Failures > maxWatchFailures {
+		add("failures", "%d is outside 1–%d (0 for the default %d)", w.Failures, maxWatchFailures, DefaultWatchFailures)
+	}
+	if d := w.DownAfter.Std(); d < 0 || d > maxWatchDownAfter {
+		add("downAfter", "%s is outside 0–24h (0 for the default %s)", w.DownAfter, DefaultWatchDownAfter)
+	}
+	if d := w.Timeout.Std(); d < 0 || d > maxWatchTimeout {
+		add("timeout", "%s is outside 0–2m (0 for the default %s)", w.Timeout, DefaultWatchTimeout)
+	}
+	if w.Concurrency < 0 || w.Concurrency > maxWatchConcurrency {
+		add("concurrency", "%d is outside 1–%d (0 for the default %d)", w.Concurrency, maxWatchConcurrency, DefaultWatchConcurrency)
+	}
+	if d := w.LatencyBudget.Std(); d < 0 || d > maxWatchBudget {
+		add("latencyBudget", "%s is outside 0–2m (0 for the default %s)", w.LatencyBudget, DefaultWatchLatencyBudget)
+	}
+	if w.DegradedPercent < 0 || w.DegradedPercent > 100 {
+		add("degradedPercent", "%d is outside 1–100 (0 for the default %d)", w.DegradedPercent, DefaultWatchDegradedPercent)
+	}
+	// Quoted in notices to partners: plain words only.
+	if len(w.ObservedFrom) > maxObservedFromLen || !observedFromRE.MatchString(w.ObservedFrom) {
+		add("observedFrom", "use at most %d letters, digits, spaces and . , ( ) / ' -", maxObservedFromLen)
+	}
 	return ps
 }
 
@@ -223,6 +266,12 @@ func (c *Config) dependencyProblems(i int, d Dependency, owners map[string]int, 
 		add(".policy", "unknown policy %q (use auto, propose or notify)", d.Policy)
 	}
 
+	if w := d.Watch; w != nil {
+		if ok && kind != inventory.KindFederation && kind != inventory.KindSocial && kind != inventory.KindConnector {
+			add(".watch", "only federation, social and connector dependencies have endpoints to watch, not %s", kind)
+		}
+		ps = append(ps, c.allowProblems(f+".watch.allowNetworks", w.AllowNetworks)...)
+	}
 	if m := d.Metadata; m != nil {
 		if ok && kind != inventory.KindFederation {
 			add(".metadata", "only federation dependencies have partner metadata, not %s", kind)

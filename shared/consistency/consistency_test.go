@@ -12,11 +12,14 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 // The function contract: name → trigger type (function.json "type").
 var contract = map[string]string{
 	"ScanTimer":        "timerTrigger",
+	"WatchTimer":       "timerTrigger",
 	"Report":           "httpTrigger",
 	"KeyVaultEvents":   "eventGridTrigger",
 	"RefreshMetadata":  "serviceBusTrigger",
@@ -69,6 +72,7 @@ var (
 		"ServiceBusConnection__fullyQualifiedNamespace", "ServiceBusConnection__credential", "ServiceBusConnection__clientId",
 		"AZURE_CLIENT_ID", "APPLICATIONINSIGHTS_CONNECTION_STRING", "APPLICATIONINSIGHTS_AUTHENTICATION_STRING",
 		"IDPKEEPER_STATE", "IDPKEEPER_STATE_CONTAINER", "IDPKEEPER_CONFIG", "IDPKEEPER_SCAN_SCHEDULE",
+		"IDPKEEPER_WATCH_SCHEDULE",
 		"IDPKEEPER_QUEUE_METADATA", "IDPKEEPER_QUEUE_ROTATION", "IDPKEEPER_QUEUE_NOTICES",
 		"IDPKEEPER_NOTICE_MAILBOX", "IDPKEEPER_KEYVAULT_URL",
 	}
@@ -1132,5 +1136,30 @@ func TestEventExamples(t *testing.T) {
 	_ = json.Unmarshal(near[0]["subject"], &subject)
 	if subject != "facebook-app-secret" || !strings.Contains(string(near[0]["data"]), `"contoso-idp-kv"`) {
 		t.Errorf("examples/events/secret-near-expiry.json: want subject facebook-app-secret in vault contoso-idp-kv")
+	}
+}
+
+// The endpoint watch runs every 10 minutes unless told otherwise, and every
+// place that says so agrees: the sample settings, the Bicep default, the
+// azd parameter default and the CLI's fallback (watch.DefaultSchedule),
+// which the CLI and the WatchTimer read with the same NCRONTAB rules.
+func TestWatchScheduleAgrees(t *testing.T) {
+	want := watch.DefaultSchedule
+	if _, err := watch.ParseSchedule(want); err != nil {
+		t.Fatal(err)
+	}
+	if got := localSettings(t)["IDPKEEPER_WATCH_SCHEDULE"]; got != want {
+		t.Errorf("local.settings.sample.json: IDPKEEPER_WATCH_SCHEDULE %q, want %q", got, want)
+	}
+	m := regexp.MustCompile(`(?m)^param\s+watchSchedule\s+string\s*=\s*'([^']+)'`).FindStringSubmatch(bicep(t, "infra/main.bicep"))
+	if m == nil || m[1] != want {
+		t.Errorf("infra/main.bicep: watchSchedule default %v, want %q", m, want)
+	}
+	var params struct {
+		Parameters map[string]struct{ Value string } `json:"parameters"`
+	}
+	readJSON(t, "infra/main.parameters.json", &params)
+	if got := params.Parameters["watchSchedule"].Value; got != "${IDPKEEPER_WATCH_SCHEDULE="+want+"}" {
+		t.Errorf("infra/main.parameters.json: watchSchedule %q", got)
 	}
 }

@@ -75,7 +75,7 @@ func TestZipLayoutAndModes(t *testing.T) {
 		}
 	}
 	functions, _ := funcpackage.Functions(repo)
-	if len(functions) != 8 {
+	if len(functions) != 9 {
 		t.Fatalf("functions %v", functions)
 	}
 	for _, name := range append([]string{"host.json", exe, "config/idpkeeper.yaml", "examples/tenant/snapshot.json"}, prefix(functions, "/function.json")...) {

@@ -26,17 +26,27 @@ type binding struct {
 	prefix, uri string
 	// prev is the index in nsScope.b of the binding this one shadows, -1
 	// when none.
-	prev int
+	prev int32
+	// slot is the prefix's slot (see nsScope).
+	slot int32
 }
 
 // nsScope is the stack of in-scope namespace declarations. top maps each
-// prefix to its innermost binding, so a lookup costs the same however many
-// declarations are in scope (a document with thousands of them must not
-// make every element and attribute pay for each).
+// prefix with a binding in scope to its slot, a small number the prefix
+// keeps while any binding of it is in scope, and inner[slot] is the index
+// in b of the prefix's innermost binding. So a lookup costs one hash
+// however many declarations are in scope (a document with thousands of
+// them must not make every element and attribute pay for each), and
+// whoever has looked a prefix up once (checkAttrs) can hand its slot on,
+// letting the canonicaliser keep per-prefix state in a slice instead of
+// hashing the prefix again and again (an element may carry a thousand
+// prefixed attributes).
 type nsScope struct {
 	b     []binding
 	marks []int
-	top   map[string]int
+	top   map[string]int32
+	inner []int32
+	free  []int32 // slots no prefix holds
 }
 
 // push opens an element and records the declarations among its attributes.
@@ -54,14 +64,24 @@ func (s *nsScope) open() { s.marks = append(s.marks, len(s.b)) }
 
 func (s *nsScope) declare(prefix, uri string) {
 	if s.top == nil {
-		s.top = make(map[string]int)
+		s.top = make(map[string]int32)
 	}
-	prev, ok := s.top[prefix]
-	if !ok {
-		prev = -1
+	slot, ok := s.top[prefix]
+	prev := int32(-1)
+	if ok {
+		prev = s.inner[slot]
+	} else {
+		if n := len(s.free); n > 0 {
+			slot = s.free[n-1]
+			s.free = s.free[:n-1]
+		} else {
+			slot = int32(len(s.inner))
+			s.inner = append(s.inner, 0)
+		}
+		s.top[prefix] = slot
 	}
-	s.top[prefix] = len(s.b)
-	s.b = append(s.b, binding{prefix, uri, prev})
+	s.inner[slot] = int32(len(s.b))
+	s.b = append(s.b, binding{prefix: prefix, uri: uri, prev: prev, slot: slot})
 }
 
 func (s *nsScope) pop() {
@@ -70,8 +90,9 @@ func (s *nsScope) pop() {
 	for i := len(s.b) - 1; i >= m; i-- {
 		if b := s.b[i]; b.prev < 0 {
 			delete(s.top, b.prefix)
+			s.free = append(s.free, b.slot)
 		} else {
-			s.top[b.prefix] = b.prev
+			s.inner[b.slot] = b.prev
 		}
 	}
 	s.b = s.b[:m]
@@ -81,22 +102,33 @@ func (s *nsScope) pop() {
 // lookup returns the URI bound to prefix ("" for the default namespace; an
 // empty URI means no default namespace).
 func (s *nsScope) lookup(prefix string) (string, bool) {
+	uri, _, ok := s.lookupSlot(prefix)
+	return uri, ok
+}
+
+// lookupSlot is lookup that also returns the prefix's slot, -1 when no
+// binding of it is in scope (the xml prefix, an undeclared default
+// namespace, an unbound prefix).
+func (s *nsScope) lookupSlot(prefix string) (string, int32, bool) {
 	if prefix == "xml" {
-		return nsXML, true
+		return nsXML, -1, true
 	}
 	if len(s.b) <= 8 { // the usual case: a short scan beats hashing
 		for i := len(s.b) - 1; i >= 0; i-- {
 			if s.b[i].prefix == prefix {
-				return s.b[i].uri, true
+				return s.b[i].uri, s.b[i].slot, true
 			}
 		}
-		return "", prefix == ""
+		return "", -1, prefix == ""
 	}
-	if i, ok := s.top[prefix]; ok {
-		return s.b[i].uri, true
+	if slot, ok := s.top[prefix]; ok {
+		return s.b[s.inner[slot]].uri, slot, true
 	}
-	return "", prefix == ""
+	return "", -1, prefix == ""
 }
+
+// innermost reports whether s.b[i] is the innermost binding of its prefix.
+func (s *nsScope) innermost(i int) bool { return s.inner[s.b[i].slot] == int32(i) }
 
 // declared reports whether prefix is declared in the innermost frame, and
 // the URI.
@@ -110,6 +142,80 @@ func (s *nsScope) declared(prefix string) (string, bool) {
 		}
 	}
 	return "", false
+}
+
+// renderedScope is the stack of namespace declarations a canonicaliser has
+// written, indexed by the slots of the scope it reads (its source): a
+// prefix can only have been rendered at an element where a binding of it
+// was in scope, and that binding stays in scope (so the prefix keeps its
+// slot) until after the element's rendered frame is popped.
+type renderedScope struct {
+	b      []binding // prefix, uri, prev (index in b), slot (the source's)
+	marks  []int
+	bySlot []int32 // source slot -> index in b of its innermost rendering, -1 none
+}
+
+func (r *renderedScope) open() { r.marks = append(r.marks, len(r.b)) }
+
+func (r *renderedScope) declare(prefix, uri string, slot int32) {
+	prev := int32(-1)
+	if slot >= 0 {
+		for int(slot) >= len(r.bySlot) {
+			r.bySlot = append(r.bySlot, -1)
+		}
+		prev = r.bySlot[slot]
+		r.bySlot[slot] = int32(len(r.b))
+	}
+	r.b = append(r.b, binding{prefix: prefix, uri: uri, prev: prev, slot: slot})
+}
+
+func (r *renderedScope) pop() {
+	n := len(r.marks) - 1
+	m := r.marks[n]
+	for i := len(r.b) - 1; i >= m; i-- {
+		if b := r.b[i]; b.slot >= 0 {
+			r.bySlot[b.slot] = b.prev
+		}
+	}
+	r.b = r.b[:m]
+	r.marks = r.marks[:n]
+}
+
+// lookupSlot returns the URI rendered for prefix (whose slot in the
+// source scope is slot), as nsScope.lookup does: "" and true for the
+// default namespace when none was rendered. Should the slot's rendering
+// not be of this prefix, which the invariant above rules out, it counts
+// as not rendered: a declaration too many fails the digest, closed.
+func (r *renderedScope) lookupSlot(prefix string, slot int32) (string, bool) {
+	if prefix == "xml" {
+		return nsXML, true
+	}
+	if slot >= 0 && int(slot) < len(r.bySlot) {
+		if i := r.bySlot[slot]; i >= 0 && int(i) < len(r.b) && r.b[i].slot == slot && r.b[i].prefix == prefix {
+			return r.b[i].uri, true
+		}
+	}
+	return "", prefix == ""
+}
+
+// declared reports whether prefix was rendered on the innermost element,
+// and the URI.
+func (r *renderedScope) declared(prefix string) (string, bool) {
+	if len(r.marks) == 0 {
+		return "", false
+	}
+	for _, b := range r.b[r.marks[len(r.marks)-1]:] {
+		if b.prefix == prefix {
+			return b.uri, true
+		}
+	}
+	return "", false
+}
+
+// isDeclaration reports whether attribute name n is a namespace declaration.
+func isDeclaration(n xml.Name) bool {
+	_, ok := declaredPrefix(n)
+	return ok
 }
 
 // declaredPrefix reports whether attribute name n is a namespace
@@ -197,16 +303,19 @@ type canonicalizer struct {
 	w     io.Writer
 	buf   []byte
 	// rendered is the stack of namespace declarations written to the output.
-	rendered nsScope
+	rendered renderedScope
 	depth    int
 	// xmlAttrs are xml:* attributes of the apex's ancestors, inherited by
 	// the apex in inclusive C14N.
 	xmlAttrs []xml.Attr
 	err      error
 
-	scratchNS       []binding
-	scratchPrefixes []string
-	scratchAttr     []canonAttr
+	scratchNS    []binding
+	scratchAttr  []canonAttr
+	scratchNames resolvedAttrs
+	nsOrder      []int32
+	sorter       nameSorter
+	sortNames    []xml.Name
 }
 
 // canonAttr is an attribute to write: its namespace URI (for the order)
@@ -214,6 +323,49 @@ type canonicalizer struct {
 type canonAttr struct {
 	space string
 	attr  *xml.Attr
+}
+
+// resolvedAttrs is what is known of an element's attributes once their
+// prefixes have been looked up (checkAttrs does it for the reader).
+type resolvedAttrs struct {
+	// names[i] is el.Attr[i]'s namespace URI ("" unprefixed) and local
+	// name; a declaration's is {nsXMLNS, the prefix it declares}.
+	names []xml.Name
+	// slots[i] is the scope slot of el.Attr[i]'s prefix; -1 when
+	// unprefixed or a declaration.
+	slots []int32
+	// order, when not nil, lists the indexes of el.Attr sorted by names:
+	// the canonical attribute order.
+	order []int32
+}
+
+// resolve fills r for attrs from scope. It returns the index of the
+// first attribute whose prefix is not bound, -1 when there is none.
+func (r *resolvedAttrs) resolve(scope *nsScope, attrs []xml.Attr) int {
+	r.names, r.slots, r.order = r.names[:0], r.slots[:0], nil
+	unbound := -1
+	for i, a := range attrs {
+		n, slot := xml.Name{Local: a.Name.Local}, int32(-1)
+		if p, isDecl := declaredPrefix(a.Name); isDecl {
+			n = xml.Name{Space: nsXMLNS, Local: p}
+		} else if a.Name.Space != "" {
+			var ok bool
+			n.Space, slot, ok = scope.lookupSlot(a.Name.Space)
+			if !ok && unbound < 0 {
+				unbound = i
+			}
+		}
+		r.names = append(r.names, n)
+		r.slots = append(r.slots, slot)
+	}
+	return unbound
+}
+
+func compareNames(a, b xml.Name) int {
+	if a.Space != b.Space {
+		return strings.Compare(a.Space, b.Space)
+	}
+	return strings.Compare(a.Local, b.Local)
 }
 
 func newCanonicalizer(w io.Writer, mode c14nMode, scope *nsScope) *canonicalizer {
@@ -237,24 +389,26 @@ func (c *canonicalizer) flush() error {
 // start writes a start tag. The element's declarations must already be
 // pushed on scope. Its cost is linear in the element's attributes (plus,
 // on the apex, the declarations in scope), whatever the document holds.
-func (c *canonicalizer) start(el xml.StartElement) { c.startResolved(el, nil) }
+func (c *canonicalizer) start(el xml.StartElement) {
+	c.scratchNames.resolve(c.scope, el.Attr)
+	c.startResolved(el, &c.scratchNames)
+}
 
-// startResolved is start with the expanded names of el.Attr already
-// known (names[i] for el.Attr[i]), so they are not looked up again.
-func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
+// startResolved is start with el.Attr already resolved against the
+// scope, so that no attribute's prefix is looked up again.
+func (c *canonicalizer) startResolved(el xml.StartElement, ra *resolvedAttrs) {
 	apex := c.depth == 0
 	c.depth++
-	// The prefixes to declare are gathered as strings and sorted with
-	// the ordered sort, several times faster than sorting bindings (an
-	// element may carry a thousand prefixed attributes).
-	prefixes := c.scratchPrefixes[:0]
-	// candidate adds prefix to the declarations to render, unless the
+	// ns gathers the declarations to render: prefix, URI and the
+	// prefix's slot in c.scope, by which c.rendered is indexed.
+	ns := c.scratchNS[:0]
+	// candidate adds a binding to the declarations to render, unless the
 	// nearest output ancestor already rendered the same binding.
-	candidateURI := func(prefix, uri string) {
+	candidate := func(prefix, uri string, slot int32) {
 		if prefix == "xml" {
 			return // the xml namespace is never declared in canonical form
 		}
-		have, ok := c.rendered.lookup(prefix)
+		have, ok := c.rendered.lookupSlot(prefix, slot)
 		if prefix == "" {
 			// xmlns="" is output only to undo a default namespace
 			// that an output ancestor rendered.
@@ -269,77 +423,79 @@ func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 		} else if uri == "" {
 			return // not in scope (a PrefixList entry)
 		}
-		prefixes = append(prefixes, prefix)
+		ns = append(ns, binding{prefix: prefix, uri: uri, slot: slot})
 	}
-	candidate := func(prefix string) {
-		uri, _ := c.scope.lookup(prefix)
-		candidateURI(prefix, uri)
-	}
-	// attrURI is the namespace of el.Attr[i] ("" when unprefixed).
-	attrURI := func(i int) string {
-		if names != nil {
-			return names[i].Space
-		}
-		if el.Attr[i].Name.Space == "" {
-			return ""
-		}
-		uri, _ := c.scope.lookup(el.Attr[i].Name.Space)
-		return uri
+	candidatePrefix := func(prefix string) {
+		uri, slot, _ := c.scope.lookupSlot(prefix)
+		candidate(prefix, uri, slot)
 	}
 	switch {
 	case c.mode.exclusive:
-		candidate(el.Name.Space)
+		candidatePrefix(el.Name.Space)
 		for i, a := range el.Attr {
 			if p, isDecl := declaredPrefix(a.Name); isDecl {
 				// A PrefixList prefix is treated as in inclusive
 				// C14N: below the apex its binding can only change
 				// where it is declared.
 				if !apex && c.mode.inclusiveSet[p] {
-					candidate(p)
+					candidatePrefix(p)
 				}
 			} else if a.Name.Space != "" {
-				candidateURI(a.Name.Space, attrURI(i))
+				candidate(a.Name.Space, ra.names[i].Space, ra.slots[i])
 			}
 		}
 		if apex {
 			for _, p := range c.mode.inclusivePrefixes {
-				candidate(p)
+				candidatePrefix(p)
 			}
 		}
 	case apex:
 		for i, b := range c.scope.b {
-			if j, ok := c.scope.top[b.prefix]; !ok || j == i { // innermost only
-				candidate(b.prefix)
+			if c.scope.innermost(i) {
+				candidate(b.prefix, b.uri, b.slot)
 			}
 		}
 	default:
 		for _, a := range el.Attr {
 			if p, isDecl := declaredPrefix(a.Name); isDecl {
-				candidate(p)
+				candidatePrefix(p)
 			}
 		}
 	}
-	if len(prefixes) > 1 && !slices.IsSorted(prefixes) {
-		slices.Sort(prefixes)
+	// Render in prefix order, each prefix once (a prefix used by several
+	// attributes is a candidate for each).
+	order := c.nsOrder[:0]
+	for i := range ns {
+		order = append(order, int32(i))
 	}
-	prefixes = slices.Compact(prefixes)
-	c.scratchPrefixes = prefixes
-	ns := c.scratchNS[:0]
+	c.sortByPrefix(ns, order)
 	c.rendered.open()
-	for _, p := range prefixes {
-		uri, _ := c.scope.lookup(p)
-		ns = append(ns, binding{prefix: p, uri: uri})
-		c.rendered.declare(p, uri)
-	}
-	c.scratchNS = ns
-
-	attrs := c.scratchAttr[:0]
-	for i := range el.Attr {
-		a := &el.Attr[i]
-		if _, isDecl := declaredPrefix(a.Name); isDecl {
+	w := 0
+	for _, i := range order {
+		if w > 0 && ns[i].prefix == ns[order[w-1]].prefix {
 			continue
 		}
-		attrs = append(attrs, canonAttr{attrURI(i), a})
+		order[w] = i
+		w++
+		c.rendered.declare(ns[i].prefix, ns[i].uri, ns[i].slot)
+	}
+	order = order[:w]
+	c.scratchNS, c.nsOrder = ns, order
+
+	attrs := c.scratchAttr[:0]
+	sorted := ra.order != nil
+	if sorted {
+		for _, i := range ra.order {
+			if !isDeclaration(el.Attr[i].Name) {
+				attrs = append(attrs, canonAttr{ra.names[i].Space, &el.Attr[i]})
+			}
+		}
+	} else {
+		for i := range el.Attr {
+			if !isDeclaration(el.Attr[i].Name) {
+				attrs = append(attrs, canonAttr{ra.names[i].Space, &el.Attr[i]})
+			}
+		}
 	}
 	if apex && !c.mode.exclusive && len(c.xmlAttrs) > 0 {
 		own := map[string]bool{}
@@ -355,6 +511,7 @@ func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 			}
 			if !own[x.Name.Local] {
 				attrs = append(attrs, canonAttr{nsXML, x})
+				sorted = false
 			}
 		}
 	}
@@ -364,14 +521,15 @@ func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 		}
 		return strings.Compare(a.attr.Name.Local, b.attr.Name.Local)
 	}
-	if !slices.IsSortedFunc(attrs, byName) {
+	if !sorted && !slices.IsSortedFunc(attrs, byName) {
 		slices.SortFunc(attrs, byName)
 	}
 	c.scratchAttr = attrs
 
 	c.buf = append(c.buf, '<')
 	c.buf = appendQName(c.buf, el.Name)
-	for _, b := range ns {
+	for _, i := range order {
+		b := &ns[i]
 		if b.prefix == "" {
 			c.buf = append(c.buf, ` xmlns="`...)
 		} else {
@@ -379,18 +537,50 @@ func (c *canonicalizer) startResolved(el xml.StartElement, names []xml.Name) {
 			c.buf = append(c.buf, b.prefix...)
 			c.buf = append(c.buf, `="`...)
 		}
-		c.buf = appendEscapedAttr(c.buf, b.uri)
+		c.attrValue(b.uri)
 		c.buf = append(c.buf, '"')
 	}
 	for _, a := range attrs {
 		c.buf = append(c.buf, ' ')
 		c.buf = appendQName(c.buf, a.attr.Name)
 		c.buf = append(c.buf, `="`...)
-		c.buf = appendEscapedAttr(c.buf, a.attr.Value)
+		c.attrValue(a.attr.Value)
 		c.buf = append(c.buf, '"')
 	}
 	c.buf = append(c.buf, '>')
 	c.flushIfFull()
+}
+
+// segment is how much of a long value or text is escaped into buf at a
+// time: buf stays bounded whatever the token (up to MaxTokenBytes).
+const segment = 16 << 10
+
+func (c *canonicalizer) attrValue(v string) {
+	for len(v) > segment {
+		c.buf = appendEscapedAttr(c.buf, v[:segment])
+		v = v[segment:]
+		c.flushIfFull()
+	}
+	c.buf = appendEscapedAttr(c.buf, v)
+}
+
+// sortByPrefix sorts order, indexes of ns, by prefix.
+func (c *canonicalizer) sortByPrefix(ns []binding, order []int32) {
+	if len(order) <= 8 {
+		for i := 1; i < len(order); i++ { // insertion sort: few, usually in order
+			for j := i; j > 0 && ns[order[j]].prefix < ns[order[j-1]].prefix; j-- {
+				order[j], order[j-1] = order[j-1], order[j]
+			}
+		}
+		return
+	}
+	names := c.sortNames[:0]
+	for _, b := range ns {
+		names = append(names, xml.Name{Space: b.prefix})
+	}
+	c.sorter.sort(order, names)
+	clear(names) // hold no strings
+	c.sortNames = names
 }
 
 func (c *canonicalizer) end(name xml.Name) {
@@ -403,8 +593,25 @@ func (c *canonicalizer) end(name xml.Name) {
 }
 
 func (c *canonicalizer) text(t []byte) {
+	for len(t) > segment {
+		c.buf = appendEscapedText(c.buf, t[:segment])
+		t = t[segment:]
+		c.flushIfFull()
+	}
 	c.buf = appendEscapedText(c.buf, t)
 	c.flushIfFull()
+}
+
+// verbatim writes t as it is; a long t goes straight to the writer.
+func (c *canonicalizer) verbatim(t []byte) {
+	if len(t) > segment {
+		c.flush()
+		if c.err == nil {
+			_, c.err = c.w.Write(t)
+		}
+		return
+	}
+	c.buf = append(c.buf, t...)
 }
 
 func (c *canonicalizer) comment(t []byte) {
@@ -412,7 +619,7 @@ func (c *canonicalizer) comment(t []byte) {
 		return
 	}
 	c.buf = append(c.buf, "<!--"...)
-	c.buf = append(c.buf, t...)
+	c.verbatim(t)
 	c.buf = append(c.buf, "-->"...)
 	c.flushIfFull()
 }
@@ -422,7 +629,7 @@ func (c *canonicalizer) procInst(p xml.ProcInst) {
 	c.buf = append(c.buf, p.Target...)
 	if len(p.Inst) > 0 {
 		c.buf = append(c.buf, ' ')
-		c.buf = append(c.buf, p.Inst...)
+		c.verbatim(p.Inst)
 	}
 	c.buf = append(c.buf, "?>"...)
 	c.flushIfFull()

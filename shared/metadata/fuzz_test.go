@@ -64,6 +64,19 @@ func FuzzRead(f *testing.F) {
 				t.Fatalf("verified read differs from the plain read: %v", plainErr)
 			}
 		}
+		// Attribute values diverted from encoding/xml (spill.go) from a
+		// few bytes on read as read whole: the same document, or a
+		// refusal both ways (not always of the same kind: the filter
+		// reads ahead of the decoder and may refuse a broken value
+		// first).
+		at := 1 + len(data)%13
+		diverted, divErr := read(context.Background(), bytes.NewReader(data), ReadOptions{EntityID: entityID, Now: testNow, Trust: trust, divertAt: at, reserveAt: 1 + len(entityID)%(3*at)})
+		if (divErr == nil) != (verErr == nil) {
+			t.Fatalf("with values diverted from %d bytes: %v; read whole: %v", at, divErr, verErr)
+		}
+		if verErr == nil && !reflect.DeepEqual(diverted, verified) {
+			t.Fatalf("with values diverted from %d bytes\n got %+v\nwant %+v", at, diverted, verified)
+		}
 	})
 }
 

@@ -83,6 +83,17 @@ func hostileDocs(t testing.TB, size int) []hostile {
 		},
 	})
 
+	// One attribute value as long as a token may be, in a signed entity:
+	// encoding/xml alone would buffer it in a doubling buffer and copy it,
+	// and the canonicaliser would escape it into its buffer whole.
+	value := strings.Repeat("v", min(size, DefaultLimits.MaxTokenBytes-512))
+	out = append(out, hostile{
+		name:  "one maximal attribute value",
+		doc:   signed(`<md:EntitiesDescriptor `+md+` ID="v">`+sigMarker+entity("urn:value", ` x="`+value+`"`)+`</md:EntitiesDescriptor>`, sigTmpl{c14n: algExcC14N, uri: "#v"}),
+		opts:  ReadOptions{Now: testNow, Trust: trust},
+		check: verified("urn:value"),
+	})
+
 	// Many text fragments: a certificate split by comments was gathered
 	// with string +=.
 	var frag strings.Builder

@@ -21,6 +21,9 @@ import (
 //   - Limits before encoding/xml buffers a token: MaxTokenBytes and
 //     MaxAttributes.
 //   - The context, checked on every read.
+//   - With spillLongValues, attribute values longer than spillAt never
+//     reach encoding/xml whole (see spill.go): it would buffer a value of
+//     MaxTokenBytes in a buffer that doubles, then copy it.
 //
 // On a document that is not well-formed the filter may track the wrong
 // state; encoding/xml refuses such a document anyway. After "<!" that opens
@@ -41,6 +44,8 @@ type lexFilter struct {
 	tokBytes int     // bytes of the current token
 	attrs    int     // attribute values in the current tag
 	err      error
+
+	spill *spiller // nil: values pass whole
 }
 
 type lexState uint8
@@ -75,6 +80,9 @@ func (f *lexFilter) Read(p []byte) (int, error) {
 		}
 		n, err := f.r.Read(p)
 		m, ferr := f.filter(p[:n])
+		if f.spill != nil {
+			f.spill.in += int64(n)
+		}
 		if ferr != nil {
 			f.err = ferr
 			return 0, ferr
@@ -123,6 +131,9 @@ func (f *lexFilter) filter(b []byte) (int, error) {
 				f.state = lxEndTag
 			default:
 				f.state, f.attrs = lxTag, 0
+				if f.spill != nil {
+					f.spill.tags++
+				}
 			}
 			keep(i + 1)
 		case lxBang:
@@ -219,6 +230,9 @@ func (f *lexFilter) filter(b []byte) (int, error) {
 				if err := f.checkToken(); err != nil {
 					return w, err
 				}
+				if f.spill != nil {
+					f.spill.endTag()
+				}
 				f.state, f.tokBytes = lxText, 0
 				break
 			}
@@ -228,6 +242,13 @@ func (f *lexFilter) filter(b []byte) (int, error) {
 			}
 			f.state, f.quote, f.skipLF = lxAttrValue, c, false
 		case lxAttrValue:
+			if f.spill != nil {
+				var err error
+				if w, i, err = f.spill.attrValue(f, b, w, i); err != nil {
+					return w, err
+				}
+				break
+			}
 			for i < len(b) && f.state == lxAttrValue {
 				c := b[i]
 				switch {

@@ -10,11 +10,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idpkeeper/idpkeeper/shared/inventory"
 )
@@ -37,6 +39,9 @@ type ReadOptions struct {
 	// expired roles, so that inspect can show what a refused document
 	// says. Nothing read this way is used.
 	survey bool
+	// divertAt and reserveAt replace spillAt and bigAt (tests: long-value
+	// diversion on short documents).
+	divertAt, reserveAt int
 }
 
 // Document is the result of reading one metadata document.
@@ -98,13 +103,18 @@ func read(ctx context.Context, r io.Reader, opts ReadOptions) (*Document, error)
 	lim := opts.Limits.withDefaults()
 	h := sha256.New()
 	counter := &countingWriter{w: h}
-	br := bufio.NewReaderSize(newLexFilter(ctx, io.TeeReader(r, counter), lim), 64<<10)
+	lex := newLexFilter(ctx, io.TeeReader(r, counter), lim)
+	lex.spill = newSpiller(inputSize(r))
+	if opts.divertAt > 0 {
+		lex.spill.at, lex.spill.big = opts.divertAt, max(opts.reserveAt, 1)
+	}
+	br := bufio.NewReaderSize(lex, 64<<10)
 	// encoding/xml does not skip a UTF-8 byte order mark; AD FS and Entra
 	// documents start with one.
 	if b, _ := br.Peek(3); bytes.Equal(b, utf8BOM) {
 		br.Discard(3)
 	}
-	d := &docReader{ctx: ctx, opts: opts, lim: lim, dec: xml.NewDecoder(br)}
+	d := &docReader{ctx: ctx, opts: opts, lim: lim, dec: xml.NewDecoder(br), spill: lex.spill}
 	d.dec.Strict = true
 	// run reads to EOF, so on success the hash covers every byte.
 	err := d.run()
@@ -142,13 +152,18 @@ const (
 )
 
 type docReader struct {
-	ctx   context.Context
-	opts  ReadOptions
-	lim   Limits
-	dec   *xml.Decoder
-	doc   Document
-	scope nsScope
-	open  []xml.Name // raw names of open elements, to match end tags
+	ctx  context.Context
+	opts ReadOptions
+	lim  Limits
+	dec  *xml.Decoder
+	// spill holds the long attribute values encoding/xml did not see
+	// whole; diverted counts their bytes, to add to its InputOffset.
+	spill    *spiller
+	starts   int // start tags read
+	diverted int64
+	doc      Document
+	scope    nsScope
+	open     []xml.Name // raw names of open elements, to match end tags
 	// validity has one frame per open Entities/EntityDescriptor, each
 	// holding the earliest validUntil and shortest cacheDuration of the
 	// element and its enclosing ones.
@@ -177,8 +192,9 @@ type docReader struct {
 	entityIsIdP bool
 	role        roleState
 
-	attrNames []xml.Name            // scratch of checkAttrs
-	attrSeen  map[xml.Name]struct{} // scratch of checkAttrs
+	attrs     resolvedAttrs // the open element's, from checkAttrs
+	attrOrder []int32       // scratch of checkAttrs
+	sorter    nameSorter    // scratch of checkAttrs
 
 	cur      *entityCapture // entity being read, when it is a candidate
 	found    *entityCapture
@@ -225,6 +241,9 @@ func (d *docReader) run() error {
 	for {
 		tok, err := d.dec.RawToken()
 		if err == io.EOF {
+			if d.spill.unclaimed() {
+				return tokenError(errSpillMismatch)
+			}
 			if !sawRoot {
 				return errorf(KindNotXML, "no root element")
 			}
@@ -235,6 +254,15 @@ func (d *docReader) run() error {
 		}
 		if err != nil {
 			return tokenError(err)
+		}
+		if el, ok := tok.(xml.StartElement); ok {
+			d.starts++
+			n, err := d.spill.claim(&el, d.starts)
+			if err != nil {
+				return tokenError(err)
+			}
+			d.diverted += int64(n)
+			tok = el
 		}
 		d.tokens++
 		if d.tokens&255 == 0 {
@@ -249,7 +277,7 @@ func (d *docReader) run() error {
 		}
 		// Everything up to the end of the root signature is held until the
 		// signature is checked.
-		if d.phase != sigDone && d.dec.InputOffset() > int64(d.lim.MaxSignatureBytes) {
+		if d.phase != sigDone && d.dec.InputOffset()+d.diverted > int64(d.lim.MaxSignatureBytes) {
 			return limitErr("MaxSignatureBytes", d.lim.MaxSignatureBytes)
 		}
 	}
@@ -397,7 +425,7 @@ func (d *docReader) startElement(t xml.StartElement) error {
 
 	if depth == 1 {
 		if space != nsMD || (name.Local != "EntityDescriptor" && name.Local != "EntitiesDescriptor") {
-			return errorf(KindNotMetadata, "root element is {%s}%s, not a SAML metadata EntityDescriptor or EntitiesDescriptor", space, name.Local)
+			return errorf(KindNotMetadata, "root element is {%s}%s, not a SAML metadata EntityDescriptor or EntitiesDescriptor", clip(space), clip(name.Local))
 		}
 		d.doc.Root = name.Local
 		d.rootStart = t.Copy()
@@ -425,7 +453,7 @@ func (d *docReader) startElement(t xml.StartElement) error {
 		return nil
 	}
 	if d.hasher != nil {
-		d.hasher.startResolved(t, d.attrNames)
+		d.hasher.startResolved(t, &d.attrs)
 	}
 	if d.role.pending != nil && depth > d.role.depth {
 		if err := d.resolveTypePrefix(); err != nil {
@@ -485,27 +513,18 @@ func (d *docReader) resolve(n xml.Name) (string, error) {
 // same (parsers disagree about which one wins, which is what wrapping
 // attacks feed on) or with two prefixes bound to one namespace (libxml2
 // refuses that; the canonical order of such a pair is undefined), and an
-// undeclared attribute prefix. Its cost is linear in the attributes.
+// undeclared attribute prefix. It leaves what it resolved in d.attrs for
+// the canonicaliser: each prefix is looked up once, and on an element
+// with many attributes the one sort that finds repeats is also the
+// canonical attribute order. Its cost is O(n log n) in the attributes.
 func (d *docReader) checkAttrs(t xml.StartElement) error {
-	names := d.attrNames[:0]
-	for _, a := range t.Attr {
-		n := xml.Name{Local: a.Name.Local}
-		switch p, isDecl := declaredPrefix(a.Name); {
-		case isDecl:
-			n.Space = nsXMLNS // declarations: one per prefix
-			n.Local = p
-		case a.Name.Space != "":
-			uri, ok := d.scope.lookup(a.Name.Space)
-			if !ok {
-				return errorf(KindNotXML, "undeclared namespace prefix %q", a.Name.Space)
-			}
-			n.Space = uri
-		}
-		names = append(names, n)
+	ra := &d.attrs
+	if i := ra.resolve(&d.scope, t.Attr); i >= 0 {
+		return errorf(KindNotXML, "undeclared namespace prefix %q", t.Attr[i].Name.Space)
 	}
-	d.attrNames = names
+	names := ra.names
 	repeated := func(i int) error {
-		return errorf(KindNotXML, "attribute %q repeated on <%s> (as {%s}%s)", qname(t.Attr[i].Name), qname(t.Name), names[i].Space, names[i].Local)
+		return errorf(KindNotXML, "attribute %q repeated on <%s> (as {%s}%s)", clip(qname(t.Attr[i].Name)), clip(qname(t.Name)), clip(names[i].Space), clip(names[i].Local))
 	}
 	if len(names) <= 8 {
 		for i := range names {
@@ -517,15 +536,16 @@ func (d *docReader) checkAttrs(t xml.StartElement) error {
 		}
 		return nil
 	}
-	if d.attrSeen == nil {
-		d.attrSeen = make(map[xml.Name]struct{})
+	order := d.attrOrder[:0]
+	for i := range names {
+		order = append(order, int32(i))
 	}
-	defer clear(d.attrSeen) // cheap: the map only ever holds one element's names
-	for i, n := range names {
-		if _, dup := d.attrSeen[n]; dup {
-			return repeated(i)
+	d.sorter.sort(order, names) // repeats stay in document order
+	d.attrOrder, ra.order = order, order
+	for k := 1; k < len(order); k++ {
+		if names[order[k-1]] == names[order[k]] {
+			return repeated(int(order[k]))
 		}
-		d.attrSeen[n] = struct{}{}
 	}
 	return nil
 }
@@ -565,7 +585,7 @@ func checkNames(t xml.StartElement) error {
 			bad = "an empty namespace name for a prefix is XML 1.1, not XML 1.0"
 		}
 		if bad != "" {
-			return errorf(KindNotXML, "namespace declaration %s=%q on <%s>: %s", qname(a.Name), a.Value, qname(t.Name), bad)
+			return errorf(KindNotXML, "namespace declaration %s=%q on <%s>: %s", clip(qname(a.Name)), clip(a.Value), clip(qname(t.Name)), bad)
 		}
 	}
 	return nil
@@ -712,7 +732,7 @@ func (d *docReader) roleStart(name xml.Name, t xml.StartElement, depth int) erro
 	if v, ok := attr(t, "validUntil"); ok {
 		tm, err := parseDateTime(v)
 		if err != nil {
-			return errorf(KindNotMetadata, "validUntil %q of <%s> is not an xs:dateTime", v, qname(t.Name))
+			return errorf(KindNotMetadata, "validUntil %q of <%s> is not an xs:dateTime", clip(v), clip(qname(t.Name)))
 		}
 		d.role.validUntil = &tm
 		d.role.expired = !d.opts.Now.Before(tm)
@@ -761,14 +781,14 @@ func (d *docReader) stsType(t xml.StartElement) (bool, *typePrefix, error) {
 		if local != "SecurityTokenServiceType" {
 			return false, nil, nil // no binding of the prefix could make it one
 		}
-		src, srcBound := d.scope.lookup(prefix)
+		src, slot, srcBound := d.scope.lookupSlot(prefix)
 		if d.hasher != nil {
-			can, canBound := d.hasher.rendered.lookup(prefix)
+			can, canBound := d.hasher.rendered.lookupSlot(prefix, slot)
 			if !canBound {
 				return false, &typePrefix{prefix: prefix, src: src, srcBound: srcBound}, nil
 			}
 			if can != src {
-				return false, nil, sigErr("the xsi:type prefix %q of <%s> is bound to %q, but the signed form binds it to %q", prefix, qname(t.Name), src, can)
+				return false, nil, sigErr("the xsi:type prefix %q of <%s> is bound to %q, but the signed form binds it to %q", clip(prefix), clip(qname(t.Name)), clip(src), clip(can))
 			}
 			return can == nsFed, nil, nil
 		}
@@ -795,7 +815,7 @@ func (d *docReader) resolveTypePrefix() error {
 		return nil
 	}
 	if d.hasher != nil && p.srcBound && uri != p.src {
-		return sigErr("the xsi:type prefix %q of a RoleDescriptor is bound to %q, but the signed content binds it to %q", p.prefix, p.src, uri)
+		return sigErr("the xsi:type prefix %q of a RoleDescriptor is bound to %q, but the signed content binds it to %q", clip(p.prefix), clip(p.src), clip(uri))
 	}
 	d.role.pending = nil
 	if uri == nsFed {
@@ -815,7 +835,7 @@ func (d *docReader) roleEnd() error {
 		// whose own binding says it is another namespace's type is
 		// refused rather than read either way.
 		if d.hasher != nil && p.srcBound && p.src != nsFed {
-			return sigErr("the signature does not fix the namespace of the xsi:type prefix %q of a RoleDescriptor (Exclusive C14N renders it nowhere in the role) and the document binds it to %q, not to WS-Federation's; sign with an InclusiveNamespaces PrefixList naming it", p.prefix, p.src)
+			return sigErr("the signature does not fix the namespace of the xsi:type prefix %q of a RoleDescriptor (Exclusive C14N renders it nowhere in the role) and the document binds it to %q, not to WS-Federation's; sign with an InclusiveNamespaces PrefixList naming it", clip(p.prefix), clip(p.src))
 		}
 		r.kind = ProtocolWSFed
 	}
@@ -926,7 +946,7 @@ func (d *docReader) pushValidity(t xml.StartElement) error {
 	if v, ok := attr(t, "validUntil"); ok {
 		tm, err := parseDateTime(v)
 		if err != nil {
-			return errorf(KindNotMetadata, "validUntil %q is not an xs:dateTime", v)
+			return errorf(KindNotMetadata, "validUntil %q is not an xs:dateTime", clip(v))
 		}
 		f.validUntil = &tm
 	}
@@ -1053,12 +1073,17 @@ func parseDateTime(s string) (time.Time, error) {
 // parseISODuration reads an xs:duration such as PT6H or
 // P0Y0M30DT0H0M0.000S. Years and months count as 365 and 30 days: a cache
 // duration needs no calendar.
+//
+// A hostile value can be megabytes of digits, so nothing here copies it:
+// the error is made only on failure and quotes the value clipped, and
+// strconv.ParseFloat, whose errors clone their input, only sees numbers it
+// can parse.
 func parseISODuration(s string) (time.Duration, error) {
-	bad := fmt.Errorf("not an ISO 8601 duration: %q", s)
+	bad := func() error { return fmt.Errorf("not an ISO 8601 duration: %q", clip(s)) }
 	rest, neg := strings.CutPrefix(strings.TrimSpace(s), "-")
 	rest, ok := strings.CutPrefix(rest, "P")
 	if !ok || rest == "" {
-		return 0, bad
+		return 0, bad()
 	}
 	var total float64
 	inTime, components := false, 0
@@ -1077,11 +1102,11 @@ func parseISODuration(s string) (time.Duration, error) {
 		default:
 			mult := durationUnit(inTime, ch)
 			if mult == 0 || num < 0 {
-				return 0, bad
+				return 0, bad()
 			}
-			v, err := strconv.ParseFloat(rest[num:i], 64)
-			if err != nil {
-				return 0, bad
+			v, ok := parseDecimal(rest[num:i])
+			if !ok {
+				return 0, bad()
 			}
 			total += v * mult
 			num = -1
@@ -1089,7 +1114,7 @@ func parseISODuration(s string) (time.Duration, error) {
 		}
 	}
 	if num >= 0 || components == 0 || strings.HasSuffix(rest, "T") {
-		return 0, bad
+		return 0, bad()
 	}
 	if total > float64(1<<62)/1e9 {
 		return 0, errors.New("duration too long")
@@ -1099,6 +1124,35 @@ func parseISODuration(s string) (time.Duration, error) {
 		d = -d
 	}
 	return d, nil
+}
+
+// parseDecimal reads digits with at most one decimal point. A number with
+// more than 18 significant digits before the point is +Inf: as a duration
+// it is too long whatever its unit.
+func parseDecimal(s string) (float64, bool) {
+	intPart, frac, dot := strings.Cut(s, ".")
+	if (dot && strings.Contains(frac, ".")) || intPart == "" && frac == "" {
+		return 0, false
+	}
+	if len(strings.TrimLeft(intPart, "0")) > 18 {
+		return math.Inf(1), true
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	return v, err == nil
+}
+
+// clip shortens a document's string for an error message: a value can be
+// megabytes long, and Error.Detail holds names and short identifiers.
+func clip(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + fmt.Sprintf("…(%d bytes)", len(s))
 }
 
 // durationUnit is the number of seconds of an xs:duration designator; 0 for

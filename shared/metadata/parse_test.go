@@ -148,9 +148,30 @@ func TestParseISODuration(t *testing.T) {
 			t.Errorf("%q: got %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, bad := range []string{"", "P", "6H", "PT", "PTH", "P1H", "PT1D", "P1.2.3D", "PT6", "P-1D", "PTT1H"} {
+	// Megabytes of digits: leading zeros, a long fraction (read as
+	// numbers), a long integer (too long a duration).
+	zeros, ones := strings.Repeat("0", 1<<20), strings.Repeat("1", 1<<20)
+	cases["P"+zeros+"6D"] = 6 * 24 * time.Hour
+	cases["PT0."+zeros+"1S"] = 0
+	cases["PT1."+ones+"S"] = 1111111111 * time.Nanosecond
+	for in, want := range cases {
+		got, err := parseISODuration(in)
+		if err != nil || got != want {
+			t.Errorf("%q: got %v, %v; want %v", clip(in), got, err, want)
+		}
+	}
+	huge := "P" + ones + "D"
+	allocs := testing.AllocsPerRun(3, func() {
+		if _, err := parseISODuration(huge); err == nil || len(err.Error()) > 200 {
+			t.Errorf("a million-digit duration: %.200v", err)
+		}
+	})
+	if allocs > 10 {
+		t.Errorf("a million-digit duration: %v allocations", allocs)
+	}
+	for _, bad := range []string{"", "P", "6H", "PT", "PTH", "P1H", "PT1D", "P1.2.3D", "PT6", "P-1D", "PTT1H", "P.D", "P1..D", "P" + ones + "." + ones + ".1D"} {
 		if _, err := parseISODuration(bad); err == nil {
-			t.Errorf("%q: want an error", bad)
+			t.Errorf("%q: want an error", clip(bad))
 		}
 	}
 }

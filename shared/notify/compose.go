@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"html/template"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -117,6 +118,20 @@ var safeDetail = []struct {
 	{"secretUpdated", "Secret updated", dateShape},
 	{"configuredSecret", "Configured secret", regexp.MustCompile(`^([0-9A-Za-z-]{1,127}|https://[A-Za-z0-9.-]+/secrets/[0-9A-Za-z-]{1,127}(/[0-9A-Za-z]{1,64})?)$`)},
 	{"maxSecretAge", "Maximum secret age", regexp.MustCompile(`^[0-9]{1,5}d$|^[0-9hms.]{2,20}$`)},
+	{"successorNotBefore", "Next certificate valid from", dateShape},
+	// The endpoint watch (shared/watch): the URL without query (a query
+	// may carry a key, so a URL with one is left out), when it failed, how.
+	{"endpoint", "Endpoint", regexp.MustCompile(`^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?(/[A-Za-z0-9._~!$&'()*+,;=:@%/-]*)?$`)},
+	{"outageSince", "Failing since", dateShape},
+	{"lastFailure", "Last failed check", dateShape},
+	{"consecutiveFailures", "Failed checks in a row", regexp.MustCompile(`^[0-9]{1,6}$`)},
+	{"lastError", "Last error", regexp.MustCompile(`^[a-z0-9-]{1,40}$`)},
+	{"lastHttpStatus", "Last HTTP status", regexp.MustCompile(`^[1-5][0-9]{2}$`)},
+	{"observedFrom", "Checked from", regexp.MustCompile(`^[\pL\pN .,()/'-]{1,80}$`)},
+	{"recoveredAt", "Answering again since", dateShape},
+	{"host", "Host", regexp.MustCompile(`^[A-Za-z0-9.-]{1,253}$`)},
+	{"tlsNotAfter", "TLS certificate valid until", dateShape},
+	{"tlsSha256", "TLS certificate fingerprint (SHA-256)", hexShape},
 }
 
 var (
@@ -148,6 +163,7 @@ var consequences = []struct{ prefix, text string }{
 	{"inventory-", "IdP Keeper cannot watch %s, so its next expiry comes without warning."},
 	{"config-", "IdP Keeper cannot watch %s, so its next expiry comes without warning."},
 	{"secret-tag-", "IdP Keeper cannot tie %s to its secret, so its next expiry comes without warning."},
+	{"endpoint-", "guests who depend on %s cannot sign in (or sign up) while it fails."},
 }
 
 func consequence(f assess.Finding, dep string) string {
@@ -245,8 +261,12 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		Severity:    m.Severity,
 	}
 	if !internal {
-		if ask := PartnerAsk(f, cfg); ask != "" {
+		ask, nothing := partnerAsk(f, cfg)
+		switch {
+		case ask != "":
 			v.Action = ask
+		case nothing != "":
+			v.Action = nothing
 		}
 	}
 	if v.Action == "" {
@@ -270,12 +290,24 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 // PartnerAsk is the ask for a partner's own administrators. A finding's
 // Action is written for the tenant's Entra administrator ("update the
 // federation in Entra"); the partner can only act on its side: publish or
-// send its signing certificate, fix its metadata. "" when the partner has
-// nothing to do (the Action is then the tenant's). The HTML report's
-// partner table shows the same words.
+// send its signing certificate, fix its metadata, bring its sign-in
+// endpoint back, renew its TLS certificate. What is asked follows what is
+// known: when the metadata plan found the partner's next certificate
+// already published (scan.AnnotateSuccessors puts it in the finding's
+// detail), the ask is the switch date, not the certificate. "" when the
+// partner has nothing to do (the Action is then the tenant's, and a notice
+// to the partner says so, see Compose). The HTML report's partner table
+// shows the same words.
 func PartnerAsk(f assess.Finding, cfg *config.Config) string {
+	ask, _ := partnerAsk(f, cfg)
+	return ask
+}
+
+// partnerAsk is PartnerAsk and, when the partner has nothing to do for a
+// finding about its side, the sentence that tells it so (nothing stays "").
+func partnerAsk(f assess.Finding, cfg *config.Config) (ask, nothing string) {
 	if f.Dependency.Kind != "federation" {
-		return ""
+		return "", ""
 	}
 	where := "in your SAML/WS-Fed metadata"
 	if u := partnerMetadataURL(f, cfg); u != "" {
@@ -289,19 +321,49 @@ func PartnerAsk(f assess.Finding, cfg *config.Config) string {
 	if domains == "" {
 		domains = "your domains"
 	}
-	switch f.Kind {
-	case assess.KindFederationCertExpiring, assess.KindFederationMetadataNoSuccessor:
-		return fmt.Sprintf("Publish your next token-signing certificate %s%s, next to the current one, and tell us the date you will switch to it, so we can trust it in time.", where, by)
-	case assess.KindFederationCertExpired:
-		return fmt.Sprintf("Send us the token-signing certificate you sign with now (or publish it %s) today: users from %s cannot sign in to our services until we trust it.", where, domains)
-	case assess.KindFederationMetadataFailure:
-		return fmt.Sprintf("Make your federation metadata reachable and valid again %s: we cannot see your certificate changes coming while it fails.", strings.TrimPrefix(where, "in "))
-	case assess.KindFederationMetadataChange, assess.KindFederationMetadataIssuerChanged:
-		return "Confirm that the change we see in your federation metadata (certificate, sign-in endpoint or issuer) is intended, so that we can apply it."
-	case assess.KindFederationMetadataRollover:
-		return "Tell us the date you will switch to your new token-signing certificate: we see it in your metadata and will keep trusting the current one until then."
+	endpoint := "your sign-in endpoint"
+	if u, err := url.Parse(f.Detail["endpoint"]); err == nil && u.Host != "" {
+		// Never a query or credentials: they may carry a key.
+		u.User, u.RawQuery, u.Fragment, u.ForceQuery = nil, "", "", false
+		endpoint = u.String()
 	}
-	return ""
+	switch f.Kind {
+	case assess.KindFederationCertExpiring:
+		if next := f.Detail["successorThumbprint"]; next != "" {
+			if f.Detail["autoApply"] == "true" {
+				return "", fmt.Sprintf("Nothing is needed from you: we see your next token-signing certificate (SHA-256 %s) in your metadata and will trust it automatically when you start signing with it. Please keep signing with the current one until then%s.", next, strings.Replace(by, " by ", ", and switch before ", 1))
+			}
+			return fmt.Sprintf("Tell us the date you will switch to your next token-signing certificate (SHA-256 %s): we see it in your metadata and will trust it from that date%s.", next, strings.Replace(by, " by ", "; the current one expires on ", 1)), ""
+		}
+		return fmt.Sprintf("Publish your next token-signing certificate %s%s, next to the current one, and tell us the date you will switch to it, so we can trust it in time.", where, by), ""
+	case assess.KindFederationMetadataNoSuccessor:
+		return fmt.Sprintf("Publish your next token-signing certificate %s%s, next to the current one, and tell us the date you will switch to it, so we can trust it in time.", where, by), ""
+	case assess.KindFederationCertExpired:
+		return fmt.Sprintf("Send us the token-signing certificate you sign with now (or publish it %s) today: users from %s cannot sign in to our services until we trust it.", where, domains), ""
+	case assess.KindFederationMetadataFailure:
+		return fmt.Sprintf("Make your federation metadata reachable and valid again %s: we cannot see your certificate changes coming while it fails.", strings.TrimPrefix(where, "in ")), ""
+	case assess.KindFederationMetadataChange, assess.KindFederationMetadataIssuerChanged:
+		return "Confirm that the change we see in your federation metadata (certificate, sign-in endpoint or issuer) is intended, so that we can apply it.", ""
+	case assess.KindFederationMetadataRollover:
+		return "Tell us the date you will switch to your new token-signing certificate: we see it in your metadata and will keep trusting the current one until then.", ""
+	case assess.KindEndpointDown:
+		since := f.Detail["outageSince"]
+		from := f.Detail["observedFrom"]
+		if from != "" {
+			from = " from " + from
+		}
+		if f.Detail["role"] == "metadata" {
+			return fmt.Sprintf("Bring %s back: our checks%s have had no good answer from it since %s (last error: %s). Sign-in still works, but we cannot see your certificate changes while it fails.", endpoint, from, since, f.Detail["lastError"]), ""
+		}
+		return fmt.Sprintf("Bring %s back, or tell us its new address: our checks%s have had no good answer from it since %s (last error: %s), so users from %s cannot sign in to our services. Tell us when it works again.", endpoint, from, since, f.Detail["lastError"], domains), ""
+	case assess.KindEndpointDegraded:
+		return fmt.Sprintf("Look into %s: over the last day our checks saw failures or slow answers (%s of %s checks failed; 95th percentile %s ms). Users from %s may fail to sign in.", endpoint, f.Detail["failures24h"], f.Detail["checks24h"], f.Detail["p95LatencyMs"], domains), ""
+	case assess.KindEndpointTLSExpiring:
+		return fmt.Sprintf("Renew the TLS certificate of %s%s and install it with its full chain: once it expires, browsers refuse %s and users from %s cannot sign in.", f.Detail["host"], by, endpoint, domains), ""
+	case assess.KindEndpointRecovered:
+		return "", fmt.Sprintf("Nothing more is needed: %s answers our checks again since %s. Thank you.", endpoint, f.Detail["recoveredAt"])
+	}
+	return "", ""
 }
 
 // partnerMetadataURL is the metadata URL the config gives for the

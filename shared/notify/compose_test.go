@@ -197,3 +197,98 @@ dependencies:
 		t.Errorf("internal notice lost the administrator's action:\n%s", m.Text)
 	}
 }
+
+// The ask follows what is known: when the partner's metadata already
+// publishes its next certificate, the ask is its switch date — or nothing
+// under policy auto — never "publish your next certificate".
+func TestPartnerAskFollowsTheMetadataPlan(t *testing.T) {
+	cfg, err := config.Parse("c.yaml", []byte(`version: 1
+owners: [{name: fab, email: sso@fabrikam.example, organisation: Fabrikam}]
+dependencies:
+  - ref: federation/fabrikam.example
+    owner: fab
+    metadata: {url: "https://sts.fabrikam.example/FederationMetadata.xml"}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	due := time.Date(2026, 12, 10, 0, 0, 0, 0, time.UTC)
+	next := "31131F31D19FCFE141F7AA0DF928D4503D6E1970C007923F7DF68129013D48F9"
+	f := assess.Finding{
+		ID: "F-1", Kind: assess.KindFederationCertExpiring, Severity: assess.Warning, Due: &due,
+		Dependency:      assess.Dependency{Ref: "federation/5a1d", Kind: "federation", ID: "5a1d", Name: "Fabrikam"},
+		ImpactedDomains: []string{"fabrikam.example"},
+		Owner:           &assess.Owner{Name: "fab", Email: "sso@fabrikam.example", Organisation: "Fabrikam"},
+		Action:          "Ask Fabrikam for its switch date and approve the metadata plan …",
+		Detail:          map[string]string{"successorThumbprint": next, "successorNotBefore": "2026-11-01T00:00:00Z"},
+	}
+	ask := notify.PartnerAsk(f, cfg)
+	if !strings.Contains(ask, "Tell us the date you will switch to your next token-signing certificate (SHA-256 "+next+")") || strings.Contains(ask, "Publish") {
+		t.Errorf("successor published: ask %q", ask)
+	}
+	m := notify.Compose(f, "d30", cfg, notify.Links{})
+	if !strings.Contains(m.Text, "Tell us the date you will switch") || strings.Contains(m.Text, "Publish your next") || strings.Contains(m.Text, "approve the metadata plan") {
+		t.Errorf("partner notice:\n%s", m.Text)
+	}
+	// Policy auto: nothing to ask (the report's table shows the tenant's
+	// move); the notice says so rather than forwarding the admin's action.
+	f.Detail["autoApply"] = "true"
+	if ask := notify.PartnerAsk(f, cfg); ask != "" {
+		t.Errorf("auto-apply: ask %q, want none", ask)
+	}
+	m = notify.Compose(f, "d30", cfg, notify.Links{})
+	if !strings.Contains(m.Text, "Nothing is needed from you") || strings.Contains(m.Text, "approve the metadata plan") {
+		t.Errorf("auto-apply notice:\n%s", m.Text)
+	}
+	// Without a successor the ask is still to publish one.
+	delete(f.Detail, "successorThumbprint")
+	delete(f.Detail, "autoApply")
+	if ask := notify.PartnerAsk(f, cfg); !strings.Contains(ask, "Publish your next token-signing certificate") {
+		t.Errorf("no successor: %q", ask)
+	}
+}
+
+// Endpoint watch findings ask the partner for its side: bring the endpoint
+// back (what we see, from where, since when, whose users), renew the TLS
+// certificate; the recovery tells it nothing more is needed.
+func TestPartnerAskForEndpoints(t *testing.T) {
+	cfg, _ := config.Parse("c.yaml", []byte("version: 1\nowners: [{name: ada, email: it@adatum.example, organisation: Adatum}]\ndependencies: [{ref: federation/adatum.example, owner: ada}]\n"))
+	base := assess.Finding{ID: "F-2", Dependency: assess.Dependency{Ref: "federation/9c3f", Kind: "federation", ID: "9c3f", Name: "Adatum"},
+		ImpactedDomains: []string{"adatum.example"}, Owner: &assess.Owner{Name: "ada", Email: "it@adatum.example", Organisation: "Adatum"}}
+	down := base
+	down.Kind, down.Severity = assess.KindEndpointDown, assess.Expired
+	down.Detail = map[string]string{"endpoint": "https://idp.adatum.example/saml2/sso", "role": "sign-in", "outageSince": "2026-11-20T04:10:00Z",
+		"lastError": "connect", "observedFrom": "IdP Keeper in Azure West Europe", "consecutiveFailures": "12"}
+	ask := notify.PartnerAsk(down, cfg)
+	for _, want := range []string{"Bring https://idp.adatum.example/saml2/sso back", "from IdP Keeper in Azure West Europe", "since 2026-11-20T04:10:00Z", "users from adatum.example"} {
+		if !strings.Contains(ask, want) {
+			t.Errorf("down ask lacks %q: %s", want, ask)
+		}
+	}
+	m := notify.Compose(down, "overdue-2026-11-20", cfg, notify.Links{})
+	for _, want := range []string{"Endpoint: https://idp.adatum.example/saml2/sso", "Failed checks in a row: 12", "Checked from: IdP Keeper in Azure West Europe"} {
+		if !strings.Contains(m.Text, want) {
+			t.Errorf("down notice lacks the fact %q:\n%s", want, m.Text)
+		}
+	}
+	tlsF := base
+	tlsF.Kind = assess.KindEndpointTLSExpiring
+	due := time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
+	tlsF.Due = &due
+	tlsF.Detail = map[string]string{"endpoint": "https://idp.adatum.example/saml2/sso", "host": "idp.adatum.example", "tlsNotAfter": "2026-11-27T00:00:00Z"}
+	if ask := notify.PartnerAsk(tlsF, cfg); !strings.Contains(ask, "Renew the TLS certificate of idp.adatum.example by 2026-11-27") {
+		t.Errorf("tls ask %q", ask)
+	}
+	rec := base
+	rec.Kind, rec.Severity = assess.KindEndpointRecovered, assess.Info
+	rec.Detail = map[string]string{"endpoint": "https://idp.adatum.example/saml2/sso", "recoveredAt": "2026-11-20T07:00:00Z"}
+	if m := notify.Compose(rec, "recovered", cfg, notify.Links{}); !strings.Contains(m.Text, "Nothing more is needed: https://idp.adatum.example/saml2/sso answers our checks again") {
+		t.Errorf("recovery notice:\n%s", m.Text)
+	}
+	// A URL carrying a query (a key) is never quoted as a fact.
+	q := down
+	q.Detail = map[string]string{"endpoint": "https://idp.adatum.example/sso?token=SECRET"}
+	if m := notify.Compose(q, "overdue-2026-11-20", cfg, notify.Links{}); strings.Contains(m.Text, "Endpoint: ") || strings.Contains(m.Text+m.HTML, "SECRET") {
+		t.Errorf("an endpoint with a query was quoted:\n%s", m.Text)
+	}
+}

@@ -32,6 +32,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/report"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 // LatestReport is where the latest report is kept in the state store.
@@ -62,8 +63,15 @@ type Pipeline struct {
 	// Prober checks pending basic-auth passwords against the API during a
 	// staged rotation; nil means the API connector contract probe.
 	Prober staged.Prober
-	Now    func() time.Time
-	Logger *slog.Logger
+	// WatchProber is the endpoint watch's prober template (tests: a DNS
+	// resolver on loopback, a test CA); nil: a prober with the system's.
+	// WatchChecker replaces the checks altogether (tests: scripted
+	// results); nil: the prober, or for a snapshot the results recorded
+	// with it.
+	WatchProber  *watch.Prober
+	WatchChecker watch.Checker
+	Now          func() time.Time
+	Logger       *slog.Logger
 	// ScanTTL is how long a scan is reused by job handlers in the same
 	// process (many notify jobs arrive together after a timer scan).
 	ScanTTL time.Duration
@@ -107,6 +115,8 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 	if err != nil {
 		return nil, nil, err
 	}
+	// The endpoint watch's histories (the WatchTimer's) join the report.
+	t.UseWatchState(p.State)
 	res, err := t.Scan(ctx, p.Config, p.evaluationTime(t), nil, nil)
 	if err != nil {
 		return nil, nil, err
@@ -120,11 +130,12 @@ func (p *Pipeline) current(ctx context.Context) (*scan.Result, *scan.Tenant, err
 		}
 		if extra := scan.PlanFindings(plans, p.Config, res.Inventory, p.evaluationTime(t)); len(extra) > 0 || len(plans) > 0 {
 			res.Findings = append(res.Findings, extra...)
+			scan.AnnotateSuccessors(res.Findings, plans, p.Config)
 			assess.SortFindings(res.Findings)
-			generated := res.Report.GeneratedAt
+			generated, read := res.Report.GeneratedAt, res.Report.Read
 			res.Report = report.Build(res.Inventory, res.Findings, p.evaluationTime(t), t.Label,
-				report.WithConfig(p.Config), report.WithMetadata(scan.MetadataChecks(plans)))
-			res.Report.GeneratedAt = generated
+				report.WithConfig(p.Config), report.WithMetadata(scan.MetadataChecks(plans)), report.WithEndpoints(res.Report.Endpoints))
+			res.Report.GeneratedAt, res.Report.Read = generated, read
 		}
 	}
 	p.cached, p.cachedAt, p.tenant = &res, time.Now(), t
@@ -166,6 +177,10 @@ func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result,
 	}
 	// The KeyVaultEvents handler decides from this index alone.
 	if err := p.storeSecretIndex(ctx, res); err != nil {
+		return *res, nil, err
+	}
+	// The WatchTimer plans its checks from this inventory alone.
+	if err := p.storeInventory(ctx, res); err != nil {
 		return *res, nil, err
 	}
 	p.prune(ctx)

@@ -6,8 +6,6 @@ import (
 	"errors"
 	"io"
 	"log/slog"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -24,7 +22,6 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
-	"github.com/idpkeeper/idpkeeper/shared/probe"
 	"github.com/idpkeeper/idpkeeper/shared/repair"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
@@ -246,117 +243,6 @@ func mustSplit(t testing.TB, data []byte) []json.RawMessage {
 		return raws
 	}
 	return []json.RawMessage{json.RawMessage(trimmed)}
-}
-
-// The scheduled probe calls every connector and keeps the results. With
-// probe credentials on it reads each connector's credential from Key Vault;
-// off, it reads no secret value and reports no-credential — never
-// auth-failed — and a Key Vault 403 names the role to grant.
-func TestProbeConnectorsOnSchedule(t *testing.T) {
-	var mu sync.Mutex
-	var gotAuth []string
-	// The API wants the loyalty connector's password; anything else is 401.
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		u, pw, _ := r.BasicAuth()
-		mu.Lock()
-		gotAuth = append(gotAuth, u+":"+pw)
-		mu.Unlock()
-		w.Header().Set("Content-Type", "application/json")
-		if pw != "loyalty-pw-canary" {
-			w.WriteHeader(http.StatusUnauthorized)
-			return
-		}
-		io.WriteString(w, `{"version":"1.0.0","action":"Continue"}`)
-	}))
-	defer api.Close()
-	cfg, _ := config.Load(examples("idpkeeper.yaml"))
-	for _, tc := range []struct {
-		name        string
-		credentials bool
-		fault       bool
-	}{{"credentials on", true, false}, {"credentials off", false, false}, {"credentials on, Key Vault 403", true, true}} {
-		t.Run(tc.name, func(t *testing.T) {
-			mu.Lock()
-			gotAuth = nil
-			mu.Unlock()
-			tn, err := azurefake.LoadTenant(examples("fixture", "tenant.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, c := range tn.APIConnectors {
-				c["targetUrl"] = api.URL + "/" + c["id"].(string) // loopback only
-			}
-			for _, s := range tn.Vaults["contoso-idp-kv.vault.azure.net"].Secrets {
-				if s.Name == "loyalty-api-password" {
-					s.Versions[len(s.Versions)-1].Value = "loyalty-pw-canary"
-				}
-			}
-			srv := azurefake.NewServer(tn)
-			defer srv.Close()
-			clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: srv.Transport(), KeyVaultURLs: cfg.KeyVaults})
-			if err != nil {
-				t.Fatal(err)
-			}
-			state := statestore.Dir{Root: t.TempDir()}
-			p := &pipeline.Pipeline{Config: cfg, State: state, Repair: &repair.Deps{Graph: clients.Graph, Vaults: repair.VaultsOf(clients)},
-				ProbeCredentials: tc.credentials, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-			res, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tc.fault {
-				// Key Vault's answer without a role that reads values.
-				srv.AddFault(azurefake.Fault{Method: http.MethodGet, PathPrefix: "/secrets/loyalty-api-password", Status: 403, Code: "Forbidden",
-					Message: "Caller is not authorized to perform action on resource."})
-			}
-			reads := srv.SecretValueReads()
-			probes, err := p.ProbeConnectors(context.Background(), res.Inventory)
-			if err != nil || len(probes) != 3 {
-				t.Fatalf("%d probes, %v", len(probes), err)
-			}
-			outcomes := map[string]string{}
-			for _, pr := range probes {
-				outcomes[pr.Name] = string(pr.Result.Outcome)
-				// auth-failed only where the credential was read and sent.
-				if pr.Result.Outcome == probe.AuthFailed && (!tc.credentials || pr.Name == "Loyalty check") {
-					t.Errorf("%s: auth-failed although the probe ran without the credential: %s", pr.Name, pr.Result.Detail)
-				}
-				if pr.Result.Outcome == probe.NoCredential && pr.Result.Detail == "" {
-					t.Errorf("%s: no-credential without saying why", pr.Name)
-				}
-			}
-			loyalty := ""
-			for _, pr := range probes {
-				if pr.Name == "Loyalty check" {
-					loyalty = pr.Result.Detail
-				}
-			}
-			used := strings.Contains(strings.Join(gotAuth, ","), "entra-signup:loyalty-pw-canary")
-			switch {
-			case tc.credentials && !tc.fault:
-				// The CRM API refuses its own (fixture) password: a real
-				// auth-failed, judged with the credential Entra sends.
-				if outcomes["Loyalty check"] != "continue" || outcomes["Legacy CRM lookup"] != "auth-failed" || !used {
-					t.Errorf("with credentials: outcomes %v, credential used %v", outcomes, used)
-				}
-			case !tc.credentials:
-				if got := srv.SecretValueReads() - reads; got != 0 || used {
-					t.Errorf("credentials off: %d secret values read, credential used %v", got, used)
-				}
-				if outcomes["Loyalty check"] != "no-credential" || !strings.Contains(loyalty, "IDPKEEPER_ENABLE_PROBE_CREDENTIALS") {
-					t.Errorf("credentials off: %v, %q", outcomes, loyalty)
-				}
-			case tc.fault:
-				if outcomes["Loyalty check"] != "no-credential" || !strings.Contains(loyalty, `grant "Key Vault Secrets User" on vault contoso-idp-kv`) {
-					t.Errorf("Key Vault 403: %v, %q", outcomes, loyalty)
-				}
-			}
-			data, _, err := state.Get(context.Background(), pipeline.LatestProbes)
-			if err != nil || strings.Contains(string(data), "loyalty-pw-canary") {
-				t.Fatalf("stored probes: %v (password stored: %v)", err, strings.Contains(string(data), "loyalty-pw-canary"))
-			}
-		})
-	}
 }
 
 // A scan that finds a secret version newer than the one applied to Entra

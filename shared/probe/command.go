@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"strings"
+	"text/tabwriter"
 	"time"
 
 	pkcs12 "software.sslmate.com/src/go-pkcs12"
@@ -68,9 +69,11 @@ const (
 // APICommand runs `probe api URL [--basic-user U --basic-password-env VAR |
 // --client-cert FILE.pfx --client-cert-password-env VAR]
 // [--step postFederationSignup|postAttributeCollection] [--timeout D]
-// [--format json]`. Passwords come only from environment variables, so they
+// [--format json]`, and with `--scenarios FILE` the API team's scenarios
+// (RunScenarios). Passwords come only from environment variables, so they
 // are never on a command line or in shell history. Exit 0 only for a
-// well-formed answer (continue, block, validation-error).
+// well-formed answer (continue, block, validation-error) — with
+// --scenarios, only when every scenario passes.
 func APICommand(ctx context.Context, args []string, stdout, stderr io.Writer, getenv func(string) string) int {
 	fs := flag.NewFlagSet("probe api", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -81,8 +84,10 @@ func APICommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	step := fs.String("step", string(StepPostFederationSignup), "postFederationSignup or postAttributeCollection")
 	timeout := fs.Duration("timeout", DefaultTimeout, "how long to wait (Entra's connector timeout by default)")
 	format := fs.String("format", "text", "text or json")
+	scenarioFile := fs.String("scenarios", "", "run the scenarios of this YAML or JSON file (each with its own step and expected answer)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "Usage: idpkeeper probe api URL [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--step postFederationSignup|postAttributeCollection] [--timeout D] [--format json]")
+		fmt.Fprintln(stderr, "       idpkeeper probe api URL --scenarios FILE [--basic-user U --basic-password-env VAR | --client-cert FILE.pfx --client-cert-password-env VAR] [--timeout D] [--format json]")
 		fs.PrintDefaults()
 	}
 	target := ""
@@ -123,6 +128,22 @@ func APICommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 	if _, err := CheckURL(target); err != nil {
 		return usage(err.Error())
 	}
+	var scenarios []Scenario
+	if *scenarioFile != "" {
+		stepSet := false
+		fs.Visit(func(f *flag.Flag) { stepSet = stepSet || f.Name == "step" })
+		if stepSet {
+			return usage("--step is given per scenario in the scenario file, not with --scenarios")
+		}
+		data, err := readLimited(*scenarioFile, MaxScenarioFileBytes)
+		if err != nil {
+			return usage(err.Error())
+		}
+		if scenarios, err = ParseScenarios(*scenarioFile, data); err != nil {
+			fmt.Fprintln(stderr, "probe api: "+err.Error())
+			return ExitUsage
+		}
+	}
 	req := Request{URL: target, Step: Step(*step), Timeout: *timeout}
 	if *user != "" {
 		pw := getenv(*passEnv)
@@ -141,6 +162,24 @@ func APICommand(ctx context.Context, args []string, stdout, stderr io.Writer, ge
 			return usage(err.Error())
 		}
 		req.Auth = Auth{ClientCert: cert}
+	}
+	if scenarios != nil {
+		if w, _ := CheckURL(target); w != "" {
+			fmt.Fprintln(stderr, "warning: "+w)
+		}
+		rep := RunScenarios(ctx, req, scenarios)
+		if *format == "json" {
+			enc := json.NewEncoder(stdout)
+			enc.SetIndent("", "  ")
+			enc.SetEscapeHTML(false)
+			enc.Encode(rep)
+		} else {
+			WriteScenarios(stdout, rep, scenarios)
+		}
+		if rep.Failed == 0 {
+			return ExitWellFormed
+		}
+		return ExitNotWell
 	}
 	res := Probe(ctx, req)
 	for _, w := range res.Warnings {
@@ -176,4 +215,49 @@ func WriteText(w io.Writer, r Result) {
 	if r.Detail != "" {
 		fmt.Fprintf(w, "detail:   %s\n", r.Detail)
 	}
+}
+
+// readLimited reads a file of at most limit bytes.
+func readLimited(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+// WriteScenarios prints a scenario run for a person: one line per
+// scenario, the reason under a failed one.
+func WriteScenarios(w io.Writer, rep ScenarioReport, scs []Scenario) {
+	fmt.Fprintf(w, "url: %s\n\n", rep.URL)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "RESULT\tSCENARIO\tSTEP\tEXPECT\tOUTCOME\tSTATUS\tLATENCY\tUSER MESSAGE")
+	for i, r := range rep.Scenarios {
+		verdict := "PASS"
+		if !r.Pass {
+			verdict = "FAIL"
+		}
+		step := ""
+		if i < len(scs) {
+			step = string(scs[i].Step)
+		}
+		status := "-"
+		if r.Status != 0 {
+			status = fmt.Sprint(r.Status)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d ms\t%s\n", verdict, r.Name, step, r.Expect, r.Outcome, status, r.LatencyMs, clip(r.UserMessage, 60))
+		if r.Reason != "" {
+			fmt.Fprintf(tw, "\t  %s\t\t\t\t\t\t\n", r.Reason)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\n%d passed, %d failed\n", rep.Passed, rep.Failed)
 }

@@ -40,10 +40,13 @@ const (
 	StepPostAttributeCollection Step = "postAttributeCollection"
 )
 
-// DefaultTimeout is the time Entra waits for an API connector before the
-// sign-up fails. Not confirmed against a published figure here; --timeout
-// overrides it.
-const DefaultTimeout = 10 * time.Second
+// DefaultTimeout is the time Entra waits for an API connector's answer:
+// "Microsoft Entra ID waits for a maximum of 20 seconds to receive a
+// response. If none is received, it makes one more attempt (retry) at
+// calling your API." (MicrosoftDocs entra-docs,
+// docs/external-id/self-service-sign-up-add-api-connector.md, "Best
+// practices"). --timeout overrides it.
+const DefaultTimeout = 20 * time.Second
 
 // Outcome classifies an answer.
 type Outcome string
@@ -181,14 +184,39 @@ func probe(ctx context.Context, req Request) Result {
 	if req.Step == "" {
 		req.Step = StepPostFederationSignup
 	}
+	ex := send(ctx, req, syntheticBody(req.Step))
+	res := ex.result
+	if ex.err != nil || res.Outcome != "" {
+		return res
+	}
+	// Excerpts of the body are cut to length: redact before cutting, or a
+	// cut through an echoed credential would leave a piece of it.
+	res.Outcome, res.UserMessage, res.Detail = classify(res.Status, ex.body, req.Auth.Redact)
+	return res
+}
+
+// exchange is one request and what came back: the result so far (URL,
+// step, latency, status, TLS; an Outcome only when the transport failed),
+// the answer's body and content type.
+type exchange struct {
+	result      Result
+	body        []byte
+	contentType string
+	err         error
+}
+
+// send POSTs body as a user flow would and reads the answer (1 MiB at
+// most), within req.Timeout.
+func send(ctx context.Context, req Request, body []byte) exchange {
 	if req.Timeout <= 0 {
 		req.Timeout = DefaultTimeout
 	}
-	res := Result{URL: redactURL(req.URL), Step: req.Step}
+	ex := exchange{result: Result{URL: redactURL(req.URL), Step: req.Step}}
+	res := &ex.result
 	warning, err := CheckURL(req.URL)
 	if err != nil {
-		res.Outcome, res.Detail = Unreachable, err.Error()
-		return res
+		res.Outcome, res.Detail, ex.err = Unreachable, err.Error(), err
+		return ex
 	}
 	if warning != "" {
 		res.Warnings = append(res.Warnings, warning)
@@ -196,10 +224,10 @@ func probe(ctx context.Context, req Request) Result {
 	client := clientFor(req)
 	ctx, cancel := context.WithTimeout(ctx, req.Timeout)
 	defer cancel()
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(syntheticBody(req.Step)))
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, req.URL, bytes.NewReader(body))
 	if err != nil {
-		res.Outcome, res.Detail = Unreachable, "cannot build the request"
-		return res
+		res.Outcome, res.Detail, ex.err = Unreachable, "cannot build the request", err
+		return ex
 	}
 	httpReq.Header.Set("Content-Type", "application/json")
 	httpReq.Header.Set("User-Agent", "idpkeeper-probe")
@@ -212,7 +240,8 @@ func probe(ctx context.Context, req Request) Result {
 	res.LatencyText = res.Latency.Round(time.Millisecond).String()
 	if err != nil {
 		res.Outcome, res.Detail = classifyError(ctx, err)
-		return res
+		ex.err = err
+		return ex
 	}
 	defer resp.Body.Close()
 	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
@@ -220,18 +249,17 @@ func probe(ctx context.Context, req Request) Result {
 		na := leaf.NotAfter.UTC()
 		res.TLSNotAfter, res.TLSSubject = &na, leaf.Subject.String()
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	ex.body, err = io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	res.Latency = time.Since(start)
 	res.LatencyText = res.Latency.Round(time.Millisecond).String()
 	if err != nil {
 		res.Outcome, res.Detail = classifyError(ctx, err)
-		return res
+		ex.err = err
+		return ex
 	}
 	res.Status = resp.StatusCode
-	// Excerpts of the body are cut to length: redact before cutting, or a
-	// cut through an echoed credential would leave a piece of it.
-	res.Outcome, res.UserMessage, res.Detail = classify(resp.StatusCode, body, req.Auth.Redact)
-	return res
+	ex.contentType = resp.Header.Get("Content-Type")
+	return ex
 }
 
 func clientFor(req Request) *http.Client {
@@ -359,4 +387,26 @@ func excerpt(b []byte) string {
 		s = s[:80] + "…"
 	}
 	return s
+}
+
+// WithoutCredential reports a probe made without the connector's
+// credential (IdP Keeper may not read it, or none backs the connector).
+// What the network said (TLS, timeout, unreachable) still stands; what the
+// API answered does not judge the credential, so it becomes no-credential —
+// with a warning when the API let an unauthenticated call through.
+func WithoutCredential(r Result, why string) Result {
+	switch r.Outcome {
+	case TLSError, Timeout, Unreachable:
+		r.Warnings = append(r.Warnings, "probed without the credential: "+why)
+		return r
+	}
+	if r.WellFormed() {
+		r.Warnings = append(r.Warnings, "the API answered "+string(r.Outcome)+" to a call without credentials: it may not check them")
+	}
+	r.Outcome = NoCredential
+	if r.Detail != "" {
+		why += "; the API answered: " + r.Detail
+	}
+	r.Detail = why
+	return r
 }

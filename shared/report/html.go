@@ -206,14 +206,16 @@ func buildPage(r Report) page {
 	}
 
 	p.Timeline = buildTimeline(r)
-	p.Map = buildMapView(r.Map)
+	drawn, hidden := drawnMap(r.Map)
+	p.Map = buildMapView(drawn, hidden)
 	p.MapMissing = r.Map == nil
 	p.PartnersMissing = r.Partners == nil && r.Map == nil
 
-	// Rows of the findings table, with the map nodes each one belongs to.
+	// Rows of the findings table, with the drawn map nodes each one
+	// belongs to.
 	nodesOf := map[string][]string{}
-	if r.Map != nil {
-		for i, n := range r.Map.Nodes {
+	if drawn != nil {
+		for i, n := range drawn.Nodes {
 			for _, id := range n.Findings {
 				nodesOf[id] = append(nodesOf[id], strconv.Itoa(i))
 			}

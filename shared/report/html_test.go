@@ -449,7 +449,7 @@ func TestHTMLIsDeterministic(t *testing.T) {
 
 // mapPicture is where each node is drawn and what connects, by node ID.
 func mapPicture(r Report) string {
-	v := buildMapView(r.Map)
+	v := buildMapView(r.Map, [4]int{})
 	var lines []string
 	for _, n := range v.Nodes {
 		lines = append(lines, fmt.Sprintf("%s@%v,%v", r.Map.Nodes[n.Index].ID, n.X, n.Y))
@@ -656,7 +656,7 @@ func TestTimelineLayout(t *testing.T) {
 
 func TestMapLayout(t *testing.T) {
 	r := richReport(t)
-	v := buildMapView(r.Map)
+	v := buildMapView(r.Map, [4]int{})
 	byCol := map[int][]mapNodeView{}
 	for _, n := range v.Nodes {
 		byCol[n.Column] = append(byCol[n.Column], n)

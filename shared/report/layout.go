@@ -21,6 +21,20 @@ import (
 // TimelineDays is how far ahead the expiry timeline looks.
 const TimelineDays = 180
 
+// The drawings of a large tenant show its most urgent part; the partners
+// and findings tables list everything. Far above the 500-partner tenant
+// (its page stays as it was); at 5,000 partners the full map was an SVG
+// 336,000 units tall holding half of an 11 MB page.
+const (
+	// TimelineMaxRows is how many dependencies the timeline draws, those
+	// due soonest.
+	TimelineMaxRows = 1000
+	// MapMaxNodesPerColumn is how many identity providers and connectors,
+	// Key Vault secrets, and owners the map draws each: those with the
+	// most urgent findings first. User flows are always all drawn.
+	MapMaxNodesPerColumn = 1000
+)
+
 // Timeline geometry (viewBox units).
 const (
 	tlWidth    = 1100.0
@@ -53,6 +67,9 @@ type timelineView struct {
 	Marks                     int
 	Later                     int // marks further than TimelineDays
 	Desc                      string
+	// Hidden is how many dependencies with dated findings are not drawn
+	// (TimelineMaxRows).
+	Hidden int
 }
 
 type timelineRow struct {
@@ -144,8 +161,14 @@ func buildTimeline(r Report) *timelineView {
 		return naturalLess(order[i].name, order[j].name)
 	})
 
+	hidden := 0
+	if len(order) > TimelineMaxRows {
+		hidden = len(order) - TimelineMaxRows
+		order = order[:TimelineMaxRows]
+	}
 	tv := &timelineView{
-		Width: tlWidth, AxisHeight: tlAxisH,
+		Hidden: hidden,
+		Width:  tlWidth, AxisHeight: tlAxisH,
 		PastX0: tlPastX0, PastX1: tlPastX1, MainX0: tlMainX0, MainX1: tlMainX1, LaterX0: tlLaterX0, LaterX1: tlLaterX1,
 		HasPast: maxPast > 0, HasLater: maxLater > 0,
 		PastW: tlPastX1 - tlPastX0, PastMid: (tlPastX0 + tlPastX1) / 2,
@@ -225,6 +248,9 @@ func buildTimeline(r Report) *timelineView {
 	tv.Grid = grid.String()
 	tv.Desc = fmt.Sprintf("%d dated finding%s on %d dependenc%s, from %s. The notice stages (%s days before each due date) are drawn as ticks. The findings table below lists the same findings.",
 		tv.Marks, plural(tv.Marks), len(order), pluralY(len(order)), now.Format("2006-01-02"), joinInts(r.NoticeDays))
+	if hidden > 0 {
+		tv.Desc += fmt.Sprintf(" %d more dependenc%s, due later, are not drawn; the findings table lists them.", hidden, pluralY(hidden))
+	}
 	return tv
 }
 
@@ -261,6 +287,8 @@ type mapView struct {
 	Nodes         []mapNodeView
 	Edges         []mapEdgeView
 	Desc          string
+	// Hidden says what a large tenant's map leaves out ("" when nothing).
+	Hidden string
 }
 
 type mapColumn struct {
@@ -324,13 +352,76 @@ func kindLabel(k string) string {
 	return k
 }
 
+// drawnMap is the part of m the page draws: every user flow, and in each
+// other column at most MapMaxNodesPerColumn nodes, those with the most
+// urgent findings (then the most findings, then by name) first; the edges
+// between drawn nodes. hidden counts what was left out, by column.
+func drawnMap(m *DependencyMap) (drawn *DependencyMap, hidden [4]int) {
+	if m == nil {
+		return nil, hidden
+	}
+	var cols [4][]int
+	for i, nd := range m.Nodes {
+		c := nodeColumn(nd.Kind)
+		cols[c] = append(cols[c], i)
+	}
+	over := false
+	for c := 1; c < 4; c++ {
+		over = over || len(cols[c]) > MapMaxNodesPerColumn
+	}
+	if !over {
+		return m, hidden
+	}
+	urgency := func(i int) int {
+		if s := m.Nodes[i].WorstSeverity; s != nil {
+			return int(*s) + 1
+		}
+		return 0
+	}
+	keep := make([]bool, len(m.Nodes))
+	for c := range cols {
+		idx := cols[c]
+		if c > 0 && len(idx) > MapMaxNodesPerColumn {
+			sort.SliceStable(idx, func(a, b int) bool {
+				ia, ib := idx[a], idx[b]
+				if ua, ub := urgency(ia), urgency(ib); ua != ub {
+					return ua > ub
+				}
+				if fa, fb := len(m.Nodes[ia].Findings), len(m.Nodes[ib].Findings); fa != fb {
+					return fa > fb
+				}
+				return naturalLess(m.Nodes[ia].Name, m.Nodes[ib].Name)
+			})
+			hidden[c] = len(idx) - MapMaxNodesPerColumn
+			idx = idx[:MapMaxNodesPerColumn]
+		}
+		for _, i := range idx {
+			keep[i] = true
+		}
+	}
+	out := &DependencyMap{Nodes: []MapNode{}, Edges: []MapEdge{}}
+	kept := map[string]bool{}
+	for i, nd := range m.Nodes {
+		if keep[i] {
+			out.Nodes = append(out.Nodes, nd)
+			kept[strings.ToLower(nd.ID)] = true
+		}
+	}
+	for _, e := range m.Edges {
+		if kept[strings.ToLower(e.From)] && kept[strings.ToLower(e.To)] {
+			out.Edges = append(out.Edges, e)
+		}
+	}
+	return out, hidden
+}
+
 // buildMapView lays the map out in four columns. Column 2 (identity
 // providers and connectors) is packed top to bottom, ordered by the first
 // user flow that uses each; the other columns sit next to what they connect
 // to (the mean height of their neighbours), pushed apart where they would
 // overlap. Every tie is broken by name, so the layout is a function of the
 // report.
-func buildMapView(m *DependencyMap) *mapView {
+func buildMapView(m *DependencyMap, hidden [4]int) *mapView {
 	if m == nil || len(m.Nodes) == 0 {
 		return nil
 	}
@@ -509,6 +600,11 @@ func buildMapView(m *DependencyMap) *mapView {
 	}
 	v.Desc = fmt.Sprintf("%d user flow%s, %d identity provider%s and API connector%s, %d Key Vault secret%s and certificate%s, %d owner%s, %d connection%s. Each node is coloured and marked by its most urgent finding; select one to show only its findings in the table below.",
 		counts[0], plural(counts[0]), counts[1], plural(counts[1]), plural(counts[1]), counts[2], plural(counts[2]), plural(counts[2]), counts[3], plural(counts[3]), len(v.Edges), plural(len(v.Edges)))
+	if n := hidden[1] + hidden[2] + hidden[3]; n > 0 {
+		v.Hidden = fmt.Sprintf("The map draws the %d most urgent of each column; %d identity provider%s and connector%s, %d Key Vault secret%s and %d owner%s are left out. The partners and findings tables list them all.",
+			MapMaxNodesPerColumn, hidden[1], plural(hidden[1]), plural(hidden[1]), hidden[2], plural(hidden[2]), hidden[3], plural(hidden[3]))
+		v.Desc += " " + v.Hidden
+	}
 	return v
 }
 

@@ -297,7 +297,7 @@ func secretNodeID(vault, name string) string { return "keyvault/" + assess.Secre
 // buildMap lays the inventory out as a graph and hangs each finding on the
 // nodes it is about. The order of nodes is the inventory's (sorted by the
 // reader); the HTML layout orders them again for drawing.
-func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Finding) *DependencyMap {
+func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Finding, links *assess.Links) *DependencyMap {
 	b := &mapBuilder{index: map[string]int{}, edges: map[string]bool{}, attached: map[[2]string]bool{}, m: DependencyMap{Nodes: []MapNode{}, Edges: []MapEdge{}}}
 	fedByDomain := map[string]string{}
 	for _, f := range inv.Federations {
@@ -378,7 +378,7 @@ func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Fin
 		b.node(MapNode{ID: secretNodeID(s.Vault, s.Name), Kind: kind, Name: s.Name, Vault: vaultHost(s.Vault)})
 	}
 	for _, ref := range deps {
-		for _, s := range assess.SecretsBacking(inv, cfg, ref) {
+		for _, s := range links.SecretsBacking(ref) {
 			b.edge(MapEdge{From: ref, To: secretNodeID(s.Vault, s.Name), Relation: RelBackedBy})
 		}
 	}
@@ -386,7 +386,7 @@ func buildMap(inv inventory.Inventory, cfg *config.Config, findings []assess.Fin
 	// Owners: of every dependency (also those without findings), and of
 	// every finding.
 	for _, ref := range deps {
-		if o := assess.OwnerOf(inv, cfg, ref); o != nil {
+		if o := links.OwnerOf(ref); o != nil {
 			b.node(ownerNode(o))
 			b.edge(MapEdge{From: ref, To: ownerNodeID(o), Relation: RelOwnedBy})
 		}
@@ -425,10 +425,17 @@ func orID(name, id string) string {
 }
 
 // buildPartners describes every federation for the partner table.
-func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []MetadataCheck, findings []assess.Finding, now time.Time) []Partner {
+func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []MetadataCheck, findings []assess.Finding, now time.Time, links *assess.Links) []Partner {
 	byPartner := map[string]MetadataCheck{}
 	for _, c := range checks {
 		byPartner[strings.ToLower(c.Plan.PartnerID)] = c
+	}
+	// Each partner's findings, in the findings' (due) order: found by
+	// reference once, not by a pass over every finding per partner.
+	findingsOf := map[string][]int{}
+	for i := range findings {
+		k := strings.ToLower(findings[i].Dependency.Ref)
+		findingsOf[k] = append(findingsOf[k], i)
 	}
 	out := make([]Partner, 0, len(inv.Federations))
 	for _, f := range inv.Federations {
@@ -443,9 +450,12 @@ func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []Metadat
 			cc.NotBefore, cc.NotAfter = utc(cc.NotBefore), utc(cc.NotAfter)
 			p.Certificate = &cc
 		}
-		p.Owner = assess.OwnerOf(inv, cfg, ref)
+		p.Owner = links.OwnerOf(ref)
 
-		dep := assess.DependencyConfig(inv, cfg, ref)
+		var dep *config.Dependency
+		if cfg != nil {
+			dep = links.DependencyConfig(ref)
+		}
 		source := ""
 		if dep != nil && dep.Metadata != nil {
 			source = dep.Metadata.URL
@@ -485,7 +495,7 @@ func buildPartners(inv inventory.Inventory, cfg *config.Config, checks []Metadat
 		}
 
 		var worst, noOwner *assess.Finding
-		for i := range findings {
+		for _, i := range findingsOf[strings.ToLower(ref)] {
 			fd := &findings[i]
 			if !inventory.SameRef(fd.Dependency.Ref, ref) {
 				continue

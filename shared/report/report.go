@@ -65,6 +65,34 @@ type Report struct {
 	// Endpoints is the availability the endpoint watch measured; absent
 	// when the watch has no data.
 	Endpoints []EndpointAvailability `json:"endpoints,omitempty"`
+	// Read is what reading a live tenant cost (time, requests, 429s);
+	// absent for a snapshot.
+	Read *ReadCost `json:"read,omitempty"`
+}
+
+// ReadCost is what reading the tenant cost: how long it took and what each
+// service (Graph, each Key Vault) answered.
+type ReadCost struct {
+	Seconds float64 `json:"seconds"`
+	// Throttled counts 429 answers of all services; each was waited out
+	// (its Retry-After) and sent again.
+	Throttled int           `json:"throttled"`
+	Services  []ServiceCost `json:"services"`
+}
+
+// ServiceCost is one service's share of a read.
+type ServiceCost struct {
+	// Service is "graph" or "keyvault:<vault host>".
+	Service string `json:"service"`
+	// HTTPRequests were sent; Requests were carried by them (a Graph
+	// $batch carries up to 20).
+	HTTPRequests int `json:"httpRequests"`
+	Requests     int `json:"requests"`
+	Throttled    int `json:"throttled"`
+	// Retries are requests sent again after a 429 or a 503/504.
+	Retries int `json:"retries"`
+	// HeldSeconds is how long Retry-After held the service.
+	HeldSeconds float64 `json:"heldSeconds"`
 }
 
 // Summary counts findings and dependencies.
@@ -169,8 +197,9 @@ func Build(inv inventory.Inventory, findings []assess.Finding, now time.Time, so
 		s.Dependencies.EmailOTP = 1
 	}
 	r.NoticeDays = noticeDays(o.config)
-	r.Map = buildMap(inv, o.config, r.Findings)
-	r.Partners = buildPartners(inv, o.config, o.metadata, r.Findings, r.EvaluatedAt)
+	links := assess.NewLinks(inv, o.config)
+	r.Map = buildMap(inv, o.config, r.Findings, links)
+	r.Partners = buildPartners(inv, o.config, o.metadata, r.Findings, r.EvaluatedAt, links)
 	r.Endpoints = normaliseEndpoints(o.endpoints)
 	return r
 }

@@ -146,6 +146,11 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 	if err != nil {
 		return pp, err
 	}
+	if rr, ok := opts.Store.(RefreshRecorder); ok {
+		if err := rr.SaveRefresh(ctx, f.ID, OutcomeOf(obs, now)); err != nil {
+			return pp, err
+		}
+	}
 	switch {
 	case obs.Err == nil:
 		t := now
@@ -158,50 +163,113 @@ func (t *Tenant) PlanPartner(ctx context.Context, cfg *config.Config, f inventor
 	return pp, nil
 }
 
+// metadataParallelism is how many partners' metadata is fetched (or loaded
+// from the store) at once: a tenant with thousands of partners took one
+// round trip per partner after the other.
+const metadataParallelism = 8
+
+// eachPartner runs fn for every federation with a metadata source, at most
+// metadataParallelism at a time, and returns the plans in federation order
+// (a partner fn skips is left out) or the first error in that order.
+func eachPartner(ctx context.Context, cfg *config.Config, inv inventory.Inventory, fn func(context.Context, inventory.Federation) (*PartnerPlan, error)) ([]PartnerPlan, error) {
+	var feds []inventory.Federation
+	for _, f := range inv.Federations {
+		if HasMetadataSource(cfg, f) {
+			feds = append(feds, f)
+		}
+	}
+	plans := make([]*PartnerPlan, len(feds))
+	errs := make([]error, len(feds))
+	sem := make(chan struct{}, metadataParallelism)
+	var wg sync.WaitGroup
+	for i, f := range feds {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			select {
+			case sem <- struct{}{}:
+			case <-ctx.Done():
+				errs[i] = ctx.Err()
+				return
+			}
+			defer func() { <-sem }()
+			plans[i], errs[i] = fn(ctx, f)
+		}()
+	}
+	wg.Wait()
+	var out []PartnerPlan
+	for i := range feds {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		if plans[i] != nil {
+			out = append(out, *plans[i])
+		}
+	}
+	return out, nil
+}
+
 // MetadataPlans plans every partner that has a metadata source configured.
 func (t *Tenant) MetadataPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, opts MetadataOptions, now time.Time) ([]PartnerPlan, error) {
-	var plans []PartnerPlan
-	for _, f := range inv.Federations {
-		if !HasMetadataSource(cfg, f) {
-			continue
-		}
+	return eachPartner(ctx, cfg, inv, func(ctx context.Context, f inventory.Federation) (*PartnerPlan, error) {
 		pp, err := t.PlanPartner(ctx, cfg, f, opts, now)
 		if err != nil {
 			return nil, fmt.Errorf("metadata of %s: %w", f.DisplayName, err)
 		}
-		plans = append(plans, pp)
-	}
-	return plans, nil
+		return &pp, nil
+	})
 }
 
 // LastGoodPlans plans every partner with a metadata source from its last
 // good record, without fetching: what the metadata said at the last refresh.
-// Partners never refreshed yet are left out.
+// When the store keeps refresh outcomes (RefreshRecorder) and the last
+// refresh failed after the last good record, the plan is that failure, so
+// the timer report shows the partner as failing rather than stale. Partners
+// never refreshed yet are left out.
 func LastGoodPlans(ctx context.Context, cfg *config.Config, inv inventory.Inventory, store metadata.Store, now time.Time) ([]PartnerPlan, error) {
-	var plans []PartnerPlan
-	for _, f := range inv.Federations {
-		if !HasMetadataSource(cfg, f) {
-			continue
-		}
+	return eachPartner(ctx, cfg, inv, func(ctx context.Context, f inventory.Federation) (*PartnerPlan, error) {
 		last, err := store.Load(ctx, f.ID)
 		if err != nil {
 			return nil, err
 		}
 		obs, ok := metadata.FromLastGood(last)
+		// A refresh that failed after the last good one is what the
+		// metadata says now: the partner is failing, not merely stale.
+		if rr, isRecorder := store.(RefreshRecorder); isRecorder {
+			o, err := rr.LoadRefresh(ctx, f.ID)
+			if err != nil {
+				return nil, err
+			}
+			if o != nil && !o.OK && (last == nil || o.At.After(last.FetchedAt)) {
+				obs, ok = metadata.Observation{Last: last, Err: o.Err()}, true
+			}
+		}
 		if !ok {
-			continue
+			return nil, nil
 		}
 		dep := federationDependency(cfg, f)
-		fetched := last.FetchedAt
-		plans = append(plans, PartnerPlan{Federation: f, Dependency: dep, LastGood: &fetched,
-			Plan: metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})})
-	}
-	return plans, nil
+		pp := PartnerPlan{Federation: f, Dependency: dep,
+			Plan: metadata.Plan(f, obs, metadata.Policy(cfg.Policy(dep)), now, metadata.PlanOptions{LeadTime: cfg.LeadTime(dep)})}
+		if last != nil {
+			fetched := last.FetchedAt
+			pp.LastGood = &fetched
+		}
+		return &pp, nil
+	})
 }
 
 // PlanFindings turns plans into findings. In-sync plans add nothing: the
 // certificate's expiry is already assessed from the tenant.
 func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Inventory, now time.Time) []assess.Finding {
+	// The user flows offering each provider, once: not a pass over every
+	// flow's providers per plan.
+	flowsOf := map[string][]string{}
+	for _, uf := range inv.UserFlows {
+		for _, idp := range uf.IdentityProviders {
+			k := strings.ToLower(idp.ID)
+			flowsOf[k] = append(flowsOf[k], uf.ID)
+		}
+	}
 	var out []assess.Finding
 	for _, pp := range plans {
 		p := pp.Plan
@@ -244,13 +312,7 @@ func PlanFindings(plans []PartnerPlan, cfg *config.Config, inv inventory.Invento
 				}
 			}
 		}
-		for _, uf := range inv.UserFlows {
-			for _, idp := range uf.IdentityProviders {
-				if inventory.SameID(idp.ID, f.ID) {
-					finding.ImpactedUserFlows = append(finding.ImpactedUserFlows, uf.ID)
-				}
-			}
-		}
+		finding.ImpactedUserFlows = append(finding.ImpactedUserFlows, flowsOf[strings.ToLower(f.ID)]...)
 		if pp.Dependency != nil {
 			if o := cfg.Owner(pp.Dependency.Owner); o != nil {
 				finding.Owner = &assess.Owner{Name: o.Name, Email: o.Email, Organisation: o.Organisation, Internal: o.Internal}
@@ -281,6 +343,7 @@ func planAction(p metadata.ChangePlan, f inventory.Federation) string {
 type MemoryStore struct {
 	mu      sync.Mutex
 	records map[string]metadata.Record
+	refresh map[string]RefreshOutcome
 }
 
 // Load implements metadata.Store.
@@ -312,7 +375,7 @@ type StateMetadataStore struct {
 }
 
 func metadataDoc(partnerID string) string {
-	return "metadata/" + url.PathEscape(strings.ToLower(partnerID)) + ".json"
+	return "metadata/" + partnerPart(partnerID) + ".json"
 }
 
 // Load implements metadata.Store.
@@ -339,4 +402,163 @@ func (s StateMetadataStore) Save(ctx context.Context, partnerID string, rec meta
 	}
 	_, err = s.State.Put(ctx, metadataDoc(partnerID), data, statestore.Condition{})
 	return err
+}
+
+// AnnotateSuccessors tells the certificate findings of partners what the
+// metadata plan knows: when the partner already publishes its successor
+// certificate (rollover pending), the certificate finding's detail names it
+// (successorThumbprint, successorNotBefore) and its action says what is left
+// — learn the switch date, and approve the plan then (or, under policy auto,
+// nothing: IdP Keeper applies it). notify.PartnerAsk reads the same detail,
+// so the partner is asked for its switch date instead of a certificate it
+// has already published.
+func AnnotateSuccessors(findings []assess.Finding, plans []PartnerPlan, cfg *config.Config) {
+	for _, pp := range plans {
+		s := pp.Plan.Successor
+		if s == nil || pp.Plan.Outcome != metadata.OutcomeRolloverPending {
+			continue
+		}
+		ref := inventory.Ref(inventory.KindFederation, pp.Federation.ID)
+		auto := cfg.Policy(pp.Dependency) == config.PolicyAuto
+		for i := range findings {
+			f := &findings[i]
+			if !inventory.SameRef(f.Dependency.Ref, ref) || f.Kind != assess.KindFederationCertExpiring {
+				continue
+			}
+			if f.Detail == nil {
+				f.Detail = map[string]string{}
+			}
+			f.Detail["successorThumbprint"] = s.SHA256
+			f.Detail["successorNotBefore"] = s.NotBefore.UTC().Format(time.RFC3339)
+			f.Detail["successorNotAfter"] = s.NotAfter.UTC().Format(time.RFC3339)
+			if auto {
+				f.Detail["autoApply"] = "true"
+			}
+			by := "the current certificate's expiry"
+			if f.Due != nil {
+				by = f.Due.UTC().Format("2006-01-02")
+			}
+			name := pp.Federation.DisplayName
+			if auto {
+				f.Action = fmt.Sprintf("Nothing to do unless %s misses %s: it already publishes its next signing certificate (%s) in its signed metadata, and IdP Keeper applies it to the federation in Entra when %s switches (policy auto).", name, by, s.SHA256, name)
+			} else {
+				f.Action = fmt.Sprintf("Ask %s for its switch date and approve the metadata plan for the federation in Entra then, before %s: %s already publishes its next signing certificate (%s) in its metadata (idpkeeper metadata plan %s).", name, by, name, s.SHA256, pp.Federation.ID)
+			}
+		}
+	}
+}
+
+// RefreshOutcome is how the last metadata refresh of a partner went. It is
+// kept next to the last good record, so a report made without fetching
+// (the ScanTimer's) tells a partner whose refresh fails from one whose
+// refresh merely has not run.
+type RefreshOutcome struct {
+	At time.Time `json:"at"`
+	OK bool      `json:"ok"`
+	// The failure, as metadata.Error carries it.
+	Kind   metadata.ErrorKind `json:"kind,omitempty"`
+	Detail string             `json:"detail,omitempty"`
+	URL    string             `json:"url,omitempty"`
+	Status int                `json:"status,omitempty"`
+	Cause  string             `json:"cause,omitempty"`
+}
+
+// OutcomeOf is the outcome of a refresh that observed obs at now.
+func OutcomeOf(obs metadata.Observation, now time.Time) RefreshOutcome {
+	o := RefreshOutcome{At: now.UTC(), OK: obs.Err == nil}
+	if obs.Err == nil {
+		return o
+	}
+	var e *metadata.Error
+	if errors.As(obs.Err, &e) {
+		o.Kind, o.Detail, o.URL, o.Status = e.Kind, e.Detail, e.URL, e.Status
+		if e.Err != nil {
+			o.Cause = e.Err.Error()
+		}
+		return o
+	}
+	o.Kind, o.Detail = metadata.KindOf(obs.Err), obs.Err.Error()
+	return o
+}
+
+// Err rebuilds the failure (nil for a refresh that succeeded).
+func (o RefreshOutcome) Err() error {
+	if o.OK {
+		return nil
+	}
+	e := &metadata.Error{Kind: o.Kind, Detail: o.Detail, URL: o.URL, Status: o.Status}
+	if o.Cause != "" {
+		e.Err = errors.New(o.Cause)
+	}
+	return e
+}
+
+// RefreshRecorder is a metadata store that also keeps the last refresh
+// outcome of each partner.
+type RefreshRecorder interface {
+	SaveRefresh(ctx context.Context, partnerID string, o RefreshOutcome) error
+	LoadRefresh(ctx context.Context, partnerID string) (*RefreshOutcome, error)
+}
+
+// partnerPart is a partner ID as one part of a document name: path-escaped,
+// and a leading dot escaped too, since names starting with a dot are the
+// folder store's own (locks, temporary files) and refused.
+func partnerPart(partnerID string) string {
+	e := url.PathEscape(strings.ToLower(partnerID))
+	if strings.HasPrefix(e, ".") {
+		e = "%2E" + e[1:]
+	}
+	return e
+}
+
+// SaveRefresh implements RefreshRecorder.
+func (m *MemoryStore) SaveRefresh(_ context.Context, partnerID string, o RefreshOutcome) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.refresh == nil {
+		m.refresh = map[string]RefreshOutcome{}
+	}
+	m.refresh[partnerID] = o
+	return nil
+}
+
+// LoadRefresh implements RefreshRecorder.
+func (m *MemoryStore) LoadRefresh(_ context.Context, partnerID string) (*RefreshOutcome, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	o, ok := m.refresh[partnerID]
+	if !ok {
+		return nil, nil
+	}
+	return &o, nil
+}
+
+func refreshDoc(partnerID string) string {
+	return "metadata/" + partnerPart(partnerID) + ".refresh.json"
+}
+
+// SaveRefresh implements RefreshRecorder: metadata/<partner>.refresh.json.
+func (s StateMetadataStore) SaveRefresh(ctx context.Context, partnerID string, o RefreshOutcome) error {
+	data, err := json.MarshalIndent(o, "", "  ")
+	if err != nil {
+		return err
+	}
+	_, err = s.State.Put(ctx, refreshDoc(partnerID), data, statestore.Condition{})
+	return err
+}
+
+// LoadRefresh implements RefreshRecorder.
+func (s StateMetadataStore) LoadRefresh(ctx context.Context, partnerID string) (*RefreshOutcome, error) {
+	data, _, err := s.State.Get(ctx, refreshDoc(partnerID))
+	if errors.Is(err, statestore.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var o RefreshOutcome
+	if err := json.Unmarshal(data, &o); err != nil {
+		return nil, fmt.Errorf("last metadata refresh of %s is unreadable: %w", partnerID, err)
+	}
+	return &o, nil
 }

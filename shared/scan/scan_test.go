@@ -194,24 +194,57 @@ func TestExampleSnapshotMatchesFixture(t *testing.T) {
 	defer srv.Close()
 	cfg := exampleConfig(t)
 	live := scan.Source{Credential: tenant.StaticCredential{}, Transport: srv.Transport()}
+	ctx := context.Background()
 	if *update {
-		if _, _, err := scan.Export(context.Background(), cfg, live, examplePath("tenant"), capturedAt); err != nil {
+		res, _, err := scan.Export(ctx, cfg, live, examplePath("tenant"), capturedAt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The watch's history (examples/fixture/watch.json) is recorded
+		// with the snapshot, as `snapshot export` copies it from the state.
+		if _, err := scan.ExportWatch(ctx, exampleWatchState(t, cfg, res.Inventory), cfg, res.Inventory, examplePath("tenant")); err != nil {
 			t.Fatal(err)
 		}
 	}
-	want, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: live, Now: capturedAt, Metadata: &scan.MetadataOptions{Store: &scan.MemoryStore{}}})
+	plain, err := scan.Run(ctx, scan.Options{Config: cfg, Source: live, Now: capturedAt})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := scan.Run(context.Background(), scan.Options{Config: cfg, Source: scan.Source{SnapshotDir: examplePath("tenant")}, Metadata: &scan.MetadataOptions{Store: &scan.MemoryStore{}}})
+	want, err := scan.Run(ctx, scan.Options{Config: cfg, Source: live, Now: capturedAt, Metadata: &scan.MetadataOptions{Store: &scan.MemoryStore{}},
+		WatchState: exampleWatchState(t, cfg, plain.Inventory)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := scan.Run(ctx, scan.Options{Config: cfg, Source: scan.Source{SnapshotDir: examplePath("tenant")}, Metadata: &scan.MetadataOptions{Store: &scan.MemoryStore{}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want.Inventory.CapturedAt = capturedAt // the live read stamps the wall clock
-	if !reflect.DeepEqual(want.Inventory, got.Inventory) || !reflect.DeepEqual(want.Findings, got.Findings) {
-		t.Fatal("examples/tenant no longer matches examples/fixture/tenant.json: go test ./shared/scan -run TestExampleSnapshot -update")
+	if !reflect.DeepEqual(want.Inventory, got.Inventory) || !reflect.DeepEqual(want.Findings, got.Findings) || !reflect.DeepEqual(want.Report.Endpoints, got.Report.Endpoints) {
+		t.Fatal("examples/tenant no longer matches examples/fixture/tenant.json and watch.json: go test ./shared/scan -run TestExampleSnapshot -update")
 	}
 	if f := find(got.Findings, assess.KindFederationMetadataRollover, "Fabrikam"); f == nil {
 		t.Errorf("the example's Fabrikam metadata (current and next certificate) is not reported as a pending rollover")
+	}
+	// The recorded watch history shows in the offline scan.
+	for _, w := range []struct {
+		kind, dep string
+		sev       assess.Severity
+	}{
+		{assess.KindEndpointDown, "Adatum", assess.Expired},
+		{assess.KindEndpointRecovered, "Fabrikam", assess.Info},
+		{assess.KindEndpointTLSExpiring, "Litware", assess.Critical},
+		{assess.KindEndpointDegraded, "Partner registry", assess.Warning},
+	} {
+		if f := find(got.Findings, w.kind, w.dep); f == nil || f.Severity != w.sev {
+			t.Errorf("%s of %s: %+v", w.kind, w.dep, f)
+		}
+	}
+	if len(got.Report.Endpoints) != 12 {
+		t.Errorf("%d endpoints with availability in the report, want 12", len(got.Report.Endpoints))
+	}
+	// Fabrikam publishes its successor: the certificate finding says so.
+	if f := find(got.Findings, assess.KindFederationCertExpiring, "Fabrikam"); f == nil || f.Detail["successorThumbprint"] == "" || !strings.Contains(f.Action, "switch date") {
+		t.Errorf("Fabrikam's certificate finding ignores the published successor: %+v", f)
 	}
 }

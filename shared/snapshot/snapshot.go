@@ -21,6 +21,7 @@ package snapshot
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -39,6 +40,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
 
 // FormatVersion is the version of the folder layout this package writes.
@@ -302,6 +305,9 @@ func (r *Recorder) roundTrip(req *http.Request, next http.RoundTripper) (*http.R
 		r.mu.Unlock()
 		return nil, fmt.Errorf("snapshot: refusing to read a secret value (%s): a snapshot records properties only", req.URL.Path)
 	}
+	if isBatch(req) {
+		return r.recordBatch(req, next)
+	}
 	resp, err := next.RoundTrip(req)
 	if err != nil || req.Method != http.MethodGet {
 		return resp, err
@@ -317,13 +323,18 @@ func (r *Recorder) roundTrip(req *http.Request, next http.RoundTripper) (*http.R
 		return nil, err
 	}
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	ex := Exchange{Method: req.Method, URL: req.URL.String(), Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
+	return resp, r.keep(req.Method, req.URL, resp.StatusCode, resp.Header.Get("Content-Type"), body)
+}
+
+// keep records one answer to a GET.
+func (r *Recorder) keep(method string, u *url.URL, status int, contentType string, body []byte) error {
+	ex := Exchange{Method: method, URL: u.String(), Status: status, ContentType: contentType}
 	switch {
 	case len(bytes.TrimSpace(body)) == 0:
 	case strings.Contains(ex.ContentType, "json"):
 		masked, err := maskWriteOnly(body)
 		if err != nil {
-			return nil, fmt.Errorf("snapshot: %s answered with a JSON content type but a body that is not JSON: %w", req.URL.Path, err)
+			return fmt.Errorf("snapshot: %s answered with a JSON content type but a body that is not JSON: %w", u.Path, err)
 		}
 		ex.Body = masked
 	default:
@@ -332,9 +343,156 @@ func (r *Recorder) roundTrip(req *http.Request, next http.RoundTripper) (*http.R
 		ex.BodyText = string(body)
 	}
 	r.mu.Lock()
-	r.exchanges[key(req.Method, req.URL)] = ex
+	r.exchanges[key(method, u)] = ex
 	r.mu.Unlock()
+	return nil
+}
+
+// A Graph $batch envelope (concepts/json-batching.md) is recorded as the
+// GETs inside it, each as if it had been sent alone, and a replay answers an
+// envelope from those: a snapshot holds the same files whether or not the
+// scan that made it batched its reads, and a replay does not depend on how
+// a later scan groups them.
+
+type batchRequest struct {
+	ID     string `json:"id"`
+	Method string `json:"method"`
+	URL    string `json:"url"`
+}
+
+type batchResponse struct {
+	ID      string            `json:"id"`
+	Status  int               `json:"status"`
+	Headers map[string]string `json:"headers,omitempty"`
+	Body    json.RawMessage   `json:"body,omitempty"`
+}
+
+func isBatch(req *http.Request) bool {
+	return req.Method == http.MethodPost && strings.HasSuffix(req.URL.Path, "/$batch") && !isVaultHost(strings.ToLower(req.URL.Hostname()))
+}
+
+// batchRequests reads an envelope's requests (the SDK may have gzipped it)
+// and gives back a body that sends the same bytes again.
+func batchRequests(req *http.Request) ([]batchRequest, []byte, error) {
+	raw, err := io.ReadAll(io.LimitReader(req.Body, MaxResponseBytes))
+	req.Body.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	plain := raw
+	if strings.EqualFold(req.Header.Get("Content-Encoding"), "gzip") {
+		zr, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return nil, nil, fmt.Errorf("snapshot: the $batch request body does not decode: %w", err)
+		}
+		if plain, err = io.ReadAll(io.LimitReader(zr, MaxResponseBytes)); err != nil {
+			return nil, nil, err
+		}
+	}
+	var env struct {
+		Requests []batchRequest `json:"requests"`
+	}
+	if err := json.Unmarshal(plain, &env); err != nil {
+		return nil, nil, fmt.Errorf("snapshot: the $batch request body is not a batch: %w", err)
+	}
+	return env.Requests, raw, nil
+}
+
+// innerURL is a batched request's URL: relative to the envelope's version root.
+func innerURL(envelope *url.URL, rel string) (*url.URL, error) {
+	root := *envelope
+	root.Path = strings.TrimSuffix(envelope.Path, "/$batch")
+	root.RawPath, root.RawQuery = "", ""
+	return url.Parse(root.String() + "/" + strings.TrimPrefix(rel, "/"))
+}
+
+func (r *Recorder) recordBatch(req *http.Request, next http.RoundTripper) (*http.Response, error) {
+	reqs, raw, err := batchRequests(req)
+	if err != nil {
+		return nil, err
+	}
+	req.Body = io.NopCloser(bytes.NewReader(raw))
+	req.ContentLength = int64(len(raw))
+	resp, err := next.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return resp, err
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	var env struct {
+		Responses []batchResponse `json:"responses"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil {
+		// Not an envelope: the reader says so; nothing to keep.
+		return resp, nil
+	}
+	byID := map[string]batchRequest{}
+	for _, br := range reqs {
+		byID[strings.ToLower(br.ID)] = br
+	}
+	for _, item := range env.Responses {
+		br, ok := byID[strings.ToLower(item.ID)]
+		if !ok || br.Method != http.MethodGet || item.Status == http.StatusUnauthorized || item.Status == http.StatusTooManyRequests || item.Status >= 500 {
+			continue // retried, or not a read
+		}
+		u, err := innerURL(req.URL, br.URL)
+		if err != nil {
+			continue
+		}
+		// Written as the SDK writes a request on its own ("$skiptoken",
+		// not "%24skiptoken"), so a snapshot's files do not depend on
+		// batching; replays match either form.
+		u.RawQuery = strings.ReplaceAll(u.RawQuery, "%24", "$")
+		ct := ""
+		for k, v := range item.Headers {
+			if strings.EqualFold(k, "Content-Type") {
+				ct = v
+			}
+		}
+		if err := r.keep(http.MethodGet, u, item.Status, ct, item.Body); err != nil {
+			return nil, err
+		}
+	}
 	return resp, nil
+}
+
+// replayBatch answers an envelope request by request from the snapshot.
+func (r *Replay) replayBatch(req *http.Request) (*http.Response, error) {
+	reqs, _, err := batchRequests(req)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]batchResponse, 0, len(reqs))
+	for _, br := range reqs {
+		item := batchResponse{ID: br.ID, Headers: map[string]string{"Content-Type": "application/json"}}
+		u, err := innerURL(req.URL, br.URL)
+		switch {
+		case err != nil:
+			item.Status = http.StatusBadRequest
+			item.Body, _ = json.Marshal(map[string]any{"error": map[string]any{"code": "BadRequest", "message": "the url cannot be parsed"}})
+		case br.Method != http.MethodGet:
+			return nil, errors.New("snapshot: a replay cannot change the tenant: " + br.Method + " " + u.Path)
+		default:
+			ex, ok := r.exchanges[key(http.MethodGet, u)]
+			if !ok {
+				item.Status = http.StatusNotFound
+				item.Body, _ = json.Marshal(map[string]any{"error": map[string]any{"code": ErrNotRecorded, "message": "the snapshot has no response for GET " + u.Path}})
+				break
+			}
+			item.Status = ex.Status
+			if ex.ContentType != "" {
+				item.Headers["Content-Type"] = ex.ContentType
+			}
+			item.Body = ex.Body
+		}
+		out = append(out, item)
+	}
+	body, _ := json.Marshal(map[string]any{"responses": out})
+	return respond(req, http.StatusOK, "application/json", body, nil), nil
 }
 
 var writeOnlyFields = map[string]bool{"clientSecret": true, "password": true, "pkcs12Value": true}
@@ -486,6 +644,9 @@ const ErrNotRecorded = "SnapshotNotRecorded"
 
 // RoundTrip implements http.RoundTripper.
 func (r *Replay) RoundTrip(req *http.Request) (*http.Response, error) {
+	if isBatch(req) {
+		return r.replayBatch(req)
+	}
 	if req.Body != nil {
 		req.Body.Close()
 	}
@@ -537,4 +698,79 @@ func respond(req *http.Request, status int, contentType string, body []byte, hea
 		ContentLength: int64(len(body)),
 		Request:       req,
 	}
+}
+
+// StateDir is the folder of a snapshot that holds state documents recorded
+// with it: the endpoint watch's histories (watch/endpoints/<key>.json), so
+// that an offline scan reports availability and an offline `watch --once`
+// replays the results recorded at capture time.
+const StateDir = "watch"
+
+// MaxStateBytes bounds one state document a replay reads.
+const MaxStateBytes = 8 << 20
+
+// State is the read-only statestore.Store over a snapshot's recorded
+// state: documents under watch/, read with the same care as responses
+// (regular files only, size-limited, errors that never quote content).
+// Writes are refused: a snapshot is a record, not a store.
+type State struct {
+	Dir string
+}
+
+// HasState says whether the snapshot in dir carries recorded state.
+func HasState(dir string) bool {
+	st, err := os.Lstat(filepath.Join(dir, StateDir))
+	return err == nil && st.IsDir()
+}
+
+// Describe implements statestore.Store.
+func (s State) Describe() string { return "snapshot:" + s.Dir }
+
+// Get implements statestore.Store.
+func (s State) Get(_ context.Context, name string) ([]byte, string, error) {
+	clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(name)))
+	if !strings.HasPrefix(clean, StateDir+"/") || strings.Contains(clean, "..") {
+		return nil, "", fmt.Errorf("snapshot %s: %q is not recorded state", s.Dir, name)
+	}
+	if _, err := os.Lstat(filepath.Join(s.Dir, filepath.FromSlash(clean))); errors.Is(err, fs.ErrNotExist) {
+		return nil, "", statestore.ErrNotFound
+	}
+	data, err := readRegular(s.Dir, filepath.FromSlash(clean), MaxStateBytes)
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(data)
+	return data, `"` + hex.EncodeToString(sum[:12]) + `"`, nil
+}
+
+// Put implements statestore.Store: it always fails.
+func (s State) Put(context.Context, string, []byte, statestore.Condition) (string, error) {
+	return "", fmt.Errorf("snapshot %s: recorded state is read only", s.Dir)
+}
+
+// SaveState writes state documents (name → content) into dir/watch/…,
+// replacing the snapshot's earlier recorded state.
+func SaveState(dir string, docs map[string][]byte) error {
+	if err := os.RemoveAll(filepath.Join(dir, StateDir)); err != nil {
+		return err
+	}
+	names := make([]string, 0, len(docs))
+	for n := range docs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		clean := filepath.ToSlash(filepath.Clean(filepath.FromSlash(n)))
+		if !strings.HasPrefix(clean, StateDir+"/") || strings.Contains(clean, "..") {
+			return fmt.Errorf("snapshot: %q is not state a snapshot records", n)
+		}
+		p := filepath.Join(dir, filepath.FromSlash(clean))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		if err := os.WriteFile(p, docs[n], 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
 }

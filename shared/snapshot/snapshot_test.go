@@ -182,3 +182,99 @@ func TestOpenRejectsBadSnapshots(t *testing.T) {
 		t.Errorf("truncated response: %v", err)
 	}
 }
+
+// A scan that batches its Graph reads records the same files as one that
+// sends them one by one: a batch is recorded as the GETs inside it.
+func TestBatchedCaptureRecordsTheSameFiles(t *testing.T) {
+	srv := azurefake.NewServer(loadFixture(t))
+	defer srv.Close()
+	files := func(batch bool) map[string]string {
+		dir := t.TempDir()
+		rec := snapshot.NewRecorder(srv.Transport())
+		clients, err := tenant.NewClients(tenant.StaticCredential{}, tenant.ClientOptions{Transport: rec, KeyVaultURLs: []string{vaultURL}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := (&tenant.Reader{Clients: clients, NoBatch: !batch}).Read(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if err := rec.Save(dir, snapshot.Manifest{CapturedAt: capturedAt}); err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{}
+		paths, _ := filepath.Glob(filepath.Join(dir, "responses", "*.json"))
+		for _, p := range paths {
+			data, _ := os.ReadFile(p)
+			out[filepath.Base(p)] = string(data)
+		}
+		return out
+	}
+	batched, alone := files(true), files(false)
+	if len(batched) == 0 || !reflect.DeepEqual(batched, alone) {
+		var names []string
+		for n := range batched {
+			if batched[n] != alone[n] {
+				names = append(names, n)
+			}
+		}
+		for n := range alone {
+			if _, ok := batched[n]; !ok {
+				names = append(names, n)
+			}
+		}
+		t.Fatalf("%d files batched, %d alone; differing: %v", len(batched), len(alone), names)
+	}
+	batches := 0
+	for _, r := range srv.Requests() {
+		if r.Path == "/v1.0/$batch" && !r.Inner {
+			batches++
+		}
+	}
+	if batches == 0 {
+		t.Fatal("the batched capture sent no $batch")
+	}
+}
+
+// A replay answers a batch request by request: a recorded read as it was
+// recorded, an unrecorded one with its own 404, and a write anywhere in it
+// is refused.
+func TestReplayAnswersBatches(t *testing.T) {
+	replay, _, err := snapshot.Open(filepath.Join(repoRoot(), "examples", "tenant"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := `{"requests":[{"id":"1","method":"GET","url":"/identity/apiConnectors"},{"id":"2","method":"GET","url":"/users"}]}`
+	req, _ := http.NewRequest(http.MethodPost, "https://graph.microsoft.com/v1.0/$batch", strings.NewReader(body))
+	resp, err := replay.RoundTrip(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var env struct {
+		Responses []struct {
+			ID     string
+			Status int
+			Body   json.RawMessage
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&env); err != nil || resp.StatusCode != 200 || len(env.Responses) != 2 {
+		t.Fatalf("status %d, %v, %+v", resp.StatusCode, err, env)
+	}
+	for _, r := range env.Responses {
+		switch r.ID {
+		case "1":
+			if r.Status != 200 || !strings.Contains(string(r.Body), `"value"`) {
+				t.Errorf("recorded read: %d %s", r.Status, r.Body)
+			}
+		case "2":
+			if r.Status != 404 || !strings.Contains(string(r.Body), snapshot.ErrNotRecorded) {
+				t.Errorf("unrecorded read: %d %s", r.Status, r.Body)
+			}
+		}
+	}
+	write := `{"requests":[{"id":"1","method":"PATCH","url":"/identity/identityProviders/Google-OAUTH","headers":{"Content-Type":"application/json"},"body":{}}]}`
+	req, _ = http.NewRequest(http.MethodPost, "https://graph.microsoft.com/v1.0/$batch", strings.NewReader(write))
+	if _, err := replay.RoundTrip(req); err == nil || !strings.Contains(err.Error(), "cannot change the tenant") {
+		t.Fatalf("a write inside a batch: %v", err)
+	}
+}

@@ -20,7 +20,16 @@
 // http.RoundTripper. Production passes the default transport; a snapshot
 // replay passes a transport that answers from recorded files; tests pass a
 // transport that dials a local HTTPS server. The SDK code path is the same in
-// all three.
+// all three. Under the SDKs every response body is capped
+// (MaxResponseBytes) and every request paced by its service's Limiter —
+// Graph, and each vault — which holds the service while a Retry-After runs
+// and narrows its window after a 429 (limiter.go).
+//
+// A read of thousands of partners runs the Graph steps and the vaults side
+// by side, sends Graph's GETs in JSON batches of up to 20 (batch.go), each
+// request keeping its own paging, errors and throttling, and reads a
+// secret's versions while the vault's list pages still arrive. docs/scale.md
+// has the figures and the limits they are measured against.
 package tenant
 
 import (
@@ -49,7 +58,17 @@ type Clients struct {
 type Vault struct {
 	URL    string
 	Client *azsecrets.Client
+	// Limiter paces the requests to this vault (nil: none).
+	Limiter *Limiter
 }
+
+// In-flight limits of the limiters NewClients makes. Graph's counts the
+// requests inside $batch envelopes: three full batches of 20. A vault's
+// bounds the version reads a scan runs beside a vault's list.
+const (
+	GraphMaxInFlight = 60
+	VaultMaxInFlight = 16
+)
 
 // ClientOptions configure NewClients.
 type ClientOptions struct {
@@ -62,6 +81,8 @@ type ClientOptions struct {
 	// suffix; the zero value is the public cloud. The credential passed to
 	// NewClients must get its tokens from the same cloud (Cloud.AzCore).
 	Cloud Cloud
+	// MaxResponseBytes caps every response body (0: MaxResponseBytes).
+	MaxResponseBytes int64
 }
 
 // NewClients builds the Graph and Key Vault clients around one transport.
@@ -80,17 +101,25 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 	if err != nil {
 		return nil, fmt.Errorf("graph authentication provider: %w", err)
 	}
+	// Under the SDKs, from the network up: a cap on every response body,
+	// then the service's limiter (so the SDKs' own retries are paced too).
+	limit := opts.MaxResponseBytes
+	if limit <= 0 {
+		limit = MaxResponseBytes
+	}
+	capped := &cappedTransport{next: transport, limit: limit}
+	graphLimiter := NewLimiter("graph", GraphMaxInFlight)
 	clientOptions := msgraphsdk.GetDefaultClientOptions()
 	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOptions)
-	httpClient := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(transport, middleware...)}
+	httpClient := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(&limitedTransport{next: capped, limiter: graphLimiter}, middleware...)}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("graph request adapter: %w", err)
 	}
 	adapter.SetBaseUrl(c.GraphBaseURL())
 	clients := &Clients{Graph: NewGraph(adapter)}
+	clients.Graph.limiter = graphLimiter
 
-	kvHTTP := &http.Client{Transport: transport}
 	for _, u := range opts.KeyVaultURLs {
 		host, err := hostOf(u)
 		if err != nil {
@@ -99,18 +128,39 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 		if !c.IsKeyVaultHost(host) {
 			return nil, fmt.Errorf("key vault %s is not a vault of the %s cloud (its hosts end with %s)", u, c.Name, c.KeyVaultSuffix)
 		}
+		limiter := NewLimiter("keyvault:"+strings.ToLower(host), VaultMaxInFlight)
 		kv, err := azsecrets.NewClient(u, cred, &azsecrets.ClientOptions{
 			ClientOptions: azcore.ClientOptions{
-				Transport: kvHTTP,
-				Retry:     policy.RetryOptions{MaxRetries: 3},
+				Transport:       &http.Client{Transport: &limitedTransport{next: capped, limiter: limiter}},
+				Retry:           policy.RetryOptions{MaxRetries: VaultMaxRetries},
+				PerCallPolicies: []policy.Policy{countAttempts{}},
 			},
 		})
 		if err != nil {
 			return nil, fmt.Errorf("key vault %s: %w", u, err)
 		}
-		clients.Vaults = append(clients.Vaults, Vault{URL: u, Client: kv})
+		clients.Vaults = append(clients.Vaults, Vault{URL: u, Client: kv, Limiter: limiter})
 	}
 	return clients, nil
+}
+
+// VaultMaxRetries is how often azcore repeats a Key Vault request (after a
+// 429 or a 5xx): 3, as kiota's retry handler does for Graph.
+const VaultMaxRetries = 3
+
+// Stats are what the limiters of these clients have seen so far: Graph's
+// first, then each vault's.
+func (c *Clients) Stats() []ServiceStats {
+	var out []ServiceStats
+	if c.Graph != nil && c.Graph.limiter != nil {
+		out = append(out, c.Graph.limiter.Stats())
+	}
+	for _, v := range c.Vaults {
+		if v.Limiter != nil {
+			out = append(out, v.Limiter.Stats())
+		}
+	}
+	return out
 }
 
 func hostOf(raw string) (string, error) {

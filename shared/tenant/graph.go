@@ -21,6 +21,8 @@ import (
 // every Flex Consumption cold start has to load.
 type Graph struct {
 	adapter abstractions.RequestAdapter
+	// limiter paces Graph requests (NewClients); nil: none.
+	limiter *Limiter
 }
 
 // NewGraph wraps a request adapter (see NewClients), registering the

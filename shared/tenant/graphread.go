@@ -17,10 +17,10 @@ import (
 	"github.com/microsoftgraph/msgraph-sdk-go/models/odataerrors"
 )
 
-// Every Graph read goes through request: one place sends a GET, checks that
-// the answer has the shape the reference page documents, and follows
-// @odata.nextLink with a page cap. A later $batch or $select layer replaces
-// send without touching the readers.
+// Every Graph read goes through getRaw: one place sends a GET (alone, or in
+// a $batch while Reader.Read runs: batch.go), checks that the answer has
+// the shape the reference page documents, and follows @odata.nextLink with
+// a page cap.
 
 // DefaultMaxPages caps how many pages one collection read follows. Graph
 // pages hold 100 items by default (Key Vault: 25), so the cap is far above
@@ -155,10 +155,18 @@ func (r route) String() string {
 	return r.path + "?" + q
 }
 
-// getRaw sends GET absoluteURL through the SDK's adapter (authentication,
-// retry and Retry-After handling, compression: the SDK's middleware) and
-// returns the body; nil for an empty answer.
+// getRaw GETs absoluteURL and returns the body (nil for an empty answer):
+// inside a $batch while Reader.Read batches (batch.go), else on its own.
 func (g *Graph) getRaw(ctx context.Context, absoluteURL, shown string) ([]byte, error) {
+	if b := batcherFrom(ctx); b != nil {
+		return b.get(ctx, absoluteURL, shown)
+	}
+	return g.send(ctx, absoluteURL, shown)
+}
+
+// send sends GET absoluteURL through the SDK's adapter (authentication,
+// retry and Retry-After handling, compression: the SDK's middleware).
+func (g *Graph) send(ctx context.Context, absoluteURL, shown string) ([]byte, error) {
 	u, err := url.Parse(absoluteURL)
 	if err != nil {
 		return nil, fmt.Errorf("GET %s: %w", shown, err)

@@ -23,8 +23,15 @@ type Reader struct {
 	Clients *Clients
 	// Now gives the capture time; nil means time.Now.
 	Now func() time.Time
-	// Concurrency bounds the per-partner and per-flow requests in flight.
+	// Concurrency bounds the per-item reads under way at once, per service
+	// (a partner's domains, a user flow's connectors and providers, a
+	// secret's versions); 0 means 2×MaxBatchRequests for Graph (two full
+	// $batch envelopes) and VaultMaxInFlight per vault. The limiters
+	// (Clients) bound what is actually in flight.
 	Concurrency int
+	// NoBatch sends every Graph request on its own instead of in $batch
+	// envelopes (to measure what batching saves).
+	NoBatch bool
 	// SecretNames are Key Vault secret names the configuration maps to a
 	// dependency; secrets carrying the inventory.TagDependency tag are read
 	// whether listed here or not.
@@ -32,6 +39,22 @@ type Reader struct {
 	// MaxPages caps every paged read, Graph and Key Vault; 0 means
 	// DefaultMaxPages.
 	MaxPages int
+}
+
+// ReadStats is what one Read cost: how long it took and what each service
+// answered (429s included).
+type ReadStats struct {
+	Duration time.Duration
+	Services []ServiceStats
+}
+
+// Throttled is the number of 429 answers, of all services.
+func (s ReadStats) Throttled() int {
+	n := 0
+	for _, x := range s.Services {
+		n += x.Throttled
+	}
+	return n
 }
 
 // Graph sources, as gaps and errors name them.
@@ -55,7 +78,44 @@ const (
 // an error naming the request, because a report built on a half-read tenant
 // would under-report risk. A panic while reading is a bug; it fails the read
 // the same way instead of ending the process.
+//
+// The Graph reads and the vaults are read at the same time: each service's
+// Limiter paces its own requests, Graph's travel in $batch envelopes, and a
+// vault's version reads start as its list pages arrive. What the report
+// holds does not depend on that order: gaps and errors are taken in the
+// order of the steps below, and the lists are sorted by SortInventory.
 func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
+	inv, _, err := r.ReadWithStats(ctx)
+	return inv, err
+}
+
+// ReadWithStats is Read, with what it cost.
+func (r *Reader) ReadWithStats(ctx context.Context) (inventory.Inventory, ReadStats, error) {
+	start := time.Now()
+	before := r.Clients.Stats()
+	inv, err := r.read(ctx)
+	stats := ReadStats{Duration: time.Since(start), Services: statsSince(r.Clients.Stats(), before)}
+	return inv, stats, err
+}
+
+func statsSince(now, before []ServiceStats) []ServiceStats {
+	out := make([]ServiceStats, len(now))
+	for i, s := range now {
+		if i < len(before) && before[i].Service == s.Service {
+			b := before[i]
+			s.HTTPRequests -= b.HTTPRequests
+			s.Requests -= b.Requests
+			s.Throttled -= b.Throttled
+			s.Retries -= b.Retries
+			s.Held -= b.Held
+			s.HeldSeconds = s.Held.Seconds()
+		}
+		out[i] = s
+	}
+	return out
+}
+
+func (r *Reader) read(ctx context.Context) (inventory.Inventory, error) {
 	now := time.Now
 	if r.Now != nil {
 		now = r.Now
@@ -72,33 +132,91 @@ func (r *Reader) Read(ctx context.Context) (inventory.Inventory, error) {
 		{sourceEmailOTP, r.readEmailOTP},
 		{sourceRedemption, r.readRedemption},
 	}
-	for _, step := range steps {
-		if err := safely(ctx, bindInventory(&inv, step.read)); err != nil {
-			if IsGap(err) {
-				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: step.source, Reason: gapReason(err)})
-				continue
-			}
-			return inventory.Inventory{}, fmt.Errorf("%s: %w", step.source, err)
+	ctx, cancel := context.WithCancel(ctx)
+	stop := func() {}
+	if !r.NoBatch {
+		ctx, stop = r.graph().startBatching(ctx)
+	}
+	defer func() {
+		cancel()
+		stop()
+	}()
+
+	type result struct {
+		part    inventory.Inventory
+		secrets []inventory.Secret
+		err     error
+	}
+	graphResults := make([]result, len(steps))
+	vaultResults := make([]result, len(r.Clients.Vaults))
+	var wg sync.WaitGroup
+	// Every step runs to its end even when another one failed, so that the
+	// error reported is the same whatever finished first.
+	settle := func(res *result, err error) { res.err = err }
+	for i, step := range steps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &graphResults[i]
+			settle(res, safely(ctx, bindInventory(&res.part, step.read)))
+		}()
+	}
+	for i, v := range r.Clients.Vaults {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &vaultResults[i]
+			settle(res, safely(ctx, func(ctx context.Context) error {
+				var err error
+				res.secrets, err = r.readVault(ctx, v)
+				return err
+			}))
+		}()
+	}
+	wg.Wait()
+
+	// The first failure in step order, Graph before the vaults.
+	for i, res := range graphResults {
+		if res.err != nil && !IsGap(res.err) {
+			return inventory.Inventory{}, fmt.Errorf("%s: %w", steps[i].source, res.err)
 		}
 	}
-	for _, v := range r.Clients.Vaults {
-		var secrets []inventory.Secret
-		err := safely(ctx, func(ctx context.Context) error {
-			var err error
-			secrets, err = r.readVault(ctx, v)
-			return err
-		})
-		if err != nil {
-			source := "keyvault:" + v.URL
-			if IsGap(err) {
-				inv.Gaps = append(inv.Gaps, inventory.Gap{Source: source, Reason: describe(err).Error()})
-				continue
-			}
-			return inventory.Inventory{}, fmt.Errorf("%s: %w", source, describe(err))
+	for i, res := range vaultResults {
+		if res.err != nil && !IsGap(res.err) {
+			return inventory.Inventory{}, fmt.Errorf("%s: %w", "keyvault:"+r.Clients.Vaults[i].URL, describe(res.err))
 		}
-		inv.Secrets = append(inv.Secrets, secrets...)
+	}
+	for i, res := range graphResults {
+		if res.err != nil {
+			inv.Gaps = append(inv.Gaps, inventory.Gap{Source: steps[i].source, Reason: gapReason(res.err)})
+			continue
+		}
+		mergeInventory(&inv, res.part)
+	}
+	for i, res := range vaultResults {
+		if res.err != nil {
+			inv.Gaps = append(inv.Gaps, inventory.Gap{Source: "keyvault:" + r.Clients.Vaults[i].URL, Reason: describe(res.err).Error()})
+			continue
+		}
+		inv.Secrets = append(inv.Secrets, res.secrets...)
 	}
 	return inv, nil
+}
+
+// mergeInventory adds what one step read to inv.
+func mergeInventory(inv *inventory.Inventory, part inventory.Inventory) {
+	inv.SocialIdentityProviders = append(inv.SocialIdentityProviders, part.SocialIdentityProviders...)
+	inv.BuiltInIdentityProviders = append(inv.BuiltInIdentityProviders, part.BuiltInIdentityProviders...)
+	inv.Federations = append(inv.Federations, part.Federations...)
+	inv.APIConnectors = append(inv.APIConnectors, part.APIConnectors...)
+	inv.UserFlows = append(inv.UserFlows, part.UserFlows...)
+	if part.EmailOTP != nil {
+		inv.EmailOTP = part.EmailOTP
+	}
+	if part.Redemption != nil {
+		inv.Redemption = part.Redemption
+	}
+	inv.Gaps = append(inv.Gaps, part.Gaps...)
 }
 
 func bindInventory(inv *inventory.Inventory, read func(context.Context, *inventory.Inventory) error) func(context.Context) error {
@@ -497,18 +615,34 @@ func (r *Reader) readRedemption(ctx context.Context, inv *inventory.Inventory) e
 }
 
 // readVault lists secret properties (never values) and, for the secrets that
-// back a dependency, the version that is current.
+// back a dependency, the version that is current. The versions of a secret
+// are read as soon as its list page arrives, beside the pages still to come:
+// a vault's list is a chain of 25-item pages, the longest chain of a scan.
 func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, error) {
-	var out []inventory.Secret
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var (
+		out      []*inventory.Secret
+		wg       sync.WaitGroup
+		once     sync.Once
+		firstErr error
+	)
+	fail := func(err error) {
+		once.Do(func() { firstErr = err; cancel() })
+	}
+	sem := make(chan struct{}, r.vaultParallelism())
 	pages := VaultPages{Max: r.MaxPages, What: "list secrets"}
 	pager := v.Client.NewListSecretPropertiesPager(nil)
+list:
 	for pager.More() {
 		page, err := pager.NextPage(ctx)
 		if err != nil {
-			return nil, err
+			fail(err)
+			break
 		}
 		if err := pages.Check(ctx, page.Value == nil, page.NextLink); err != nil {
-			return nil, err
+			fail(err)
+			break
 		}
 		for _, p := range page.Value {
 			if p == nil || p.ID == nil {
@@ -519,15 +653,60 @@ func (r *Reader) readVault(ctx context.Context, v Vault) ([]inventory.Secret, er
 			if !r.SecretNames[strings.ToLower(name)] && tags[inventory.TagDependency] == "" {
 				continue
 			}
-			out = append(out, secretFromProperties(v.URL, name, p.Attributes, p.ContentType, tags, p.Managed))
+			if ctx.Err() != nil {
+				break list
+			}
+			s := secretFromProperties(v.URL, name, p.Attributes, p.ContentType, tags, p.Managed)
+			out = append(out, &s)
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case sem <- struct{}{}:
+				case <-ctx.Done():
+					return
+				}
+				defer func() { <-sem }()
+				err := safely(ctx, func(ctx context.Context) error {
+					version, applied, err := currentVersion(ctx, v.Client, s.Name, r.MaxPages)
+					s.Version, s.AppliedVersion = version, applied
+					return err
+				})
+				if err != nil {
+					fail(err)
+				}
+			}()
 		}
 	}
-	err := r.parallel(ctx, len(out), func(ctx context.Context, i int) error {
-		version, applied, err := currentVersion(ctx, v.Client, out[i].Name, r.MaxPages)
-		out[i].Version, out[i].AppliedVersion = version, applied
-		return err
-	})
-	return out, err
+	wg.Wait()
+	if firstErr != nil {
+		return nil, firstErr
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	secrets := make([]inventory.Secret, len(out))
+	for i, s := range out {
+		secrets[i] = *s
+	}
+	return secrets, nil
+}
+
+func (r *Reader) vaultParallelism() int {
+	if r.Concurrency > 0 {
+		return r.Concurrency
+	}
+	return VaultMaxInFlight
+}
+
+func (r *Reader) graphParallelism() int {
+	switch {
+	case r.Concurrency > 0:
+		return r.Concurrency
+	case r.NoBatch:
+		return 8
+	}
+	return 2 * MaxBatchRequests
 }
 
 // VaultPages bounds a Key Vault pager the way eachPage bounds Graph's: a
@@ -629,13 +808,10 @@ func tagMap(tags map[string]*string) map[string]string {
 	return out
 }
 
-// parallel runs fn for 0..n-1 with at most r.Concurrency in flight and
+// parallel runs fn for 0..n-1 with at most graphParallelism in flight and
 // returns the first error.
 func (r *Reader) parallel(ctx context.Context, n int, fn func(context.Context, int) error) error {
-	limit := r.Concurrency
-	if limit <= 0 {
-		limit = 8
-	}
+	limit := r.graphParallelism()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	sem := make(chan struct{}, limit)
