@@ -246,7 +246,7 @@ func TestAzureShapedDefaultDeployment(t *testing.T) {
 	if !strings.Contains(a.logs.String(), "notice stored (no mail or webhook configured") {
 		t.Errorf("stored notices are not logged:\n%s", a.logs)
 	}
-	if parked, err := jobs.ListParked(ctx, a.state); err != nil || len(parked) != 0 {
+	if parked, err := jobs.ListParked(ctx, a.state, 0); err != nil || len(parked) != 0 {
 		t.Errorf("parked %+v %v", parked, err)
 	}
 	if strings.Contains(a.logs.String(), "level=ERROR") {
@@ -306,7 +306,7 @@ func TestAzureShapedKeyVault403IsParkedWithTheRole(t *testing.T) {
 	if code != 200 {
 		t.Fatalf("RotateCredential answered %d (%v): a 403 must be parked, not retried\n%s", code, out, a.logs)
 	}
-	parked, err := jobs.ListParked(ctx, a.state)
+	parked, err := jobs.ListParked(ctx, a.state, 0)
 	if err != nil || len(parked) != 1 || !strings.Contains(parked[0].Reason, `grant "Key Vault Secrets Officer" on vault contoso-idp-kv`) ||
 		!strings.Contains(parked[0].Reason, "IDPKEEPER_ENABLE_REPAIR") {
 		t.Fatalf("parked %+v %v", parked, err)

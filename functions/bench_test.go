@@ -23,8 +23,10 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/funchost"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
+	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
+	"github.com/idpkeeper/idpkeeper/shared/statestore"
 	"github.com/idpkeeper/idpkeeper/shared/tenant"
 )
 
@@ -329,4 +331,76 @@ func BenchmarkKeyVaultEventsColdBatch(b *testing.B) {
 	pct := func(q float64) time.Duration { return times[min(len(times)-1, int(q*float64(len(times))))] }
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "p50-ms/batch")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "p99-ms/batch")
+}
+
+// BenchmarkKeyVaultEventsRejected: one Event Grid delivery of 10,000
+// malformed events through the KeyVaultEvents function — each rejected,
+// logged and parked (in batch documents, jobs.ParkAll) before the 200 — on a
+// folder and on Blob Storage (Azurite). The goal is under 2 s per
+// invocation; the figure is ms/invocation (and events/s). Every event must
+// be listed as parked afterwards.
+//
+//	go test -run='^$' -bench=KeyVaultEventsRejected -benchtime=3x ./functions/
+func BenchmarkKeyVaultEventsRejected(b *testing.B) {
+	events := 10_000
+	if v, err := strconv.Atoi(os.Getenv("IDPKEEPER_BENCH_EVENTS")); err == nil {
+		events = v
+	}
+	stores := map[string]func(b *testing.B) statestore.Store{
+		"dir": func(b *testing.B) statestore.Store { return statestore.Dir{Root: b.TempDir()} },
+		"blob": func(b *testing.B) statestore.Store {
+			s, err := statestore.OpenBlob(context.Background(), statestore.BlobOptions{ConnectionString: azuritetest.Start(b), Container: "bench-rejected"})
+			if err != nil {
+				b.Fatal(err)
+			}
+			return s
+		},
+	}
+	for _, name := range []string{"dir", "blob"} {
+		b.Run(name, func(b *testing.B) {
+			store := stores[name](b)
+			cfg := config.Default()
+			logger := funchost.NewLogger(io.Discard, io.Discard, slog.LevelInfo)
+			queue := jobs.NewMemory(jobs.MemoryOptions{})
+			app := &functionsApp{logger: logger, build: func(context.Context) (*pipeline.Pipeline, error) {
+				return newPipeline(pipelineParts{Config: cfg, Source: scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")},
+					Sender: queue, State: store, Channels: []notify.Channel{}, Logger: logger})
+			}}
+			router := app.router()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				b.StopTimer()
+				var body strings.Builder
+				body.WriteString(`{"Data":{"event":[`)
+				for j := 0; j < events; j++ {
+					if j > 0 {
+						body.WriteByte(',')
+					}
+					if j%2 == 0 { // names no secret
+						fmt.Fprintf(&body, `{"id":"rej-%d-%d","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv"}}`, i, j)
+					} else { // a CloudEvent without type
+						fmt.Fprintf(&body, `{"specversion":"1.0","id":"rej-%d-%d","source":"/vaults/contoso-idp-kv","data":{}}`, i, j)
+					}
+				}
+				body.WriteString(`]},"Metadata":{"sys":{"MethodName":"KeyVaultEvents","UtcNow":"2026-11-20T07:00:01Z","RandGuid":"0"}}}`)
+				req := httptest.NewRequest(http.MethodPost, "/KeyVaultEvents", strings.NewReader(body.String()))
+				req.Header.Set("Content-Type", "application/json; charset=utf-8")
+				rec := httptest.NewRecorder()
+				b.StartTimer()
+				router.ServeHTTP(rec, req)
+				b.StopTimer()
+				if rec.Code != http.StatusOK {
+					b.Fatalf("answered %d: %.300s", rec.Code, rec.Body)
+				}
+				b.StartTimer()
+			}
+			b.StopTimer()
+			parked, err := jobs.ListParked(context.Background(), store, 0)
+			if err != nil || len(parked) != events*b.N {
+				b.Fatalf("%d parked (%v), want %d", len(parked), err, events*b.N)
+			}
+			b.ReportMetric(float64(b.Elapsed().Milliseconds())/float64(b.N), "ms/invocation")
+			b.ReportMetric(float64(events*b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
 }

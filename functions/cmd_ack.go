@@ -36,6 +36,10 @@ func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return exitUsage
 	}
+	if err := ledger.CheckID(finding); err != nil {
+		fmt.Fprintf(stderr, "ack: %v\n", err)
+		return exitUsage
+	}
 	end, err := parseAckUntil(*until, time.Now())
 	if err != nil {
 		fmt.Fprintf(stderr, "ack: %v\n", err)
@@ -44,9 +48,17 @@ func runAck(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var state statestore.Store
 	if *stateDir != "" {
 		state = statestore.Dir{Root: *stateDir}
-	} else if state, err = openState(ctx); err != nil {
-		fmt.Fprintf(stderr, "ack: %v\n", err)
-		return exitRead
+	} else {
+		// The config (IDPKEEPER_CONFIG) names the cloud whose authority
+		// the state store's credential uses.
+		cfg, err := loadConfig(ctx, "")
+		if err != nil {
+			return configFailure(ctx, err, stderr)
+		}
+		if state, err = openState(ctx, cfg); err != nil {
+			fmt.Fprintf(stderr, "ack: %v\n", err)
+			return exitRead
+		}
 	}
 	by := "cli"
 	if u, err := user.Current(); err == nil {

@@ -60,7 +60,7 @@ func runMetadataPlan(ctx context.Context, args []string, stdout, stderr io.Write
 	if at.IsZero() {
 		at = inv.CapturedAt
 	}
-	md, err := metadataOptions(ctx, in.SnapshotDir)
+	md, err := metadataOptions(ctx, in.SnapshotDir, in.Config)
 	if err != nil {
 		fmt.Fprintf(stderr, "metadata plan: %v\n", err)
 		return exitRead

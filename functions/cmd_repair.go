@@ -56,18 +56,22 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 		fs.Usage()
 		return exitUsage
 	}
+	if err := repair.CheckID(id); err != nil {
+		fmt.Fprintf(stderr, "%s: %v\n", name, err)
+		return exitUsage
+	}
 	cfg, err := loadConfig(ctx, *configPath)
 	if err != nil {
 		return configFailure(ctx, err, stderr)
 	}
-	cred, err := credential(cfg)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitRead
 	}
 	var state statestore.Store = statestore.Dir{Root: *stateDir}
 	if *stateDir == "" {
-		if state, err = openState(ctx); err != nil {
+		if state, err = openState(ctx, cfg); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", name, err)
 			return exitRead
 		}
@@ -89,6 +93,11 @@ func runRepairCommand(ctx context.Context, name, what string, args []string, std
 	if errors.Is(err, repair.ErrStale) {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)
 		return exitFindings
+	}
+	if errors.Is(err, statestore.ErrNotFound) {
+		// An ID nothing was filed under: the command was given a wrong one.
+		fmt.Fprintf(stderr, "%s: %v (in %s)\n", name, err, state.Describe())
+		return exitUsage
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "%s: %v\n", name, err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
@@ -52,7 +53,7 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return exitRead
 	}
-	res, queued, err := lp.ScanAndQueue(ctx, "run:"+time.Now().UTC().Format(time.RFC3339))
+	_, queued, err := lp.ScanAndQueue(ctx, "run:"+time.Now().UTC().Format(time.RFC3339))
 	if err != nil {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return exitRead
@@ -62,12 +63,28 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "run: %v\n", err)
 		return exitRead
 	}
+	// The report as the jobs left it: what the metadata refreshes learnt
+	// counts too, so run reports the findings scan reports.
+	res, err := lp.Rejudge(ctx)
+	if err != nil {
+		fmt.Fprintf(stderr, "run: %v\n", err)
+		return exitRead
+	}
+	failed := lp.failures(ctx)
 	summary := map[string]any{
 		"source": res.Report.Source, "findings": len(res.Findings), "jobsQueuedByScan": len(queued),
-		"queue": stats, "state": *stateDir, "outbox": *outbox,
+		"queue": stats, "parked": len(lp.parked), "state": *stateDir, "outbox": *outbox,
 	}
 	b, _ := json.Marshal(summary)
 	fmt.Fprintln(stdout, string(b))
+	if len(failed) > 0 {
+		// Loud: every job that did not do its work, by name and reason.
+		for _, line := range failed {
+			fmt.Fprintln(stderr, "run: "+line)
+		}
+		fmt.Fprintf(stderr, "run: %d job(s) failed; listed above (parked ones also by `idpkeeper jobs dead-letters --state %s`)\n", len(failed), *stateDir)
+		return exitRead
+	}
 	return exitOK
 }
 
@@ -75,6 +92,9 @@ func runRun(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 type localRun struct {
 	*pipeline.Pipeline
 	queue *jobs.Memory
+
+	mu     sync.Mutex
+	parked []jobs.Parked // by this run
 }
 
 // localPipeline is the pipeline `run` and `events handle` use: an in-process
@@ -111,8 +131,38 @@ func (l *localRun) parkingHandler() jobs.Handler {
 	return func(ctx context.Context, d jobs.Delivery) error {
 		err := h(ctx, d)
 		if err != nil && jobs.IsPermanent(err) {
-			return jobs.Park(ctx, l.State, jobs.Parked{MessageID: d.MessageID, Queue: string(d.Job.Kind), Reason: err.Error(), Body: string(d.Body), At: time.Now().UTC()})
+			p := jobs.Parked{MessageID: d.MessageID, Queue: string(d.Job.Kind), Reason: err.Error(), Body: string(d.Body), At: time.Now().UTC()}
+			if perr := jobs.Park(ctx, l.State, p); perr != nil {
+				return perr
+			}
+			l.mu.Lock()
+			l.parked = append(l.parked, p)
+			l.mu.Unlock()
+			return nil
 		}
 		return err
 	}
+}
+
+// failures names every job of this run that did not do its work: each
+// dead-lettered message (failed MaxDeliveryCount times, or permanently
+// without parking) and each parked job, with its reason.
+func (l *localRun) failures(ctx context.Context) []string {
+	var out []string
+	for _, q := range l.queue.Queues().Names() {
+		dls, _ := l.queue.DeadLetters(ctx, q, 0)
+		for _, d := range dls {
+			what := q
+			if d.Job != nil {
+				what = string(d.Job.Kind) + " " + d.Job.Dependency
+			}
+			out = append(out, fmt.Sprintf("dead-lettered %s (%s): %s: %s", d.MessageID, what, d.Reason, d.Description))
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.parked {
+		out = append(out, fmt.Sprintf("parked %s (%s) as %s: %s", p.MessageID, p.Queue, jobs.ParkedDocument(p.MessageID), p.Reason))
+	}
+	return out
 }

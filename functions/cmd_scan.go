@@ -48,7 +48,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if code != exitOK {
 		return code
 	}
-	md, err := metadataOptions(ctx, in.SnapshotDir)
+	md, err := metadataOptions(ctx, in.SnapshotDir, in.Config)
 	if err != nil {
 		fmt.Fprintf(stderr, "scan: %v\n", err)
 		return exitRead
@@ -57,7 +57,7 @@ func runScan(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if in.SnapshotDir == "" {
 		// A live scan reports what the endpoint watch recorded in the state
 		// (a snapshot carries its own record).
-		if opts.WatchState, err = openState(ctx); err != nil {
+		if opts.WatchState, err = openState(ctx, in.Config); err != nil {
 			fmt.Fprintf(stderr, "scan: %v\n", err)
 			return exitRead
 		}
@@ -118,7 +118,7 @@ func sourceFor(snapshotDir string, cfg *config.Config) (scan.Source, error) {
 	if snapshotDir != "" {
 		return scan.Source{SnapshotDir: snapshotDir}, nil
 	}
-	cred, err := credential(cfg)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		return scan.Source{}, err
 	}

@@ -10,10 +10,13 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/acklink"
 	"github.com/idpkeeper/idpkeeper/shared/events"
 	"github.com/idpkeeper/idpkeeper/shared/funchost"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
@@ -211,12 +214,15 @@ func (a *functionsApp) report(ctx context.Context, inv *funchost.Invocation) (*f
 	if err != nil {
 		return nil, err
 	}
+	// What is served is checked first, in every format: a damaged or
+	// foreign document in the state store is a 500 with the reason in the
+	// log, never passed on as if it were a report.
+	rep, err := report.Validate(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored report %s in %s is not served: %w", pipeline.LatestReport, p.State.Describe(), err)
+	}
 	if format == "json" {
 		return httpAnswer(200, "application/json", string(data)), nil
-	}
-	var rep report.Report
-	if err := json.Unmarshal(data, &rep); err != nil {
-		return nil, fmt.Errorf("stored report is not readable: %w", err)
 	}
 	var buf bytes.Buffer
 	if err := report.Write(&buf, rep, format); err != nil {
@@ -239,7 +245,7 @@ func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocat
 	if err != nil {
 		return nil, err
 	}
-	raws, err := events.Split(unquote(raw))
+	raws, err := events.Split(raw)
 	if err != nil {
 		if perr := p.RecordRejectedEvent(ctx, raw, "", err.Error()); perr != nil {
 			return nil, perr
@@ -248,29 +254,43 @@ func (a *functionsApp) keyVaultEvents(ctx context.Context, inv *funchost.Invocat
 		return funchost.Rejected("%v", err), nil
 	}
 	resp := &funchost.InvocationResponse{}
-	var outcomes []pipeline.EventOutcome
+	outcomes := make([]pipeline.EventOutcome, 0, len(raws))
 	// One state read for the whole delivery; no Graph or Key Vault call.
 	ix, err := p.LoadSecretIndex(ctx)
 	if err != nil {
 		inv.Logger().Warn("secret index not readable; unknown secrets are resolved by a job", "error", err.Error())
 	}
-	for _, r := range raws {
+	var rejected []pipeline.RejectedEvent
+	for i, r := range raws {
 		out, err := p.HandleEventWith(ctx, r, ix)
 		if err != nil {
 			return nil, err
 		}
 		if out.Outcome == pipeline.EventRejected {
-			if err := p.RecordRejectedEvent(ctx, r, out.ID, out.Reason); err != nil {
-				return nil, err
-			}
+			rejected = append(rejected, pipeline.RejectedEvent{Raw: r, EventID: out.ID, Reason: out.Reason})
 		}
 		inv.Logger().Info("key vault event", "id", out.ID, "type", out.EventType, "outcome", out.Outcome, "reason", out.Reason, "jobs", len(out.Jobs))
-		resp.Logf("event %s (%s): %s: %s", out.ID, out.EventType, out.Outcome, out.Reason)
+		// The invocation's own log lines go back to the host in one
+		// answer: the first ones, then a count (every event has its line
+		// in the handler's log above).
+		if i < maxEventLogLines {
+			resp.Logf("event %s (%s): %s: %s", out.ID, out.EventType, out.Outcome, out.Reason)
+		}
 		outcomes = append(outcomes, out)
+	}
+	if len(raws) > maxEventLogLines {
+		resp.Logf("… and %d more events", len(raws)-maxEventLogLines)
+	}
+	// Parked before Event Grid hears 200: nothing is acknowledged unkept.
+	if err := p.RecordRejectedEvents(ctx, rejected); err != nil {
+		return nil, err
 	}
 	resp.ReturnValue = outcomes
 	return resp, nil
 }
+
+// maxEventLogLines bounds the log lines one KeyVaultEvents answer carries.
+const maxEventLogLines = 100
 
 // job runs a queued job. A job that can never succeed is parked with its
 // reason and completed (200); a failure worth retrying answers 500, so Service
@@ -305,42 +325,68 @@ func (a *functionsApp) job(ctx context.Context, inv *funchost.Invocation) (*func
 	}
 }
 
-// ack pauses reminders for a finding: GET or POST /api/ack?finding=F&until=DATE
-// (the link in notices), with the function key.
+// ack pauses reminders for a finding: GET or POST
+// /api/ack?finding=F&until=UNIX&exp=UNIX&sig=… — the signed link in notices
+// (package acklink). The function is anonymous: the link's signature, bound
+// to the finding, the pause and the link's expiry, is the authorisation, so
+// the Functions key never leaves the tenant's admins. Answers: 200 paused;
+// 400 not a link; 403 signature wrong; 410 expired; 404 finding unknown;
+// 503 no key configured (nothing is accepted then).
 func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
+	log := inv.Logger()
 	req, err := inv.HTTPRequest("req")
 	if err != nil {
 		return httpJSON(400, map[string]string{"error": "request not understood"}), nil
 	}
-	finding := strings.TrimSpace(req.Query["finding"])
-	untilText := req.Query["until"]
-	if untilText == "" {
-		untilText = time.Now().UTC().AddDate(0, 0, 7).Format("2006-01-02")
-	}
-	until, err := parseAckUntil(untilText, time.Now())
-	if finding == "" || err != nil {
-		msg := "give finding=F-… and until=YYYY-MM-DD (at most 90 days ahead)"
-		if err != nil {
-			msg = err.Error()
+	key, err := acklink.ParseKey(os.Getenv(settingAckKey))
+	if err != nil {
+		if !errors.Is(err, acklink.ErrNoKey) {
+			log.Error("acknowledgement links refused: "+settingAckKey+" is not usable", "error", err.Error())
 		}
-		return httpJSON(400, map[string]string{"error": msg}), nil
+		return httpJSON(503, map[string]string{"error": "acknowledgement links are not configured on this app; ask your IdP Keeper administrators (idpkeeper ack)"}), nil
+	}
+	q := url.Values{}
+	for k, v := range req.Query {
+		q.Set(k, v)
+	}
+	grant, err := acklink.Verify(key, q, time.Now())
+	switch {
+	case errors.Is(err, acklink.ErrMalformed):
+		return httpJSON(400, map[string]string{"error": err.Error()}), nil
+	case errors.Is(err, acklink.ErrSignature):
+		log.Warn("acknowledgement link with a wrong signature refused", "finding", clipText(q.Get("finding"), 64))
+		return httpJSON(403, map[string]string{"error": err.Error()}), nil
+	case errors.Is(err, acklink.ErrExpired):
+		return httpJSON(410, map[string]string{"error": err.Error()}), nil
+	case err != nil:
+		return httpJSON(400, map[string]string{"error": err.Error()}), nil
 	}
 	p, err := a.pipeline(ctx)
 	if err != nil {
 		return nil, err
 	}
 	by := "link"
-	if v := req.Query["by"]; v != "" {
-		by = "link:" + v
+	if v := strings.TrimSpace(req.Query["by"]); v != "" {
+		by = "link:" + clipText(v, 64)
 	}
-	e, err := p.Ledger.Acknowledge(ctx, finding, until, by, req.Query["note"])
+	e, err := p.Ledger.Acknowledge(ctx, grant.FindingID, grant.Until, by, req.Query["note"])
 	if errors.Is(err, ledger.ErrUnknownFinding) {
-		return httpJSON(404, map[string]string{"error": "no such finding: " + finding}), nil
+		return httpJSON(404, map[string]string{"error": "no such finding: " + grant.FindingID}), nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return httpJSON(200, map[string]any{"finding": finding, "pausedUntil": e.Ack.Until, "by": e.Ack.By}), nil
+	log.Info("reminders paused by link", "finding", grant.FindingID, "until", e.Ack.Until.Format(time.RFC3339), "by", e.Ack.By)
+	return httpJSON(200, map[string]any{"finding": grant.FindingID, "pausedUntil": e.Ack.Until, "by": e.Ack.By,
+		"message": "Thank you: reminders for this finding are paused until " + e.Ack.Until.Format("2006-01-02 15:04") + " UTC."}), nil
+}
+
+func clipText(s string, n int) string {
+	r := []rune(s)
+	if len(r) > n {
+		return string(r[:n]) + "…"
+	}
+	return s
 }
 
 // approve applies a federation proposal: POST /api/approve?plan=ID&by=NAME
@@ -367,9 +413,11 @@ func (a *functionsApp) approve(ctx context.Context, inv *funchost.Invocation) (*
 	}
 	res, err := repair.Approve(ctx, *p.Repair, planID, by)
 	switch {
+	case errors.Is(err, repair.ErrInvalidID):
+		return httpJSON(400, map[string]string{"error": err.Error()}), nil
 	case errors.Is(err, repair.ErrStale):
 		return httpJSON(409, map[string]string{"error": err.Error()}), nil
-	case err != nil && strings.Contains(err.Error(), "not found"):
+	case errors.Is(err, statestore.ErrNotFound):
 		return httpJSON(404, map[string]string{"error": err.Error()}), nil
 	case err != nil:
 		return nil, err
@@ -411,18 +459,4 @@ func mustJSON(v any) string {
 		panic(err)
 	}
 	return string(b)
-}
-
-// unquote removes JSON-string layers around a payload: the host delivers an
-// Event Grid event as an object, but a string-typed binding would arrive
-// double-encoded (shared/funchost doc.go, [H4]).
-func unquote(raw []byte) []byte {
-	for i := 0; i < 3 && len(raw) > 0 && raw[0] == '"'; i++ {
-		var s string
-		if json.Unmarshal(raw, &s) != nil {
-			break
-		}
-		raw = []byte(s)
-	}
-	return raw
 }

@@ -36,7 +36,7 @@ func runSnapshot(ctx context.Context, args []string, stdout, stderr io.Writer) i
 	if err != nil {
 		return configFailure(ctx, err, stderr)
 	}
-	cred, err := credential(cfg)
+	cred, err := credentialFor(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "snapshot export: %v\n", err)
 		return exitRead

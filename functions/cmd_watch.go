@@ -150,7 +150,7 @@ func openWatch(ctx context.Context, wf watchFlags, cmd string, stderr io.Writer)
 	case *wf.state != "":
 		state, kept = statestore.Dir{Root: *wf.state}, *wf.state
 	case os.Getenv(settingState) != "":
-		if state, err = openState(ctx); err != nil {
+		if state, err = openState(ctx, cfg); err != nil {
 			fmt.Fprintf(stderr, "%s: %v\n", cmd, err)
 			return openedWatch{}, exitRead
 		}

@@ -2,13 +2,19 @@ package main
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/acklink"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
@@ -46,7 +52,7 @@ func TestJobFunctionsParkWhatCanNeverSucceed(t *testing.T) {
 			t.Errorf("%s: answered %d (%v); a job that can never succeed must be completed, not retried", name, code, out)
 		}
 	}
-	parked, err := jobs.ListParked(context.Background(), state)
+	parked, err := jobs.ListParked(context.Background(), state, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +158,10 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 	}
 
 	for name, bad := range map[string]string{
-		"unknown type": `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
-		"missing data": `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
-		"unmanaged":    unmanaged,
+		"unknown type":       `{"id":"x1","eventType":"Microsoft.KeyVault.KeyNearExpiry","subject":"k","eventTime":"2026-11-20T06:00:00Z","data":{"VaultName":"contoso-idp-kv","ObjectName":"k"},"dataVersion":"1","metadataVersion":"1"}`,
+		"missing data":       `{"id":"x2","eventType":"Microsoft.KeyVault.SecretNearExpiry","subject":"","eventTime":"2026-11-20T06:00:00Z","dataVersion":"1","metadataVersion":"1"}`,
+		"unmanaged":          unmanaged,
+		"untyped CloudEvent": `{"specversion":"1.0","id":"ce-1","source":"/vaults/contoso-idp-kv","subject":"facebook-app-secret","data":{"VaultName":"contoso-idp-kv","ObjectName":"facebook-app-secret","ObjectType":"Secret"}}`,
 	} {
 		code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":`+bad+`},"Metadata":{}}`)
 		if code != 200 {
@@ -166,42 +173,134 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 	}
 	// The malformed event is kept with its reason; ignored ones are not
 	// problems and are only logged.
-	parked, err := jobs.ListParked(context.Background(), app.state)
+	parked, err := jobs.ListParked(context.Background(), app.state, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(parked) != 1 || parked[0].MessageID != "event-x2" || !strings.Contains(parked[0].Reason, "no data") {
-		t.Errorf("parked = %+v, want the event without data", parked)
+	reasons := ""
+	for _, p := range parked {
+		reasons += p.MessageID + ": " + p.Reason + "\n"
+	}
+	if len(parked) != 2 || !strings.Contains(reasons, "event-x2: malformed event: event x2 has no data") || !strings.Contains(reasons, `event "ce-1" has no type`) {
+		t.Errorf("parked = %+v, want the event without data and the CloudEvent without type", parked)
+	}
+
+	// A delivery of many malformed events parks each (in batch documents),
+	// with its reason, before the 200.
+	var many []string
+	for i := range 50 {
+		many = append(many, fmt.Sprintf(`{"id":"m-%d","eventType":"Microsoft.KeyVault.SecretNearExpiry","data":{"VaultName":"contoso-idp-kv"}}`, i))
+	}
+	if code, out := app.invoke(t, "KeyVaultEvents", `{"Data":{"event":[`+strings.Join(many, ",")+`]},"Metadata":{}}`); code != 200 {
+		t.Fatalf("50 malformed events: %d %v", code, out)
+	}
+	parked, err = jobs.ListParked(context.Background(), app.state, 0)
+	if err != nil || len(parked) != 52 {
+		t.Fatalf("%d parked (%v), want 52", len(parked), err)
+	}
+	for _, p := range parked {
+		if strings.HasPrefix(p.MessageID, "event-m-") && (p.Reason == "" || p.Body == "" || p.Queue != "KeyVaultEvents") {
+			t.Errorf("parked without its reason or body: %+v", p)
+		}
 	}
 }
 
-func TestAckFunctionPausesReminders(t *testing.T) {
+// ackRequest is the host's invocation of the Ack function for query.
+func ackRequest(t *testing.T, query url.Values) string {
+	t.Helper()
+	q := map[string]string{}
+	for k := range query {
+		q[k] = query.Get(k)
+	}
+	b, _ := json.Marshal(q)
+	return strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":`+string(b), 1)
+}
+
+var ackLinkPattern = regexp.MustCompile(`https?://[^\s"<>]+/api/ack\?[^\s"<>]+`)
+
+// The link in a notice pauses that finding's reminders through the
+// anonymous Ack function, and only that: another finding, a longer pause,
+// another key, an expired or malformed link are refused (400/403/410), a
+// signed link for a finding the ledger does not know is 404, and without a
+// key nothing is accepted (503).
+func TestAckFunctionVerifiesSignedLinks(t *testing.T) {
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(i * 7)
+	}
+	t.Setenv(settingAckKey, base64.StdEncoding.EncodeToString(key))
+	t.Setenv(settingAckURL, "https://func-idpkeeper.azurewebsites.net/api/ack")
 	state := statestore.Dir{Root: t.TempDir()}
 	app := newTestApp(t, state, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
 	p, _ := app.pipeline(context.Background())
-	res, _, err := p.ScanAndQueue(context.Background(), "t")
-	if err != nil {
+	if _, _, err := p.ScanAndQueue(context.Background(), "t"); err != nil {
 		t.Fatal(err)
 	}
-	finding := res.Findings[0].ID
-	if _, err := p.Ledger.Observe(context.Background(), res.Findings[0]); err != nil {
+	if _, err := app.queue.Drain(context.Background(), p.Handler()); err != nil {
 		t.Fatal(err)
 	}
-	until := time.Now().UTC().AddDate(0, 0, 10).Format("2006-01-02")
-	req := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"finding":"`+finding+`","until":"`+until+`"}`, 1)
-	_, out := app.invoke(t, "Ack", req)
+	emls, _ := filepath.Glob(filepath.Join(app.outbox, "*.eml"))
+	if len(emls) == 0 {
+		t.Fatal("no notice sent")
+	}
+	data, _ := os.ReadFile(emls[0])
+	link := ackLinkPattern.FindString(string(data))
+	if link == "" || strings.Contains(link, "code=") {
+		t.Fatalf("notice link %q in:\n%s", link, data)
+	}
+	u, _ := url.Parse(link)
+	q := u.Query()
+	finding := q.Get("finding")
+	if !strings.Contains(string(data), "pause the reminders until") {
+		t.Errorf("the notice does not say until when:\n%s", data)
+	}
+
+	_, out := app.invoke(t, "Ack", ackRequest(t, q))
 	if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, "pausedUntil") {
 		t.Fatalf("ack: %d %s", status, body)
 	}
 	e, _ := p.Ledger.Get(context.Background(), finding)
-	if e.Ack == nil || e.Ack.Until.Format("2006-01-02") != until || e.Ack.By != "link" {
-		t.Errorf("ledger ack = %+v", e.Ack)
+	until, _ := strconv.ParseInt(q.Get("until"), 10, 64)
+	if e.Ack == nil || e.Ack.Until.Unix() != until || e.Ack.By != "link" {
+		t.Errorf("ledger ack = %+v, want until %d by link", e.Ack, until)
 	}
-	for _, q := range []string{`"finding":"F-nope","until":"` + until + `"`, `"finding":"` + finding + `","until":"2099-01-01"`} {
-		req := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{`+q+`}`, 1)
-		_, out := app.invoke(t, "Ack", req)
-		if status, _ := reportOutput(t, out); status != 404 && status != 400 {
-			t.Errorf("%s: answered %d", q, status)
+
+	edit := func(k, v string) url.Values {
+		c := url.Values{}
+		for kk := range q {
+			c.Set(kk, q.Get(kk))
 		}
+		c.Set(k, v)
+		return c
+	}
+	expired, _ := acklink.Link(key, "https://x.example/api/ack", finding, time.Now().Add(time.Hour), time.Now().Add(-time.Minute))
+	expiredURL, _ := url.Parse(expired)
+	unknown, _ := acklink.Link(key, "https://x.example/api/ack", "F-000000000000", time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+	unknownURL, _ := url.Parse(unknown)
+	other := make([]byte, 32)
+	forged, _ := acklink.Link(other, "https://x.example/api/ack", finding, time.Now().Add(time.Hour), time.Now().Add(time.Hour))
+	forgedURL, _ := url.Parse(forged)
+	for name, c := range map[string]struct {
+		q    url.Values
+		want int
+	}{
+		"another finding":    {edit("finding", "F-000000000000"), 403},
+		"a longer pause":     {edit("until", strconv.FormatInt(until+86400, 10)), 403},
+		"another key":        {forgedURL.Query(), 403},
+		"a bad finding ID":   {edit("finding", "../../ledger/x"), 400},
+		"no signature":       {edit("sig", ""), 400},
+		"the old unsigned":   {url.Values{"finding": {finding}, "until": {"2026-12-31"}}, 400},
+		"expired":            {expiredURL.Query(), 410},
+		"an unknown finding": {unknownURL.Query(), 404},
+	} {
+		_, out := app.invoke(t, "Ack", ackRequest(t, c.q))
+		if status, body := reportOutput(t, out); status != c.want {
+			t.Errorf("%s: answered %d %s, want %d", name, status, body, c.want)
+		}
+	}
+	t.Setenv(settingAckKey, "")
+	_, out = app.invoke(t, "Ack", ackRequest(t, q))
+	if status, _ := reportOutput(t, out); status != 503 {
+		t.Errorf("without a key: %d, want 503", status)
 	}
 }

@@ -5,11 +5,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"os"
 	"strings"
 	"time"
 
+	"github.com/idpkeeper/idpkeeper/shared/acklink"
+	"github.com/idpkeeper/idpkeeper/shared/assess"
 	"github.com/idpkeeper/idpkeeper/shared/config"
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/ledger"
@@ -24,10 +25,17 @@ import (
 )
 
 // settingAckURL is the base of the acknowledgement link put in notices: the
-// Ack function's URL with its function key, e.g.
-// https://APP.azurewebsites.net/api/ack?code=KEY. Unset: notices tell owners
-// to run `idpkeeper ack` instead.
+// Ack function's URL without any key, e.g.
+// https://APP.azurewebsites.net/api/ack (set by the postdeploy hook). Each
+// notice's link is signed with IDPKEEPER_ACK_KEY (package acklink). Unset,
+// or without a key: notices tell owners to run `idpkeeper ack` instead.
 const settingAckURL = "IDPKEEPER_ACK_URL"
+
+// settingAckKey is the HMAC key that signs and verifies acknowledgement
+// links: base64 of at least 32 random bytes. In Azure a Key Vault reference
+// to the secret infra creates (idpkeeper-ack-key); locally a value in
+// local.settings.json (openssl rand -base64 32).
+const settingAckKey = "IDPKEEPER_ACK_KEY"
 
 // pipelineParts are the pieces that differ between Azure and a local run.
 type pipelineParts struct {
@@ -50,9 +58,14 @@ type pipelineParts struct {
 	Providers map[string]repair.ProviderTester
 }
 
+// noticeLease is how long a notice claim holds before another handler may
+// take it over (ledger.ClaimNotice). A variable only so that the crash tests'
+// helper processes can shorten it.
+var noticeLease = ledger.DefaultNoticeLease
+
 // newPipeline assembles the job pipeline around the given parts.
 func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
-	led := &ledger.Ledger{Store: parts.State, Now: parts.Now}
+	led := &ledger.Ledger{Store: parts.State, Now: parts.Now, Lease: noticeLease}
 	channels := parts.Channels
 	if channels == nil {
 		// The Functions app: every notice is kept in the state store
@@ -91,7 +104,13 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	links := noticeLinks(parts.Config, parts.Logger)
+	retention, err := retentionFromSettings()
+	if err != nil {
+		return nil, err
+	}
 	return &pipeline.Pipeline{
+		Retention:        retention,
 		Repair:           rep,
 		ProbeCredentials: parts.ProbeCredentials,
 		Config:           parts.Config,
@@ -99,7 +118,7 @@ func newPipeline(parts pipelineParts) (*pipeline.Pipeline, error) {
 		Sender:           parts.Sender,
 		State:            parts.State,
 		Ledger:           led,
-		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: noticeLinks(), Now: parts.Now},
+		Notifier:         &notify.Notifier{Ledger: led, Channels: channels, Config: parts.Config, Links: links, Now: parts.Now, Logger: parts.Logger},
 		Metadata:         metadataStoreFor(parts.Source, parts.State),
 		Logger:           parts.Logger,
 		Now:              parts.Now,
@@ -115,23 +134,43 @@ func metadataStoreFor(src scan.Source, state statestore.Store) metadata.Store {
 	return scan.StateMetadataStore{State: state}
 }
 
-// noticeLinks are the links notices carry: the acknowledgement link
-// (IDPKEEPER_ACK_URL) and the hosted report (IDPKEEPER_REPORT_URL).
-func noticeLinks() notify.Links {
+// noticeLinks are the links notices carry: the signed acknowledgement link
+// (IDPKEEPER_ACK_URL and IDPKEEPER_ACK_KEY) and the hosted report
+// (IDPKEEPER_REPORT_URL). A link that cannot be made is left out with a
+// warning, never sent half-made (or with a function key).
+func noticeLinks(cfg *config.Config, logger *slog.Logger) notify.Links {
 	links := notify.Links{Report: strings.TrimSpace(os.Getenv(settingReportURL))}
-	base := os.Getenv(settingAckURL)
+	base := strings.TrimSpace(os.Getenv(settingAckURL))
 	if base == "" {
 		return links
 	}
-	links.AckURL = func(findingID string) string {
-		u, err := url.Parse(base)
-		if err != nil {
-			return ""
+	warn := func(msg string, args ...any) {
+		if logger != nil {
+			logger.Warn(msg, args...)
 		}
-		q := u.Query()
-		q.Set("finding", findingID)
-		u.RawQuery = q.Encode()
-		return u.String()
+	}
+	key, err := acklink.ParseKey(os.Getenv(settingAckKey))
+	if err != nil {
+		warn("notices carry no acknowledgement link: "+settingAckKey+" is not usable", "error", err.Error())
+		return links
+	}
+	if _, err := acklink.Link(key, base, "F-0", time.Now().Add(time.Hour), time.Now().Add(time.Hour)); err != nil {
+		warn("notices carry no acknowledgement link: "+settingAckURL+" is not usable", "error", err.Error())
+		return links
+	}
+	days := config.DefaultEscalationDays()
+	if cfg != nil && len(cfg.Defaults.EscalationDays) > 0 {
+		days = cfg.Defaults.EscalationDays
+	}
+	links.AckLink = func(f assess.Finding) (string, time.Time) {
+		// The wall clock: a link is for a person who clicks it now,
+		// whatever moment a snapshot is judged at.
+		until, exp := notify.AckWindow(f, time.Now(), days)
+		link, err := acklink.Link(key, base, f.ID, until, exp)
+		if err != nil {
+			return "", time.Time{}
+		}
+		return link, until
 	}
 	return links
 }
@@ -163,7 +202,7 @@ func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts
 	}
 	cred := src.Credential
 	if cred == nil {
-		if cred, err = credential(cfg); err != nil {
+		if cred, err = credentialFor(cfg); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -182,7 +221,7 @@ func azurePipelineWith(ctx context.Context, logger *slog.Logger, over azureParts
 	default:
 		logger.Warn("no Service Bus configured (" + jobs.SettingConnection + "): scans run, jobs are not queued")
 	}
-	state, err := openState(ctx)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		closeSB()
 		return nil, nil, err

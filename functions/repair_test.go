@@ -244,7 +244,7 @@ func TestGraph400ParksJobsWithTheReason(t *testing.T) {
 	if err != nil || stats.DeadLettered != 0 {
 		t.Fatalf("%+v %v: a 400 was retried into the dead-letter queue", stats, err)
 	}
-	parked, err := jobs.ListParked(context.Background(), lp.State)
+	parked, err := jobs.ListParked(context.Background(), lp.State, 0)
 	if err != nil || len(parked) == 0 {
 		t.Fatalf("%d parked, %v", len(parked), err)
 	}

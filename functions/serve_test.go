@@ -32,12 +32,15 @@ import (
 // in shared/funchost/testdata/README.md.
 func hostPayload(t *testing.T, name string) string {
 	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "shared", "funchost", "testdata", name))
+	data, err := os.ReadFile(filepath.Join(hostTestdata, name))
 	if err != nil {
 		t.Fatal(err)
 	}
 	return string(data)
 }
+
+// hostTestdata is absolute, so tests that change directory still find it.
+var hostTestdata, _ = filepath.Abs(filepath.Join("..", "shared", "funchost", "testdata"))
 
 type testApp struct {
 	*functionsApp
@@ -248,5 +251,54 @@ func TestFunctionsNeverLeakSecretValues(t *testing.T) {
 	}
 	if !strings.Contains(seen.String(), "facebook-app-secret") {
 		t.Fatal("the canary check saw no report at all")
+	}
+}
+
+// The Report function serves what it has checked: a stored document that is
+// not a report of this schema is a 500 with the reason in the log, in every
+// format — never garbage as application/json.
+func TestReportRefusesWhatIsNotAReport(t *testing.T) {
+	store := statestore.Dir{Root: t.TempDir()}
+	app := newTestApp(t, store, scan.Source{SnapshotDir: filepath.Join("..", "examples", "tenant")})
+	if code, _ := app.invoke(t, "ScanTimer", hostPayload(t, "timer_first_run.json")); code != 200 {
+		t.Fatal("ScanTimer failed")
+	}
+	good, _, err := store.Get(context.Background(), pipeline.LatestReport)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	json.Unmarshal(good, &doc)
+	edited := func(f func(map[string]any)) []byte {
+		c := map[string]any{}
+		json.Unmarshal(good, &c)
+		f(c)
+		b, _ := json.Marshal(c)
+		return b
+	}
+	for name, c := range map[string]struct {
+		data []byte
+		why  string
+	}{
+		"garbage":        {[]byte("GIF89a\x00\x01garbage"), "not a JSON object"},
+		"other schema":   {edited(func(m map[string]any) { m["schemaVersion"] = "9" }), "this build reads"},
+		"findings wrong": {edited(func(m map[string]any) { m["findings"] = "none" }), "report.schema.json"},
+		"a JSON array":   {[]byte(`[]`), "not a JSON object"},
+	} {
+		if _, err := store.Put(context.Background(), pipeline.LatestReport, c.data, statestore.Condition{}); err != nil {
+			t.Fatal(err)
+		}
+		for _, format := range []string{"json", "table", "html"} {
+			app.logs.Reset()
+			req := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":{"format":"`+format+`"}`, 1)
+			code, out := app.invoke(t, "Report", req)
+			if code != 500 {
+				t.Errorf("%s as %s: answered %d %v", name, format, code, out)
+				continue
+			}
+			if log := app.logs.String(); !strings.Contains(log, "reports/latest.json") || !strings.Contains(log, "is not served") || !strings.Contains(log, c.why) {
+				t.Errorf("%s as %s: the log does not say why:\n%s", name, format, log)
+			}
+		}
 	}
 }

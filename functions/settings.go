@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/azcore"
 	"github.com/Azure/azure-sdk-for-go/sdk/azidentity"
 
 	"github.com/idpkeeper/idpkeeper/shared/config"
+	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/scan"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
 )
@@ -39,7 +42,34 @@ const (
 	// https://APP.azurewebsites.net/api/report?format=html&code=KEY; each
 	// notice adds #<finding ID> to land on its row. Unset: no link.
 	settingReportURL = "IDPKEEPER_REPORT_URL"
+	// How long the state store keeps parked jobs and rejected events, and
+	// stored notices and dated reports, in whole days (empty: 90 and 400;
+	// pipeline.DefaultRetention). The timer scan prunes what is older.
+	settingRetentionParked  = "IDPKEEPER_RETENTION_PARKED_DAYS"
+	settingRetentionNotices = "IDPKEEPER_RETENTION_NOTICES_DAYS"
 )
+
+// retentionFromSettings reads the retention settings; a value that is not
+// a whole number of days from 1 to 3650 is refused with its name, rather
+// than pruning by a guess.
+func retentionFromSettings() (pipeline.Retention, error) {
+	var r pipeline.Retention
+	for _, s := range []struct {
+		name string
+		into *time.Duration
+	}{{settingRetentionParked, &r.Parked}, {settingRetentionNotices, &r.Notices}} {
+		v := strings.TrimSpace(os.Getenv(s.name))
+		if v == "" {
+			continue
+		}
+		days, err := strconv.Atoi(v)
+		if err != nil || days < 1 || days > 3650 {
+			return r, fmt.Errorf("app setting %s = %q: want whole days from 1 to 3650", s.name, clipText(v, 20))
+		}
+		*s.into = time.Duration(days) * 24 * time.Hour
+	}
+	return r, nil
+}
 
 // applyFromSettings reads IDPKEEPER_APPLY.
 func applyFromSettings() bool { return settingTrue(settingApply) }
@@ -88,12 +118,16 @@ func applyDeploymentSettings(cfg *config.Config) {
 	}
 }
 
-// credential is the identity used for a live tenant: managed identity in
-// Azure (AZURE_CLIENT_ID selects a user-assigned one), developer sign-in
-// (Azure CLI, azd) on a workstation. It gets its tokens from the authority
-// of the config's cloud (tenant.cloud); without a config (the state store
-// and Service Bus of some commands) azidentity's default applies, which
-// AZURE_AUTHORITY_HOST overrides.
+// credentialFor is credential; tests replace it to see which cloud each
+// client's credential was made for.
+var credentialFor = credential
+
+// credential is the identity used for a live tenant, the state store and
+// Service Bus: managed identity in Azure (AZURE_CLIENT_ID selects a
+// user-assigned one), developer sign-in (Azure CLI, azd) on a workstation.
+// It gets its tokens from the authority of the config's cloud
+// (tenant.cloud), for every client alike; only with no config at all does
+// azidentity's default apply, which AZURE_AUTHORITY_HOST overrides.
 func credential(cfg *config.Config) (azcore.TokenCredential, error) {
 	opts, err := credentialOptions(cfg)
 	if err != nil {
@@ -118,10 +152,11 @@ func credentialOptions(cfg *config.Config) (*azidentity.DefaultAzureCredentialOp
 }
 
 // openState opens the state store IDPKEEPER_STATE names:
-//   - https://ACCOUNT.blob.core.windows.net/ → Blob Storage with the managed identity;
+//   - https://ACCOUNT.blob.core.windows.net/ → Blob Storage with the managed
+//     identity, its tokens from the authority of cfg's cloud;
 //   - a storage connection string (or UseDevelopmentStorage=true) → Blob Storage / Azurite;
 //   - anything else → a local folder (default .idpkeeper-state).
-func openState(ctx context.Context) (statestore.Store, error) {
+func openState(ctx context.Context, cfg *config.Config) (statestore.Store, error) {
 	v := strings.TrimSpace(os.Getenv(settingState))
 	container := os.Getenv(settingContainer)
 	if container == "" {
@@ -131,7 +166,7 @@ func openState(ctx context.Context) (statestore.Store, error) {
 	case v == "":
 		return statestore.Dir{Root: ".idpkeeper-state"}, nil
 	case strings.HasPrefix(v, "https://"):
-		cred, err := credential(nil)
+		cred, err := credentialFor(cfg)
 		if err != nil {
 			return nil, err
 		}
@@ -146,11 +181,11 @@ func openState(ctx context.Context) (statestore.Store, error) {
 // metadataOptions turns on the partner metadata check. A snapshot scan keeps
 // what it learns in memory (replayed metadata must not replace the real last
 // good record); a live scan keeps it in the state store.
-func metadataOptions(ctx context.Context, snapshotDir string) (*scan.MetadataOptions, error) {
+func metadataOptions(ctx context.Context, snapshotDir string, cfg *config.Config) (*scan.MetadataOptions, error) {
 	if snapshotDir != "" {
 		return &scan.MetadataOptions{Store: &scan.MemoryStore{}}, nil
 	}
-	state, err := openState(ctx)
+	state, err := openState(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -42,9 +42,16 @@ param configPath string = ''
 @description('IDPKEEPER_NOTICE_MAILBOX: UPN or object ID of the mailbox that sends owner notices; empty: no mail.')
 param noticeMailbox string = ''
 
-@secure()
-@description('IDPKEEPER_ACK_URL: the Ack function URL with its function key, for links in notices. Set by the azure.yaml postdeploy hook once the code is deployed; empty: notices say to run `idpkeeper ack`.')
+@description('IDPKEEPER_ACK_URL: the Ack function URL (https://<app>/api/ack), without any key: the links in notices are signed with ackLinkKey instead. Set by the azure.yaml postdeploy hook once the code is deployed; empty: notices say to run `idpkeeper ack`.')
 param ackUrl string = ''
+
+@secure()
+@description('The key that signs acknowledgement links (base64 of 32 random bytes): stored as Key Vault secret idpkeeper-ack-key, read by the app through a Key Vault reference (IDPKEEPER_ACK_KEY). Generated once by the azure.yaml postdeploy hook; empty: no links.')
+param ackLinkKey string = ''
+
+@secure()
+@description('IDPKEEPER_REPORT_URL: the Report function\'s HTML page with its function key (https://<app>/api/report?format=html&code=<key>); notices to owners inside the organisation link to their finding in it. Set by the azure.yaml postdeploy hook; empty: no link.')
+param reportUrl string = ''
 
 @description('Grant Microsoft Graph app roles with the Graph Bicep extension (needs Privileged Role Administrator), in the complete phase. False: run infra/scripts/grant-graph-permissions.sh instead.')
 param grantGraphPermissions bool = true
@@ -229,6 +236,18 @@ module graphPermissions 'modules/graph-permissions.bicep' = if (grantGraphPermis
   }
 }
 
+// The acknowledgement link key, in the vault, readable by the app's
+// identity only as that one secret.
+module ackKey 'modules/ackkey.bicep' = if (!empty(ackLinkKey)) {
+  name: 'ackkey'
+  scope: resourceGroup(keyVaultResourceGroup)
+  params: {
+    keyVaultName: keyVault.outputs.name
+    principalId: identity.outputs.principalId
+    ackLinkKey: ackLinkKey
+  }
+}
+
 module functionApp 'modules/functionapp.bicep' = {
   name: 'functionapp'
   params: {
@@ -254,6 +273,8 @@ module functionApp 'modules/functionapp.bicep' = {
     configPath: configPath
     noticeMailbox: noticeMailbox
     ackUrl: ackUrl
+    ackKeySecretUri: empty(ackLinkKey) ? '' : ackKey!.outputs.secretUri
+    reportUrl: reportUrl
     keyVaultUri: keyVault.outputs.uri
     instanceMemoryMB: instanceMemoryMB
     maximumInstanceCount: maximumInstanceCount

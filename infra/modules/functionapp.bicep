@@ -1,7 +1,9 @@
 // functionapp.bicep — Flex Consumption plan (FC1, Linux) and the function app
 // running the Go custom handler (`idpkeeper serve`).
 //
-// Flex Consumption specifics (research/functions-host.md §8):
+// Flex Consumption specifics (MicrosoftDocs/azure-docs
+// articles/azure-functions/flex-consumption-plan.md and
+// functions-app-settings.md, "Flex Consumption plan deprecations"):
 //   - the runtime is set in functionAppConfig.runtime: { name: 'custom', version: '1.0' };
 //   - the code is a zip in a blob container (functionAppConfig.deployment),
 //     read with the user-assigned identity — no WEBSITE_RUN_FROM_PACKAGE;
@@ -53,9 +55,15 @@ param configPath string
 @description('Mailbox (UPN or object ID) that sends owner notices; empty: no mail.')
 param noticeMailbox string
 
-@secure()
-@description('Ack function URL with its function key (https://<host>/api/ack?code=<key>) for links in notices; empty: notices say to run `idpkeeper ack`. Known only after the first deploy (azure.yaml postdeploy hook).')
+@description('Ack function URL without a key (https://<host>/api/ack) for links in notices, signed with the key behind ackKeySecretUri; empty: notices say to run `idpkeeper ack`. Known only after the first deploy (azure.yaml postdeploy hook).')
 param ackUrl string = ''
+
+@description('Key Vault secret URI, without a version, of the acknowledgement link key (ackkey.bicep); IDPKEEPER_ACK_KEY becomes a Key Vault reference to it. Empty: no key, no links, and the anonymous Ack function accepts nothing.')
+param ackKeySecretUri string = ''
+
+@secure()
+@description('IDPKEEPER_REPORT_URL: the Report function\'s HTML page with its function key, linked from notices to owners inside the organisation only. Empty: no link.')
+param reportUrl string = ''
 
 @description('Key Vault URI (https://<vault>.vault.azure.net/) holding the IdP credentials.')
 param keyVaultUri string
@@ -102,6 +110,9 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
   properties: {
     serverFarmId: plan.id
     httpsOnly: true
+    // Key Vault references (IDPKEEPER_ACK_KEY) are resolved with the
+    // user-assigned identity, which holds Secrets User on that secret.
+    keyVaultReferenceIdentity: identityId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -132,6 +143,8 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
         { name: 'IDPKEEPER_NOTICE_MAILBOX', value: noticeMailbox }
         { name: 'IDPKEEPER_KEYVAULT_URL', value: keyVaultUri }
         { name: 'IDPKEEPER_ACK_URL', value: ackUrl }
+        { name: 'IDPKEEPER_ACK_KEY', value: empty(ackKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${ackKeySecretUri})' }
+        { name: 'IDPKEEPER_REPORT_URL', value: reportUrl }
         { name: 'IDPKEEPER_APPLY', value: applyRepairs ? 'true' : 'false' }
         { name: 'IDPKEEPER_PROBE_CREDENTIALS', value: probeCredentials ? 'true' : 'false' }
         // IDPKEEPER_SNAPSHOT is deliberately absent: in Azure the live tenant is scanned.

@@ -37,7 +37,7 @@ param principalId string
 @description('Grant Mail.Send (owner notices by mail). Scope it to one mailbox in Exchange Online.')
 param enableMailSend bool = true
 
-@description('Repair phase (not yet used by the code): also grant the ReadWrite permissions.')
+@description('Repair (main.bicep enableRepair, which also sets IDPKEEPER_APPLY=true): also grant IdentityProvider.ReadWrite.All and APIConnectors.ReadWrite.All, which the repair jobs use to PATCH identity providers, federation configurations and API connectors and to upload connector certificates (shared/tenant/permissions.go, phase repair).')
 param enableRepair bool = false
 
 // Read-only permissions the scan needs (README "Against a live tenant").

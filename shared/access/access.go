@@ -22,6 +22,12 @@
 // value only in the files [ValueReaders] names, each gated by its feature
 // (shared/consistency checks the three agree: roles granted ⇔ features
 // enabled ⇔ calls made).
+//
+// One secret is read by the platform rather than the code: the key that
+// signs acknowledgement links (shared/acklink), Key Vault secret
+// idpkeeper-ack-key, which the app setting IDPKEEPER_ACK_KEY references.
+// infra/modules/ackkey.bicep grants the app's identity Key Vault Secrets
+// User on that one secret, whatever the features (TestAckLinkKey).
 package access
 
 import (

@@ -48,12 +48,14 @@ var (
 		"ServiceBusConnection",     // Azure: identity-based ServiceBusConnection__*
 	)
 	// Settings the operator sets after deploying, when wanted; the
-	// templates leave them out. IDPKEEPER_REPORT_URL carries the Report
-	// function's key, which exists only once the code is deployed.
-	operatorSettings = set(
-		"IDPKEEPER_REPORT_URL",
-	)
-	// Must not be app settings on Flex Consumption (research/functions-host.md §8),
+	// templates leave them out: the retention of the state store, whose
+	// defaults suit most tenants. (IDPKEEPER_REPORT_URL, which carries the
+	// Report function's key, is set by the postdeploy hook through infra
+	// like the other links.)
+	operatorSettings = set("IDPKEEPER_RETENTION_PARKED_DAYS", "IDPKEEPER_RETENTION_NOTICES_DAYS")
+	// Must not be app settings on Flex Consumption (MicrosoftDocs/azure-docs
+	// articles/azure-functions/functions-app-settings.md, "Flex Consumption
+	// plan deprecations"),
 	// or must not exist in Azure at all.
 	forbiddenInAzure = set(
 		"FUNCTIONS_WORKER_RUNTIME", "FUNCTIONS_EXTENSION_VERSION", "WEBSITE_RUN_FROM_PACKAGE",
@@ -112,18 +114,27 @@ func TestFunctionsMatchContract(t *testing.T) {
 			t.Errorf("functions/%s is not in the contract (shared/consistency: contract); add it there and to infra if it needs settings", name)
 		}
 	}
-	// HTTP routes and auth levels of the contract.
+	// HTTP routes and auth levels of the contract. Ack is anonymous: its
+	// links go to people outside the organisation, so they carry no
+	// Functions key; each is signed instead (shared/acklink), and the
+	// handler must verify it.
 	for name, want := range map[string]struct {
-		route   string
-		methods []string
-	}{"Report": {"report", []string{"get"}}, "Ack": {"ack", []string{"get", "post"}}, "Approve": {"approve", []string{"post"}}} {
+		route, auth string
+		methods     []string
+	}{"Report": {"report", "function", []string{"get"}}, "Ack": {"ack", "anonymous", []string{"get", "post"}}, "Approve": {"approve", "function", []string{"post"}}} {
 		f, ok := byName[name]
 		if !ok {
 			continue
 		}
 		tr := f.trigger()
-		if tr.str("route") != want.route || tr.str("authLevel") != "function" {
-			t.Errorf("%s: route %q authLevel %q, want route %q authLevel \"function\"", f.Path, tr.str("route"), tr.str("authLevel"), want.route)
+		if tr.str("route") != want.route || tr.str("authLevel") != want.auth {
+			t.Errorf("%s: route %q authLevel %q, want route %q authLevel %q", f.Path, tr.str("route"), tr.str("authLevel"), want.route, want.auth)
+		}
+		if want.auth == "anonymous" {
+			src := read(t, "functions/cmd_serve.go")
+			if !regexp.MustCompile(`func \(a \*functionsApp\) ack\(`).MatchString(src) || !strings.Contains(src, "acklink.Verify(") {
+				t.Errorf("%s is anonymous: functions/cmd_serve.go must verify the link's signature (acklink.Verify) in its handler", f.Path)
+			}
 		}
 		var methods []string
 		if ms, ok := tr["methods"].([]any); ok {

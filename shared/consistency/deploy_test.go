@@ -307,6 +307,7 @@ func TestDeployPhasesAndRedeploy(t *testing.T) {
 	for envConst, param := range map[string]string{
 		"envPhase": "deployPhase", "envAckURL": "ackUrl", "envVaultSalt": "keyVaultNameSalt",
 		"envExistingVault": "existingKeyVaultName", "envGrantGraph": "grantGraphPermissions",
+		"envAckKey": "ackLinkKey", "envReportURL": "reportUrl",
 	} {
 		v, _ := pf.Parameters[param].Value.(string)
 		if consts[envConst] == "" || !strings.HasPrefix(v, "${"+consts[envConst]+"=") {
@@ -340,5 +341,65 @@ func TestLocalStageOverride(t *testing.T) {
 	}
 	if !strings.Contains(read(t, "shared/funcpackage/funcpackage.go"), `ExecutablePathOverride = "`+key+`"`) {
 		t.Errorf("shared/funcpackage does not write %s", key)
+	}
+}
+
+// The acknowledgement link key, from the hook to the code: the postdeploy
+// hook's azd variable is the @secure ackLinkKey parameter; ackkey.bicep
+// stores it as a secret and grants the app's identity Key Vault Secrets
+// User on that secret only; the app setting the code reads
+// (IDPKEEPER_ACK_KEY, functions/pipeline.go) is a Key Vault reference to it,
+// resolved with the user-assigned identity; the Ack function that verifies
+// the links is anonymous and IDPKEEPER_ACK_URL carries no function key.
+func TestAckLinkKey(t *testing.T) {
+	main := bicep(t, "infra/main.bicep")
+	if !regexp.MustCompile(`@secure\(\)\s*(@description\('[^\n]*'\)\s*)?param\s+ackLinkKey\s+string\s*=\s*''`).MatchString(main) {
+		t.Error("infra/main.bicep: want `@secure() param ackLinkKey string = ''`")
+	}
+	if !regexp.MustCompile(`@secure\(\)\s*(@description\('[^\n]*'\)\s*)?param\s+reportUrl\s+string`).MatchString(main) {
+		t.Error("infra/main.bicep: reportUrl carries the Report function's key: it must be @secure()")
+	}
+	if !regexp.MustCompile(`module\s+ackKey\s+'modules/ackkey\.bicep'\s*=\s*if\s*\(\s*!empty\(ackLinkKey\)\s*\)`).MatchString(main) {
+		t.Error("infra/main.bicep: module ackKey must be deployed if (!empty(ackLinkKey))")
+	}
+	ak := moduleParams(t, main, "ackKey")
+	if boundTo(ak, "ackLinkKey") != "ackLinkKey" || boundTo(ak, "identity.outputs.principalId") != "principalId" {
+		t.Errorf("infra/main.bicep: module ackKey params:\n%s", ak)
+	}
+	fa := moduleParams(t, main, "functionApp")
+	if !regexp.MustCompile(`(?m)^\s*ackKeySecretUri\s*:\s*empty\(ackLinkKey\)\s*\?\s*''\s*:\s*ackKey!\.outputs\.secretUri\s*$`).MatchString(fa) {
+		t.Error("infra/main.bicep: functionApp.ackKeySecretUri must come from module ackKey")
+	}
+
+	const rel = "infra/modules/ackkey.bicep"
+	src := bicep(t, rel)
+	ids := objectStrings(block(t, src, regexp.MustCompile(`(?m)^var\s+roleIds\s*=`), rel))
+	if ids["keyVaultSecretsUser"] != "4633458b-17de-408a-b874-0445c86b69e6" {
+		t.Errorf("%s: keyVaultSecretsUser = %q", rel, ids["keyVaultSecretsUser"])
+	}
+	if !regexp.MustCompile(`(?m)^resource\s+ackKey\s+'Microsoft\.KeyVault/vaults/secrets@`).MatchString(src) {
+		t.Errorf("%s: no secret resource ackKey", rel)
+	}
+	as := roleAssignments(src)
+	if len(as) != 1 || as[0].role != "keyVaultSecretsUser" || as[0].scope != "ackKey" || as[0].cond != "" {
+		t.Errorf("%s: want exactly one Key Vault Secrets User assignment scoped to the secret (scope: ackKey), got %+v", rel, as)
+	}
+
+	settings := infraAppSettings(t)
+	fsrc := bicep(t, "infra/modules/functionapp.bicep")
+	if _, ok := settings["IDPKEEPER_ACK_KEY"]; !ok || !strings.Contains(fsrc, "{ name: 'IDPKEEPER_ACK_KEY', value: empty(ackKeySecretUri) ? '' : '@Microsoft.KeyVault(SecretUri=${ackKeySecretUri})' }") {
+		t.Errorf("functionapp.bicep: IDPKEEPER_ACK_KEY must be a Key Vault reference to ackKeySecretUri")
+	}
+	if v := settings["IDPKEEPER_REPORT_URL"]; v != "reportUrl" {
+		t.Errorf("functionapp.bicep: IDPKEEPER_REPORT_URL = %s, want reportUrl", v)
+	}
+	if !regexp.MustCompile(`(?m)^\s*keyVaultReferenceIdentity\s*:\s*identityId\s*$`).MatchString(fsrc) {
+		t.Error("functionapp.bicep: Key Vault references must be resolved with the user-assigned identity (keyVaultReferenceIdentity: identityId)")
+	}
+	if regexp.MustCompile(`(?i)ack[^\n]*code=`).MatchString(read(t, "infra/tools/funcapp/hooks.go")) {
+		t.Error("infra/tools/funcapp/hooks.go: the Ack URL must not carry a function key (code=)")
+	}
+	if !strings.Contains(read(t, "functions/pipeline.go"), `settingAckKey = "IDPKEEPER_ACK_KEY"`) {
+		t.Error("functions/pipeline.go: the code does not read IDPKEEPER_ACK_KEY (settingAckKey)")
 	}
 }

@@ -171,9 +171,13 @@ func epoch(raw json.RawMessage) (*time.Time, error) {
 
 // Split reads a delivery as Event Grid sends it to a webhook — a JSON array
 // of events, or one event object — into the raw events, so that each one can
-// be parsed, and rejected, on its own.
+// be parsed, and rejected, on its own. A delivery wrapped in JSON string
+// layers (how the Functions host passes a string-typed binding: funchost
+// doc.go [H4]) is unwrapped first. The KeyVaultEvents function and `events
+// handle` both read deliveries here, so a file the command accepts is what
+// the function accepts.
 func Split(data []byte) ([]json.RawMessage, error) {
-	trimmed := bytes.TrimSpace(data)
+	trimmed := unquote(bytes.TrimSpace(data))
 	if len(trimmed) == 0 {
 		return nil, fmt.Errorf("%w: empty input", ErrMalformed)
 	}
@@ -190,11 +194,29 @@ func Split(data []byte) ([]json.RawMessage, error) {
 	return []json.RawMessage{trimmed}, nil
 }
 
+// unquote removes up to three JSON-string layers around a payload.
+func unquote(raw []byte) []byte {
+	for i := 0; i < 3 && len(raw) > 0 && raw[0] == '"'; i++ {
+		var s string
+		if json.Unmarshal(raw, &s) != nil {
+			break
+		}
+		raw = bytes.TrimSpace([]byte(s))
+	}
+	return raw
+}
+
 // Decode parses one raw event envelope.
 func Decode(raw json.RawMessage) (funchost.EventGridEvent, error) {
 	var e funchost.EventGridEvent
 	if err := json.Unmarshal(raw, &e); err != nil {
 		return e, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	if strings.TrimSpace(e.Type) == "" {
+		// A CloudEvent must carry type (CloudEvents 1.0 spec, "REQUIRED
+		// Attributes"); without it nobody can tell what happened, so the
+		// event is rejected and parked, not ignored as foreign.
+		return e, fmt.Errorf("%w: event %q has no type (CloudEvents type / Event Grid eventType)", ErrMalformed, e.ID)
 	}
 	return e, nil
 }

@@ -12,7 +12,8 @@ import (
 
 // invocation builds the request the Functions host sends for a Service Bus
 // trigger named "job": the body as a JSON string (double-encoded), the
-// message facts as quoted strings in Metadata (research §2.3).
+// message facts as quoted strings in Metadata (azure-functions-host
+// ScriptInvocationContextExtensions.cs; shared/funchost doc.go [H4], [K1]).
 func invocation(t *testing.T, body []byte) funchost.ServiceBusMessage {
 	t.Helper()
 	inner, _ := json.Marshal(string(body))

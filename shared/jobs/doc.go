@@ -35,8 +35,11 @@
 //     ErrMalformed, ErrUnsupportedVersion, ErrUnknownKind, ErrInvalid; a job
 //     kind with no handler): retrying cannot help. The Functions handler
 //     records the job as "parked" with its reason (Park: the state store
-//     document parked/<messageID>.json, listed in parked/index.json) and
-//     answers 200, so Service Bus completes the message.
+//     document parked/<messageID>.json, one create-if-absent write; the
+//     rejected events of one delivery are parked by ParkAll as a few batch
+//     documents parked/batches/<hash>.json; no index — ListParked lists the
+//     folder, and retention, PruneParked, deletes what is older than its
+//     age limit) and answers 200, so Service Bus completes the message.
 //   - Transient errors (every other error): the Functions handler answers
 //     500, Service Bus abandons the message and redelivers it, up to the
 //     queue's MaxDeliveryCount (5, set by infra); after that Service Bus

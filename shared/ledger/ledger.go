@@ -7,8 +7,14 @@
 // statestore.Store (Azure Blob Storage in production, a folder locally).
 // Every change is read → modify → conditional write (If-None-Match: * for a
 // new document, If-Match: <etag> otherwise), retried on conflict, so two
-// handlers working on the same finding at once can neither lose each other's
-// update nor both send the same notice (see ClaimNotice).
+// handlers working on the same finding at once — in one process or in many,
+// on Blob or on a folder (statestore.Dir locks across processes) — can
+// neither lose each other's update nor both send the same notice (see
+// ClaimNotice).
+//
+// An entry that is not JSON of this shape is not dropped or overwritten: the
+// read fails with a *CorruptError naming the document, which is permanent
+// (the job is parked with it) until someone repairs or deletes it.
 //
 // The ledger never holds message bodies, finding details or anything else
 // that could carry a secret value: only identifiers, dates, states and
@@ -39,6 +45,12 @@ const (
 	// StatusFailed: the channel refused it; the stage may be claimed again.
 	StatusFailed = "failed"
 )
+
+// DefaultNoticeLease is how long a claim holds: far longer than a send
+// takes (a webhook times out after 30 s, the ledger write after 30 s more),
+// and shorter than the daily scan, which re-queues every notice still due
+// and so recovers a claim whose holder died. See ClaimNotice.
+const DefaultNoticeLease = 15 * time.Minute
 
 // MaxJobs is how many job outcomes an entry keeps (the newest).
 const MaxJobs = 50
@@ -96,6 +108,29 @@ type Notice struct {
 	// Attempts counts claims (a failed notice can be claimed again).
 	Attempts int    `json:"attempts"`
 	Error    string `json:"error,omitempty"`
+	// LeaseUntil is when a claim lapses (wall clock; set while Status is
+	// claimed): a claim still unsettled after it is presumed dead and may
+	// be taken over.
+	LeaseUntil *time.Time `json:"leaseUntil,omitempty"`
+	// Takeovers counts claims taken over after their lease lapsed: each is
+	// a send that may repeat one that went out (see ClaimNotice).
+	Takeovers int `json:"takeovers,omitempty"`
+	// TakenOverAt is when the last takeover happened (wall clock).
+	TakenOverAt *time.Time `json:"takenOverAt,omitempty"`
+}
+
+// leaseLapsed reports whether a claimed notice's lease ended before now.
+// A claim written before leases existed has no LeaseUntil: its At plus the
+// default lease stands in.
+func (n Notice) leaseLapsed(now time.Time) bool {
+	if n.Status != StatusClaimed {
+		return false
+	}
+	until := n.At.Add(DefaultNoticeLease)
+	if n.LeaseUntil != nil {
+		until = *n.LeaseUntil
+	}
+	return now.After(until)
 }
 
 // Ack pauses reminders for a finding until Until.
@@ -125,14 +160,15 @@ func (e *Entry) Notice(stage, channel string) (Notice, bool) {
 	return Notice{}, false
 }
 
-// StaleClaims lists notices still "claimed" that were claimed before
-// before: the handler that claimed them most likely died between claiming
-// and reporting back, so the notice was probably never sent (see
-// ClaimNotice). Reports and the CLI show these to the operator.
-func (e *Entry) StaleClaims(before time.Time) []Notice {
+// StaleClaims lists the notices still "claimed" whose lease lapsed before
+// now (wall clock): the handler that claimed them most likely died between
+// claiming and reporting back, so the notice was probably never sent. The
+// next claim of the stage takes them over and sends again (see
+// ClaimNotice); until then `jobs dead-letters` lists them.
+func (e *Entry) StaleClaims(now time.Time) []Notice {
 	var out []Notice
 	for _, n := range e.Notices {
-		if n.Status == StatusClaimed && n.At.Before(before) {
+		if n.leaseLapsed(now) {
 			out = append(out, n)
 		}
 	}
@@ -142,8 +178,14 @@ func (e *Entry) StaleClaims(before time.Time) []Notice {
 // Ledger reads and writes entries in a Store.
 type Ledger struct {
 	Store statestore.Store
-	// Now is the clock; nil means time.Now.
+	// Now is the clock of the findings (a snapshot's capture time in a
+	// local run); nil means time.Now.
 	Now func() time.Time
+	// Wall is the clock of claim leases, which measure real elapsed time
+	// whatever Now says; nil means time.Now.
+	Wall func() time.Time
+	// Lease is how long a notice claim holds; 0 means DefaultNoticeLease.
+	Lease time.Duration
 	// MaxAttempts bounds Update's retries; 0 means DefaultMaxAttempts.
 	MaxAttempts int
 }
@@ -155,12 +197,49 @@ func (l *Ledger) now() time.Time {
 	return time.Now().UTC()
 }
 
+func (l *Ledger) wall() time.Time {
+	if l.Wall != nil {
+		return l.Wall().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (l *Ledger) lease() time.Duration {
+	if l.Lease > 0 {
+		return l.Lease
+	}
+	return DefaultNoticeLease
+}
+
+// CorruptError is a ledger document that cannot be read as an entry. It is
+// permanent (jobs.PermanentError): retrying reads the same bytes, so the job
+// is parked with the document's name, and the document is left as it is for
+// someone to look at — never dropped or overwritten.
+type CorruptError struct {
+	// Document is the name in the store ("ledger/F-….json"); Store
+	// describes the store.
+	Document, Store string
+	Err             error
+}
+
+func (e *CorruptError) Error() string {
+	return fmt.Sprintf("ledger: %s in %s is not a ledger entry (%v): repair it, or delete it to start the finding's record afresh", e.Document, e.Store, e.Err)
+}
+
+func (e *CorruptError) Unwrap() error { return e.Err }
+
+// Permanent implements jobs.PermanentError.
+func (e *CorruptError) Permanent() bool { return true }
+
 // findingIDPattern keeps IDs usable as blob and file names and out of other
 // folders ("../x").
 var findingIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
 // DocumentName is where the entry of findingID is stored.
 func DocumentName(findingID string) string { return "ledger/" + findingID + ".json" }
+
+// CheckID checks the shape of a finding ID (F-… as scans make them).
+func CheckID(findingID string) error { return checkID(findingID) }
 
 func checkID(findingID string) error {
 	if !findingIDPattern.MatchString(findingID) {
@@ -185,7 +264,11 @@ func (l *Ledger) read(ctx context.Context, findingID string) (Entry, string, err
 	}
 	var e Entry
 	if err := json.Unmarshal(data, &e); err != nil {
-		return Entry{}, "", fmt.Errorf("ledger: %s is not a ledger entry: %w", DocumentName(findingID), err)
+		return Entry{}, "", &CorruptError{Document: DocumentName(findingID), Store: l.Store.Describe(), Err: err}
+	}
+	if e.FindingID != "" && e.FindingID != findingID {
+		return Entry{}, "", &CorruptError{Document: DocumentName(findingID), Store: l.Store.Describe(),
+			Err: fmt.Errorf("it holds finding %q", e.FindingID)}
 	}
 	return e, etag, nil
 }
@@ -237,6 +320,14 @@ func (l *Ledger) Update(ctx context.Context, findingID string, fn func(*Entry) e
 		}
 		if bytes.Equal(before, after) {
 			return e, nil
+		}
+		// Every entry says when it was first written, whichever change
+		// created it (a job outcome, a claim), not 0001-01-01.
+		if e.FirstSeen.IsZero() {
+			e.FirstSeen = l.now()
+		}
+		if e.LastChecked.IsZero() {
+			e.LastChecked = e.FirstSeen
 		}
 		e.Version++
 		data, err := json.MarshalIndent(e, "", "  ")
@@ -357,73 +448,108 @@ func (l *Ledger) SetLastGoodMetadata(ctx context.Context, findingID, ref string)
 // ClaimNotice claims the right to send the notice of stage on channel for
 // findingID. Exactly one of any number of concurrent claimers gets true;
 // the conditional write decides. A (stage, channel) that was already sent,
-// or is claimed, is never claimed again: one notice per stage per finding,
-// ever. Only a failed notice (MarkNoticeFailed) can be claimed again.
+// or is claimed and its lease holds, is not claimed again: one notice per
+// stage per finding. A failed notice (MarkNoticeFailed) can be claimed
+// again, and so can a claim whose lease lapsed.
 //
-// # Crash window: at most once
+// # Crash window: a claim is a lease
 //
 // Claim, send and MarkNoticeSent are three steps. A handler that dies after
-// claiming and before marking leaves the notice "claimed" for good, and no
-// other handler will send it: a notice is delivered at most once, never
-// twice. That is the right trade-off for mail to people, and to partners
-// outside the organisation in particular: duplicate reminders teach
-// recipients to ignore or filter them and make IdP Keeper look broken, while
-// a lost one is bounded; the next escalation stage (or, once overdue, the
-// next day) claims a new stage and goes out, and the report still lists the
-// finding. The at-least-once alternative (re-claim claims older than a
-// timeout) would also resend when the handler merely got slow, and when the
-// channel accepted the message but the ledger write failed, which is far
-// more common than a crash.
+// claiming and before marking leaves the notice "claimed". Its claim holds
+// for the ledger's Lease (DefaultNoticeLease, wall clock), far longer than
+// any send; after that the claim is presumed dead, and the next claimer of
+// the stage — the job's redelivery, the follow-up the NotifyOwner handler
+// schedules when it finds a claim in flight, or at the latest the next
+// scan, which queues every notice still due — takes it over and sends
+// again. The takeover is counted on the notice (Takeovers, TakenOverAt),
+// logged as a warning by the notifier, and listed by `jobs dead-letters`.
 //
-// Operators see such a notice as status "claimed" with an old "at" in the
-// ledger document (Entry.StaleClaims lists them); MarkNoticeFailed on it
-// re-arms the stage when it should be sent after all.
+// This is the choice of a rare duplicate over a lost notice. A notice that
+// never arrives can mean a partner's certificate expires unannounced and
+// sign-in breaks; a notice that arrives twice is an annoyance. A duplicate
+// needs the handler to die (or stall for longer than the lease) after the
+// channel accepted the notice and before the ledger recorded it — a window
+// of one HTTP round trip. Even then the repeat carries the same idempotency
+// key as the first send (webhook: the Idempotency-Key header and the
+// idempotencyKey field; mail: the same Message-ID), so a receiver that
+// keeps keys, and mail systems that fold messages with one Message-ID,
+// drop it.
 func (l *Ledger) ClaimNotice(ctx context.Context, findingID, stage, channel, claimer string) (bool, error) {
-	claimed, _, err := l.ClaimNoticeFor(ctx, findingID, stage, channel, "", claimer)
-	return claimed, err
+	c, err := l.Claim(ctx, findingID, stage, channel, "", claimer)
+	return c.Won, err
 }
 
 // ClaimNoticeFor is ClaimNotice that also records the recipient and, when
 // the claim is lost, returns the notice that holds the stage (sent or
 // claimed by someone else).
 func (l *Ledger) ClaimNoticeFor(ctx context.Context, findingID, stage, channel, recipient, claimer string) (claimed bool, holder Notice, err error) {
+	c, err := l.Claim(ctx, findingID, stage, channel, recipient, claimer)
+	return c.Won, c.Holder, err
+}
+
+// Claim is what a claim attempt came to.
+type Claim struct {
+	// Won: this claimer may send.
+	Won bool
+	// Holder is the notice that holds the stage when the claim was lost
+	// (sent, or claimed and its lease holds).
+	Holder Notice
+	// Takeover: won by taking over a claim whose lease lapsed; Previous is
+	// that claim. The notice may have gone out already: send it with the
+	// same idempotency key.
+	Takeover bool
+	Previous Notice
+}
+
+// Claim claims (stage, channel) of findingID for claimer: see ClaimNotice.
+func (l *Ledger) Claim(ctx context.Context, findingID, stage, channel, recipient, claimer string) (Claim, error) {
 	if stage == "" || channel == "" || claimer == "" {
-		return false, Notice{}, errors.New("ledger: claim needs a stage, a channel and a claimer")
+		return Claim{}, errors.New("ledger: claim needs a stage, a channel and a claimer")
 	}
-	now := l.now()
-	_, err = l.Update(ctx, findingID, func(e *Entry) error {
+	now, wall := l.now(), l.wall()
+	leaseUntil := wall.Add(l.lease())
+	var c Claim
+	_, err := l.Update(ctx, findingID, func(e *Entry) error {
 		// Reset on every run: fn may run several times, the last decides.
-		claimed, holder = false, Notice{}
+		c = Claim{}
 		for i := range e.Notices {
 			n := &e.Notices[i]
 			if n.Stage != stage || n.Channel != channel {
 				continue
 			}
-			if n.Status != StatusFailed {
-				holder = *n
+			switch {
+			case n.Status == StatusFailed:
+			case n.leaseLapsed(wall):
+				c.Takeover, c.Previous = true, *n
+				n.Takeovers++
+				n.TakenOverAt = &wall
+			default:
+				c.Holder = *n
 				return nil
 			}
 			n.Status, n.ClaimedBy, n.At, n.Error = StatusClaimed, claimer, now, ""
+			n.LeaseUntil = &leaseUntil
 			n.Recipient = recipient
 			n.Attempts++
-			claimed = true
+			c.Won = true
 			return nil
 		}
 		e.Notices = append(e.Notices, Notice{
 			Stage: stage, Channel: channel, Recipient: recipient,
-			Status: StatusClaimed, ClaimedBy: claimer, At: now, Attempts: 1,
+			Status: StatusClaimed, ClaimedBy: claimer, At: now, Attempts: 1, LeaseUntil: &leaseUntil,
 		})
-		claimed = true
+		c.Won = true
 		return nil
 	})
 	if err != nil {
-		return false, Notice{}, err
+		return Claim{}, err
 	}
-	return claimed, holder, nil
+	return c, nil
 }
 
 // MarkNoticeSent records that the claimed notice was accepted by its
-// channel under messageID.
+// channel under messageID. A notice that went out is sent, whoever holds
+// the claim now.
 func (l *Ledger) MarkNoticeSent(ctx context.Context, findingID, stage, channel, messageID string) (Entry, error) {
 	now := l.now()
 	return l.Update(ctx, findingID, func(e *Entry) error {
@@ -431,17 +557,20 @@ func (l *Ledger) MarkNoticeSent(ctx context.Context, findingID, stage, channel, 
 		if n == nil {
 			return fmt.Errorf("ledger: %s: no claim for stage %s on %s", findingID, stage, channel)
 		}
-		n.Status, n.MessageID, n.At, n.Error = StatusSent, messageID, now, ""
+		n.Status, n.MessageID, n.At, n.Error, n.LeaseUntil = StatusSent, messageID, now, "", nil
 		e.StageReached = stage
 		return nil
 	})
 }
 
-// MarkNoticeFailed records that the channel refused the claimed notice; the
-// stage can then be claimed again (the job is retried, or the next run
-// tries). sendErr's text is stored shortened; channels keep URLs and
-// secrets out of their errors.
-func (l *Ledger) MarkNoticeFailed(ctx context.Context, findingID, stage, channel string, sendErr error) (Entry, error) {
+// MarkNoticeFailed records that the channel refused the notice claimer
+// claimed; the stage can then be claimed again (the job is retried, or the
+// next run tries). sendErr's text is stored shortened; channels keep URLs
+// and secrets out of their errors. A failure reported by a claimer whose
+// claim was taken over meanwhile changes nothing: the new holder's outcome
+// decides. An empty claimer speaks for whoever holds the claim (an operator
+// re-arming a stage by hand).
+func (l *Ledger) MarkNoticeFailed(ctx context.Context, findingID, stage, channel, claimer string, sendErr error) (Entry, error) {
 	now := l.now()
 	msg := "unknown error"
 	if sendErr != nil {
@@ -452,11 +581,12 @@ func (l *Ledger) MarkNoticeFailed(ctx context.Context, findingID, stage, channel
 		if n == nil {
 			return fmt.Errorf("ledger: %s: no claim for stage %s on %s", findingID, stage, channel)
 		}
-		if n.Status == StatusSent {
-			// A late failure report must not un-send a notice.
+		if n.Status == StatusSent || (n.Status == StatusClaimed && claimer != "" && n.ClaimedBy != claimer) {
+			// A late failure report must not un-send a notice, nor free
+			// a stage another handler is sending now.
 			return nil
 		}
-		n.Status, n.At, n.Error = StatusFailed, now, msg
+		n.Status, n.At, n.Error, n.LeaseUntil = StatusFailed, now, msg, nil
 		return nil
 	})
 }

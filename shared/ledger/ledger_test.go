@@ -75,7 +75,7 @@ func TestLedger(t *testing.T) {
 			})
 
 			t.Run("ClaimOneWinner", func(t *testing.T) {
-				l := &ledger.Ledger{Store: store, Now: func() time.Time { return t0 }}
+				l := &ledger.Ledger{Store: store, Now: func() time.Time { return t0 }, Wall: func() time.Time { return t0 }}
 				if _, err := l.Observe(ctx, finding("F-claim")); err != nil {
 					t.Fatal(err)
 				}
@@ -107,7 +107,7 @@ func TestLedger(t *testing.T) {
 					t.Fatal("webhook claim for d30 refused")
 				}
 				// A failure re-arms the stage; a success closes it for ever.
-				if _, err := l.MarkNoticeFailed(ctx, "F-claim", "d30", "mail", errors.New("HTTP 503")); err != nil {
+				if _, err := l.MarkNoticeFailed(ctx, "F-claim", "d30", "mail", "", errors.New("HTTP 503")); err != nil {
 					t.Fatal(err)
 				}
 				if ok, _ := l.ClaimNotice(ctx, "F-claim", "d30", "mail", "retry"); !ok {
@@ -125,7 +125,7 @@ func TestLedger(t *testing.T) {
 					t.Fatalf("notice after retry: %+v", n)
 				}
 				// A late failure report does not un-send it.
-				if _, err := l.MarkNoticeFailed(ctx, "F-claim", "d30", "mail", errors.New("late")); err != nil {
+				if _, err := l.MarkNoticeFailed(ctx, "F-claim", "d30", "mail", "retry", errors.New("late")); err != nil {
 					t.Fatal(err)
 				}
 				if ok, _ := l.ClaimNotice(ctx, "F-claim", "d30", "mail", "again"); ok {

@@ -45,9 +45,42 @@ type Channel interface {
 // trace or a recipient's mailbox from the ledger's message ID.
 const NoticeHeader = "X-IdPKeeper-Notice"
 
+// IdempotencyHeader carries a webhook notice's idempotency key, the name the
+// IETF HTTPAPI working group's draft "The Idempotency-Key HTTP Header Field"
+// (draft-ietf-httpapi-idempotency-key-header) gives it.
+const IdempotencyHeader = "Idempotency-Key"
+
 // noticeID is the deterministic identifier of a notice: the same finding and
 // stage always give the same ID.
 func noticeID(m Message) string { return m.FindingID + "/" + m.Stage }
+
+// IdempotencyKey is the key every send of one notice carries, the first and
+// any repeat after a lapsed claim (ledger.ClaimNotice): the finding and the
+// stage, so a receiver that remembers keys drops the repeat.
+func IdempotencyKey(m Message) string { return "idpkeeper:" + noticeID(m) }
+
+// internetMessageID is the stable Message-ID of a mailed notice (RFC 5322
+// msg-id: "<" dot-atom "@" domain ">"), on the sending mailbox's domain. A
+// repeat of the notice gets the same one. Graph's sendMail takes the
+// message's Internet headers as they are in the MIME form
+// (microsoft-graph-docs-contrib api-reference/v1.0/api/user-sendmail.md,
+// "When using MIME format: Provide the applicable Internet message
+// headers"), and internetMessageId is a property the sender may set on a
+// message before it is sent (message-update.md: "Updatable only if isDraft
+// = true").
+func internetMessageID(m Message, from string) string {
+	domain := "idpkeeper.invalid"
+	if _, d, ok := strings.Cut(from, "@"); ok && msgIDDomain.MatchString(d) {
+		domain = strings.ToLower(d)
+	}
+	left := msgIDUnsafe.ReplaceAllString(m.FindingID+"."+m.Stage, "-")
+	return "<idpkeeper." + left + "@" + domain + ">"
+}
+
+var (
+	msgIDUnsafe = regexp.MustCompile(`[^A-Za-z0-9.-]`)
+	msgIDDomain = regexp.MustCompile(`^[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$`)
+)
 
 // ---- Graph sendMail
 
@@ -79,7 +112,7 @@ func (g GraphMail) Send(ctx context.Context, m Message) (string, error) {
 		return "", permanent(errors.New("mail: no recipient"), "configure an owner for the dependency, or fallbackAdmin")
 	}
 	id := "mail:" + noticeID(m)
-	raw, err := mimeMessage(m, id)
+	raw, err := mimeMessage(m, id, internetMessageID(m, g.From))
 	if err != nil {
 		return "", fmt.Errorf("mail: %w", err)
 	}
@@ -142,7 +175,7 @@ func (e *graphSendError) Unwrap() error { return e.err }
 
 // mimeMessage builds the notice as multipart/alternative: the plain text and
 // the HTML part, so every mail client shows the whole ask.
-func mimeMessage(m Message, id string) ([]byte, error) {
+func mimeMessage(m Message, id, messageID string) ([]byte, error) {
 	var body bytes.Buffer
 	parts := multipart.NewWriter(&body)
 	for _, p := range []struct{ ct, content string }{{"text/plain; charset=utf-8", m.Text}, {"text/html; charset=utf-8", m.HTML}} {
@@ -168,6 +201,7 @@ func mimeMessage(m Message, id string) ([]byte, error) {
 		header("Cc", addressHeader(m.Cc))
 	}
 	header("Subject", mime.QEncoding.Encode("utf-8", m.Subject))
+	header("Message-ID", messageID)
 	header(NoticeHeader, id)
 	if strings.HasPrefix(m.Stage, overduePrefix) || m.Stage == "d1" {
 		header("Importance", "High")
@@ -241,6 +275,10 @@ type GenericPayload struct {
 	Deadline   *time.Time  `json:"deadline"`
 	To         []Recipient `json:"to"`
 	AckURL     string      `json:"ackUrl,omitempty"`
+	// IdempotencyKey is the same on every send of this notice (also the
+	// Idempotency-Key header): a repeat after a lapsed claim carries the
+	// key of the first send.
+	IdempotencyKey string `json:"idempotencyKey"`
 }
 
 // IsTeamsWorkflow reports whether u is a Teams incoming-webhook or
@@ -275,7 +313,7 @@ func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 		payload = GenericPayload{
 			FindingID: m.FindingID, Kind: m.Kind, Stage: m.Stage, Severity: m.Severity,
 			Dependency: m.Dependency, Subject: m.Subject, Text: m.Text, Deadline: m.Deadline,
-			To: m.To, AckURL: m.AckURL,
+			To: m.To, AckURL: m.AckURL, IdempotencyKey: IdempotencyKey(m),
 		}
 	}
 	body, err := json.Marshal(payload)
@@ -288,6 +326,7 @@ func (w Webhook) Send(ctx context.Context, m Message) (string, error) {
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set(NoticeHeader, noticeID(m))
+	req.Header.Set(IdempotencyHeader, IdempotencyKey(m))
 	var client *http.Client
 	if w.Client == nil {
 		client = netguard.NewClient(netguard.Options{Policy: w.Network, Timeout: 30 * time.Second})

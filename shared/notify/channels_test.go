@@ -113,9 +113,10 @@ func TestGraphMailErrors(t *testing.T) {
 
 // hook is a webhook receiver that records request bodies.
 type hook struct {
-	mu     sync.Mutex
-	bodies [][]byte
-	status int
+	mu      sync.Mutex
+	bodies  [][]byte
+	headers []http.Header
+	status  int
 }
 
 func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -128,6 +129,7 @@ func (h *hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.bodies = append(h.bodies, b)
+	h.headers = append(h.headers, r.Header.Clone())
 	w.Header().Set("x-ms-workflow-run-id", "08584")
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -38,8 +38,10 @@ type Message struct {
 	Dependency string
 	// Deadline is the finding's due date (nil when it has none).
 	Deadline *time.Time
-	// AckURL is the acknowledgement link ("" when not configured).
-	AckURL string
+	// AckURL is the acknowledgement link ("" when not configured) and
+	// AckUntil the end of the pause it grants.
+	AckURL   string
+	AckUntil *time.Time
 }
 
 // Recipients are To and Cc as "a@x, b@y", for the ledger and stdout.
@@ -53,10 +55,12 @@ func (m Message) Recipients() string {
 
 // Links are the links a notice may carry.
 type Links struct {
-	// AckURL builds the acknowledgement link for a finding (an HTTP endpoint
-	// that pauses reminders); nil means notices carry no link and owners
-	// acknowledge with `idpkeeper ack FINDING --until DATE`.
-	AckURL func(findingID string) string
+	// AckLink builds the acknowledgement link of a notice for f (an HTTP
+	// endpoint that pauses reminders: the signed link of package acklink)
+	// and the end of the pause it grants; nil, or "", means notices carry
+	// no link and owners acknowledge with `idpkeeper ack FINDING --until
+	// DATE`.
+	AckLink func(f assess.Finding) (link string, until time.Time)
 	// Report is the hosted HTML report (IDPKEEPER_REPORT_URL: the Report
 	// function's URL with format=html and its key, or a portal page). A
 	// notice links to the finding's row in it (#F-…). Only internal
@@ -75,12 +79,18 @@ func (l Links) ReportFor(findingID string) string {
 	return base + "#" + findingID
 }
 
-// Ack returns the acknowledgement link for findingID, or "".
-func (l Links) Ack(findingID string) string {
-	if l.AckURL == nil {
-		return ""
+// Ack returns the acknowledgement link for f and the end of its pause, or
+// "" when there is none.
+func (l Links) Ack(f assess.Finding) (string, *time.Time) {
+	if l.AckLink == nil {
+		return "", nil
 	}
-	return l.AckURL(findingID)
+	link, until := l.AckLink(f)
+	if link == "" {
+		return "", nil
+	}
+	until = until.UTC()
+	return link, &until
 }
 
 // Facts from Finding.Detail that a notice may quote: each key with the
@@ -178,8 +188,9 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 	}
 	m := Message{
 		FindingID: f.ID, Kind: f.Kind, Stage: stage, Severity: f.Severity.String(),
-		Dependency: f.Dependency.Ref, AckURL: links.Ack(f.ID),
+		Dependency: f.Dependency.Ref,
 	}
+	m.AckURL, m.AckUntil = links.Ack(f)
 	if f.Due != nil {
 		d := f.Due.UTC()
 		m.Deadline = &d
@@ -243,6 +254,7 @@ func Compose(f assess.Finding, stage string, cfg *config.Config, links Links) Me
 		Flows:       strings.Join(f.ImpactedUserFlows, ", "),
 		Facts:       SafeFacts(f.Detail),
 		AckURL:      m.AckURL,
+		AckUntil:    formatUntil(m.AckUntil),
 		WhyYou:      whyYou,
 		FindingID:   f.ID,
 		Stage:       stage,
@@ -383,7 +395,7 @@ type view struct {
 	Name, Action, Deadline, Dependency, Consequence string
 	Domains, Flows                                  string
 	Facts                                           []Fact
-	AckURL, Report, WhyYou                          string
+	AckURL, AckUntil, Report, WhyYou                string
 	FindingID, Stage, Severity                      string
 }
 
@@ -409,7 +421,7 @@ Facts:
   {{.Label}}: {{.Value}}{{end}}{{end}}
 {{- if .AckURL}}
 
-Already on it? Acknowledge to pause reminders until a date you choose:
+Already on it? Acknowledge to pause the reminders until {{.AckUntil}}:
   {{.AckURL}}{{end}}
 {{- if .Report}}
 
@@ -432,7 +444,7 @@ var htmlTemplate = template.Must(template.New("html").Parse(`<!DOCTYPE html>
 <table>{{range .Facts}}<tr><td>{{.Label}}</td><td><code>{{.Value}}</code></td></tr>{{end}}</table>
 {{- end}}
 {{- if .AckURL}}
-<p>Already on it? <a href="{{.AckURL}}">Acknowledge to pause reminders</a> until a date you choose.<br>{{.AckURL}}</p>
+<p>Already on it? <a href="{{.AckURL}}">Acknowledge to pause the reminders</a> until {{.AckUntil}}.<br>{{.AckURL}}</p>
 {{- end}}
 {{- if .Report}}
 <p><a href="{{.Report}}">This finding in the full report</a></p>
@@ -441,3 +453,10 @@ var htmlTemplate = template.Must(template.New("html").Parse(`<!DOCTYPE html>
 <small>Finding {{.FindingID}}, severity {{.Severity}}, notice {{.Stage}}. Sent by IdP Keeper; no secret values are ever included.</small></p>
 </body></html>
 `))
+
+func formatUntil(t *time.Time) string {
+	if t == nil {
+		return ""
+	}
+	return t.Format("2006-01-02 15:04") + " (UTC)"
+}

@@ -17,7 +17,9 @@ func testConfig() *config.Config {
 }
 
 var testLinks = notify.Links{
-	AckURL: func(id string) string { return "https://idpkeeper.contoso.com/api/ack?finding=" + id + "&t=capability" },
+	AckLink: func(f assess.Finding) (string, time.Time) {
+		return "https://idpkeeper.contoso.com/api/ack?finding=" + f.ID + "&t=capability", time.Date(2026, 12, 20, 12, 0, 0, 0, time.UTC)
+	},
 	Report: "https://portal.contoso.internal/idpkeeper/report",
 }
 

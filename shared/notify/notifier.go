@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/idpkeeper/idpkeeper/shared/assess"
@@ -39,6 +40,13 @@ type ChannelResult struct {
 	Status    string
 	MessageID string
 	Error     string
+	// Resent: sent after taking over a claim whose lease lapsed; the
+	// notice may have gone out before, under the same idempotency key.
+	Resent bool
+	// LeaseUntil, for StatusSkippedInFlight, is when the other claim
+	// lapses: a look after it either finds the notice sent or takes the
+	// claim over.
+	LeaseUntil *time.Time
 }
 
 // Notifier sends the notice due for a finding on every channel, once.
@@ -49,6 +57,9 @@ type Notifier struct {
 	// Now is the clock; nil means time.Now.
 	Now   func() time.Time
 	Links Links
+	// Logger gets a warning for every notice sent again after a lapsed
+	// claim (nil: slog.Default).
+	Logger *slog.Logger
 }
 
 // Notify observes f in the ledger, works out the stage due, and unless the
@@ -134,18 +145,27 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 	if ch.Name() == "webhook" {
 		recipient = "webhook"
 	}
-	won, holder, err := n.Ledger.ClaimNoticeFor(ctx, msg.FindingID, msg.Stage, ch.Name(), recipient, claimer)
+	claim, err := n.Ledger.Claim(ctx, msg.FindingID, msg.Stage, ch.Name(), recipient, claimer)
 	if err != nil {
 		cr.Status, cr.Error = StatusFailed, "ledger: "+err.Error()
 		return cr, fmt.Errorf("%s: ledger: %w", cr.Channel, err)
 	}
-	if !won {
+	if !claim.Won {
+		holder := claim.Holder
 		cr.MessageID = holder.MessageID
 		cr.Status = StatusSkippedInFlight
+		cr.LeaseUntil = holder.LeaseUntil
 		if holder.Status == ledger.StatusSent {
-			cr.Status = StatusSkippedAlreadySent
+			cr.Status, cr.LeaseUntil = StatusSkippedAlreadySent, nil
 		}
 		return cr, nil
+	}
+	if claim.Takeover {
+		cr.Resent = true
+		prev := claim.Previous
+		n.log().Warn("notice claim lapsed: sending again under the same idempotency key (it may have gone out already)",
+			"finding", msg.FindingID, "stage", msg.Stage, "channel", ch.Name(), "idempotencyKey", IdempotencyKey(msg),
+			"claimedBy", prev.ClaimedBy, "claimedAt", prev.At.Format(time.RFC3339), "attempt", prev.Attempts+1)
 	}
 	id, sendErr := ch.Send(ctx, msg)
 	// The outcome is recorded even when ctx ended meanwhile (the function
@@ -154,9 +174,10 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 	defer cancel()
 	if sendErr != nil {
 		cr.Status, cr.Error = StatusFailed, sendErr.Error()
-		if _, err := n.Ledger.MarkNoticeFailed(mctx, msg.FindingID, msg.Stage, ch.Name(), sendErr); err != nil {
-			// The claim stays: at most once (see ledger.ClaimNotice). A
-			// retry is needed to learn more, so this is not permanent.
+		if _, err := n.Ledger.MarkNoticeFailed(mctx, msg.FindingID, msg.Stage, ch.Name(), claimer, sendErr); err != nil {
+			// The claim stays until its lease lapses (see
+			// ledger.ClaimNotice). A retry is needed to learn more, so
+			// this is not permanent.
 			cr.Error += "; and the ledger: " + err.Error()
 			return cr, fmt.Errorf("%s: %s", cr.Channel, cr.Error)
 		}
@@ -164,12 +185,33 @@ func (n *Notifier) sendOne(ctx context.Context, ch Channel, msg Message, claimer
 	}
 	cr.Status, cr.MessageID = StatusSent, id
 	if _, err := n.Ledger.MarkNoticeSent(mctx, msg.FindingID, msg.Stage, ch.Name(), id); err != nil {
-		// Sent but not recorded: the claim stays and blocks a resend, which
-		// is what we want; report it so the job is looked at.
+		// Sent but not recorded: the claim stays and blocks a resend for
+		// its lease; after that the stage is sent again under the same
+		// idempotency key (the documented duplicate). Report it so the job
+		// is looked at.
 		cr.Status, cr.Error = StatusFailed, "sent, but the ledger was not updated: "+err.Error()
 		return cr, fmt.Errorf("%s: %s", cr.Channel, cr.Error)
 	}
 	return cr, nil
+}
+
+func (n *Notifier) log() *slog.Logger {
+	if n.Logger != nil {
+		return n.Logger
+	}
+	return slog.Default()
+}
+
+// InFlightUntil is the latest lease end among the channels another handler
+// holds (nil when none is in flight): when to look again.
+func (r Result) InFlightUntil() *time.Time {
+	var last *time.Time
+	for _, c := range r.Channels {
+		if c.Status == StatusSkippedInFlight && c.LeaseUntil != nil && (last == nil || c.LeaseUntil.After(*last)) {
+			last = c.LeaseUntil
+		}
+	}
+	return last
 }
 
 func overall(cs []ChannelResult) string {

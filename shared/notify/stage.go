@@ -89,3 +89,45 @@ func Due(e ledger.Entry, f assess.Finding, now time.Time, escalationDays []int) 
 	}
 	return Decision{Stage: stage, Due: true}
 }
+
+// AckPause is how long an acknowledgement link pauses reminders: a week,
+// as the command line's default.
+const AckPause = 7 * day
+
+// AckWindow is what the acknowledgement link of a notice of f at now grants
+// and how long it works. The pause (until) lasts AckPause but never past
+// the due date still ahead — acknowledging pauses the reminders, it does
+// not silence the day sign-in breaks. The link expires with its notice
+// stage (exp): when the next stage is due (the next threshold, the due
+// date, or for an overdue finding the next UTC day), and at the latest when
+// the pause ends; an undated finding's link works for 30 days. A later
+// notice carries a new link.
+func AckWindow(f assess.Finding, now time.Time, escalationDays []int) (until, exp time.Time) {
+	now = now.UTC()
+	until = now.Add(AckPause)
+	if f.Due == nil {
+		return until, minTime(now.Add(30*day), until)
+	}
+	due := f.Due.UTC()
+	if due.After(now) && due.Before(until) {
+		until = due
+	}
+	if !now.Before(due) {
+		y, m, d := now.Date()
+		return until, minTime(time.Date(y, m, d+1, 0, 0, 0, 0, time.UTC), until)
+	}
+	exp = due
+	for _, n := range escalationDays {
+		if t := due.Add(-time.Duration(n) * day); n > 0 && t.After(now) && t.Before(exp) {
+			exp = t
+		}
+	}
+	return until, minTime(exp, until)
+}
+
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}

@@ -77,3 +77,31 @@ func TestDue(t *testing.T) {
 		t.Fatalf("undated info: %+v", got)
 	}
 }
+
+// The pause an acknowledgement link grants, and how long the link works:
+// until the next stage (the next link), never past a due date still ahead.
+func TestAckWindow(t *testing.T) {
+	days := []int{60, 30, 14, 7, 3, 1}
+	dueAt := func(d time.Time) assess.Finding { return assess.Finding{ID: "F-1", Due: &d} }
+	at := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
+	for name, c := range map[string]struct {
+		f          assess.Finding
+		until, exp time.Time
+	}{
+		// d30 stage (due in 20 days): a week's pause; next stage d14 is in 6 days.
+		"d30": {dueAt(at.Add(20 * day)), at.Add(7 * day), at.Add(6 * day)},
+		// d7 stage (due in 5 days): the pause ends at the due date; next stage d3 in 2 days.
+		"d7": {dueAt(at.Add(5 * day)), at.Add(5 * day), at.Add(2 * day)},
+		// d1 stage (due in 10 hours): both end at the due date.
+		"d1": {dueAt(at.Add(10 * time.Hour)), at.Add(10 * time.Hour), at.Add(10 * time.Hour)},
+		// Overdue: a week, the link for today only.
+		"overdue": {dueAt(at.Add(-2 * day)), at.Add(7 * day), time.Date(2026, 11, 30, 0, 0, 0, 0, time.UTC)},
+		// Undated: a week, the link as long as the pause.
+		"undated": {assess.Finding{ID: "F-2"}, at.Add(7 * day), at.Add(7 * day)},
+	} {
+		until, exp := notify.AckWindow(c.f, at, days)
+		if !until.Equal(c.until) || !exp.Equal(c.exp) {
+			t.Errorf("%s: until %v exp %v, want %v %v", name, until, exp, c.until, c.exp)
+		}
+	}
+}

@@ -255,21 +255,44 @@ func versionTag(ctx context.Context, kv *azsecrets.Client, name, version string)
 	return tag, nil
 }
 
+// RejectedEvent is a malformed event to keep among the parked jobs.
+type RejectedEvent struct {
+	Raw     []byte
+	EventID string
+	Reason  string
+}
+
 // RecordRejectedEvent keeps a malformed event with its reason among the
 // parked jobs (so `jobs dead-letters` lists it) before the event is
 // acknowledged: nothing that arrives is silently dropped.
 func (p *Pipeline) RecordRejectedEvent(ctx context.Context, raw []byte, eventID, reason string) error {
-	if p.State == nil {
+	return p.RecordRejectedEvents(ctx, []RejectedEvent{{Raw: raw, EventID: eventID, Reason: reason}})
+}
+
+// RecordRejectedEvents parks many rejected events at once, as a few batch
+// documents written concurrently (jobs.ParkAll): a delivery of 10,000
+// malformed events is parked well within Event Grid's 30 s, under 2 s on a
+// folder or Blob Storage (BenchmarkKeyVaultEventsRejected).
+func (p *Pipeline) RecordRejectedEvents(ctx context.Context, rs []RejectedEvent) error {
+	if p.State == nil || len(rs) == 0 {
 		return nil
 	}
-	sum := sha256.Sum256(raw)
-	id := "event-" + hex.EncodeToString(sum[:12])
-	if eventID != "" {
-		id = "event-" + eventID
+	ps := make([]jobs.Parked, 0, len(rs))
+	for _, r := range rs {
+		ps = append(ps, rejectedParked(r, p.now()))
 	}
-	body := string(raw)
+	return jobs.ParkAll(ctx, p.State, ps)
+}
+
+func rejectedParked(r RejectedEvent, at time.Time) jobs.Parked {
+	sum := sha256.Sum256(r.Raw)
+	id := "event-" + hex.EncodeToString(sum[:12])
+	if r.EventID != "" {
+		id = "event-" + r.EventID
+	}
+	body := string(r.Raw)
 	if len(body) > 16<<10 {
 		body = body[:16<<10]
 	}
-	return jobs.Park(ctx, p.State, jobs.Parked{MessageID: id, Queue: "KeyVaultEvents", Reason: reason, Body: body, At: p.now()})
+	return jobs.Parked{MessageID: id, Queue: "KeyVaultEvents", Reason: r.Reason, Body: body, At: at}
 }

@@ -179,6 +179,15 @@ func (p *Pipeline) notify(ctx context.Context, f assess.Finding, d jobs.Delivery
 		return err // a channel failed: retry sends only what is missing
 	}
 	p.log().Info("notice", "finding", f.ID, "kind", f.Kind, "stage", r.Stage, "status", r.Status)
+	if until := r.InFlightUntil(); until != nil {
+		// Another handler holds the claim: it is sending now, or it died.
+		// Look again just after its lease: the notice is then sent, or the
+		// claim is taken over (ledger.ClaimNotice) — a lost notice waits
+		// minutes for its recovery, not until the next scan.
+		if err := p.scheduleRecheck(ctx, d, time.Until(*until)+time.Minute); err != nil {
+			return err
+		}
+	}
 	// What was sent, where and when is in the entry's notices; the job's
 	// outcome names only the stage, so a redelivery (which finds the stage
 	// already sent) leaves the entry exactly as the first delivery did.

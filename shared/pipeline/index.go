@@ -41,6 +41,10 @@ type IndexedEntry struct {
 	// Dependencies from the secret's idpkeeper-dependency tag (the config's
 	// keyVaultSecret entries are matched when an event arrives).
 	Dependencies []string `json:"dependencies,omitempty"`
+	// LearnedAt is when a resolve-secret job added the entry (wall
+	// clock); entries a scan wrote have none. A learned entry is carried
+	// from scan to scan for Retention.LearnedSecrets.
+	LearnedAt *time.Time `json:"learnedAt,omitempty"`
 }
 
 // NewSecretIndex builds the index from a scan's inventory.
@@ -96,17 +100,29 @@ func (ix *SecretIndex) watches(vault string) bool {
 // storeSecretIndex writes the index of a scan result. A scan lists only the
 // secrets that back a dependency; secrets that resolve-secret jobs found to
 // back nothing are carried over from the previous index (while their vault
-// is still read), so their events stay ignored without another job.
+// is still read, and for Retention.LearnedSecrets after they were learnt),
+// so their events stay ignored without another job, and the index does not
+// grow for ever with secrets long deleted.
 func (p *Pipeline) storeSecretIndex(ctx context.Context, res *scan.Result) error {
 	if p.State == nil {
 		return nil
 	}
 	ix := NewSecretIndex(res.Inventory, p.Config, res.Report.GeneratedAt)
 	if old, err := p.LoadSecretIndex(ctx); err == nil && old != nil {
+		now := time.Now().UTC()
+		cutoff := now.Add(-p.Retention.withDefaults().LearnedSecrets)
 		for _, e := range old.Secrets {
-			if _, known := ix.find(e.Vault, e.Name); !known && len(e.Dependencies) == 0 && ix.watches(e.Vault) {
-				ix.Secrets = append(ix.Secrets, e)
+			if _, known := ix.find(e.Vault, e.Name); known || len(e.Dependencies) > 0 || !ix.watches(e.Vault) {
+				continue
 			}
+			if e.LearnedAt == nil {
+				// Learnt before entries were dated: its age starts now.
+				e.LearnedAt = &now
+			}
+			if e.LearnedAt.Before(cutoff) {
+				continue
+			}
+			ix.Secrets = append(ix.Secrets, e)
 		}
 		sortEntries(ix.Secrets)
 	}
@@ -138,7 +154,8 @@ func (p *Pipeline) learnSecret(ctx context.Context, vault, name string, deps []s
 				ix = SecretIndex{Version: 1, ScannedAt: p.now(), Vaults: []string{vault}}
 			}
 		}
-		entry := IndexedEntry{Vault: vault, Name: name, Dependencies: deps}
+		learned := time.Now().UTC()
+		entry := IndexedEntry{Vault: vault, Name: name, Dependencies: deps, LearnedAt: &learned}
 		replaced := false
 		for i := range ix.Secrets {
 			if strings.EqualFold(ix.Secrets[i].Vault, vault) && strings.EqualFold(ix.Secrets[i].Name, name) {

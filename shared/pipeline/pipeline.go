@@ -75,6 +75,9 @@ type Pipeline struct {
 	// ScanTTL is how long a scan is reused by job handlers in the same
 	// process (many notify jobs arrive together after a timer scan).
 	ScanTTL time.Duration
+	// Retention is how long the timer scan keeps what accumulates in the
+	// state store; zero fields take DefaultRetention's.
+	Retention Retention
 
 	mu       sync.Mutex
 	cached   *scan.Result
@@ -180,6 +183,7 @@ func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result,
 	if err := p.storeInventory(ctx, res); err != nil {
 		return *res, nil, err
 	}
+	p.prune(ctx)
 	now := p.evaluationTime(t)
 	var queued []jobs.Job
 	for _, f := range res.Inventory.Federations {
@@ -231,6 +235,22 @@ func (p *Pipeline) ScanAndQueue(ctx context.Context, runID string) (scan.Result,
 		}
 	}
 	return *res, queued, nil
+}
+
+// Rejudge scans again, with what the jobs have learnt since the timer scan
+// (partner metadata refreshed by RefreshMetadata jobs, kept as last good),
+// and stores that report as the latest. `run`, which drains every job in
+// one process, ends with it, so that it reports the findings `scan` reports
+// (a partner's pending rollover is known only once its metadata was read).
+func (p *Pipeline) Rejudge(ctx context.Context) (scan.Result, error) {
+	res, err := p.fresh(ctx)
+	if err != nil {
+		return scan.Result{}, err
+	}
+	if err := p.storeReport(ctx, res.Report); err != nil {
+		return *res, err
+	}
+	return *res, nil
 }
 
 // noticeStage is the notice stage due for a finding, judged without its

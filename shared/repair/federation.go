@@ -221,9 +221,13 @@ func Approve(ctx context.Context, deps Deps, planID, by string) (Result, error) 
 	return res, nil
 }
 
+// ErrMalformedProposal: the stored proposal is not one IdP Keeper wrote for
+// that plan ID; nothing is applied from it.
+var ErrMalformedProposal = errors.New("repair: malformed proposal")
+
 func readProposal(ctx context.Context, store statestore.Store, planID string) (Proposal, string, error) {
-	if !journalIDPattern.MatchString(planID) {
-		return Proposal{}, "", fmt.Errorf("repair: invalid plan ID %q", planID)
+	if err := CheckID(planID); err != nil {
+		return Proposal{}, "", err
 	}
 	data, etag, err := store.Get(ctx, ProposalDocument(planID))
 	if errors.Is(err, statestore.ErrNotFound) {
@@ -234,9 +238,30 @@ func readProposal(ctx context.Context, store statestore.Store, planID string) (P
 	}
 	var p Proposal
 	if err := json.Unmarshal(data, &p); err != nil {
-		return Proposal{}, "", fmt.Errorf("repair: %s: %w", ProposalDocument(planID), err)
+		return Proposal{}, "", fmt.Errorf("%w: %s: %v", ErrMalformedProposal, ProposalDocument(planID), err)
+	}
+	if err := p.check(planID); err != nil {
+		return Proposal{}, "", fmt.Errorf("%w: %s: %v", ErrMalformedProposal, ProposalDocument(planID), err)
 	}
 	return p, etag, nil
+}
+
+// check says whether a stored proposal is whole: its plan, the partner and
+// the change to write, under the plan ID it is filed as.
+func (p Proposal) check(planID string) error {
+	switch {
+	case p.PlanID != planID:
+		return fmt.Errorf("planId %q, filed as %q", p.PlanID, planID)
+	case p.Change.ID != planID:
+		return fmt.Errorf("change.id %q, want %q", p.Change.ID, planID)
+	case p.FederationID == "" || p.Change.PartnerID != p.FederationID:
+		return fmt.Errorf("federationId %q and change.partnerId %q do not name one partner", p.FederationID, p.Change.PartnerID)
+	case p.Change.Patch == nil:
+		return errors.New("the change has no patch to write")
+	case p.Change.Action != metadata.ActionApply && p.Change.Action != metadata.ActionPropose:
+		return fmt.Errorf("the change's action %q is not one to approve", p.Change.Action)
+	}
+	return nil
 }
 
 func applyFederation(ctx context.Context, deps Deps, change metadata.ChangePlan, policy metadata.Policy, approvedBy string) (res Result, stale bool, err error) {

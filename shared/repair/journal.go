@@ -97,6 +97,18 @@ type Journal struct {
 
 var journalIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$`)
 
+// ErrInvalidID: a plan or journal ID that cannot be one (a typo, a path):
+// a usage error, found before anything is read.
+var ErrInvalidID = errors.New("repair: not a plan or journal ID")
+
+// CheckID checks the shape of a plan or journal ID.
+func CheckID(id string) error {
+	if !journalIDPattern.MatchString(id) {
+		return fmt.Errorf("%w: %q (letters, digits, '.', '_' and '-', at most 128)", ErrInvalidID, id)
+	}
+	return nil
+}
+
 // JournalDocument is where entry id is stored.
 func JournalDocument(id string) string { return "journal/" + id + ".json" }
 
@@ -114,8 +126,8 @@ func (j *Journal) Get(ctx context.Context, id string) (Entry, error) {
 }
 
 func (j *Journal) read(ctx context.Context, id string) (Entry, string, error) {
-	if !journalIDPattern.MatchString(id) {
-		return Entry{}, "", fmt.Errorf("repair: invalid journal ID %q", id)
+	if err := CheckID(id); err != nil {
+		return Entry{}, "", err
 	}
 	data, etag, err := j.Store.Get(ctx, JournalDocument(id))
 	if err != nil {

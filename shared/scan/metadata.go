@@ -375,7 +375,7 @@ type StateMetadataStore struct {
 }
 
 func metadataDoc(partnerID string) string {
-	return "metadata/" + url.PathEscape(strings.ToLower(partnerID)) + ".json"
+	return "metadata/" + partnerPart(partnerID) + ".json"
 }
 
 // Load implements metadata.Store.
@@ -500,6 +500,17 @@ type RefreshRecorder interface {
 	LoadRefresh(ctx context.Context, partnerID string) (*RefreshOutcome, error)
 }
 
+// partnerPart is a partner ID as one part of a document name: path-escaped,
+// and a leading dot escaped too, since names starting with a dot are the
+// folder store's own (locks, temporary files) and refused.
+func partnerPart(partnerID string) string {
+	e := url.PathEscape(strings.ToLower(partnerID))
+	if strings.HasPrefix(e, ".") {
+		e = "%2E" + e[1:]
+	}
+	return e
+}
+
 // SaveRefresh implements RefreshRecorder.
 func (m *MemoryStore) SaveRefresh(_ context.Context, partnerID string, o RefreshOutcome) error {
 	m.mu.Lock()
@@ -523,7 +534,7 @@ func (m *MemoryStore) LoadRefresh(_ context.Context, partnerID string) (*Refresh
 }
 
 func refreshDoc(partnerID string) string {
-	return "metadata/" + url.PathEscape(strings.ToLower(partnerID)) + ".refresh.json"
+	return "metadata/" + partnerPart(partnerID) + ".refresh.json"
 }
 
 // SaveRefresh implements RefreshRecorder: metadata/<partner>.refresh.json.

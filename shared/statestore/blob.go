@@ -119,6 +119,60 @@ func (b *Blob) Put(ctx context.Context, name string, data []byte, cond Condition
 	return string(*resp.ETag), nil
 }
 
+// maxListPages bounds List: 5,000 names a page, so 25 million documents —
+// far beyond what IdP Keeper writes — and a service that keeps answering
+// with a next marker cannot keep List going for ever.
+const maxListPages = 5000
+
+// List implements Lister.
+func (b *Blob) List(ctx context.Context, prefix string) ([]Info, error) {
+	pager := b.container.NewListBlobsFlatPager(&container.ListBlobsFlatOptions{Prefix: to.Ptr(prefix)})
+	var out []Info
+	seen := map[string]bool{}
+	for pages := 0; pager.More(); pages++ {
+		if pages >= maxListPages {
+			return nil, fmt.Errorf("statestore: list %s: more than %d pages", prefix, maxListPages)
+		}
+		page, err := pager.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("statestore: list %s: %w", prefix, err)
+		}
+		if page.NextMarker != nil && *page.NextMarker != "" {
+			if seen[*page.NextMarker] {
+				return nil, fmt.Errorf("statestore: list %s: the service repeated a page marker", prefix)
+			}
+			seen[*page.NextMarker] = true
+		}
+		if page.Segment == nil {
+			continue
+		}
+		for _, item := range page.Segment.BlobItems {
+			if item == nil || item.Name == nil {
+				continue
+			}
+			in := Info{Name: *item.Name}
+			if p := item.Properties; p != nil {
+				if p.LastModified != nil {
+					in.Modified = p.LastModified.UTC()
+				}
+				if p.ContentLength != nil {
+					in.Size = *p.ContentLength
+				}
+			}
+			out = append(out, in)
+		}
+	}
+	return out, nil
+}
+
+// Delete implements Lister.
+func (b *Blob) Delete(ctx context.Context, name string) error {
+	if _, err := b.container.NewBlobClient(name).Delete(ctx, nil); err != nil && !bloberror.HasCode(err, bloberror.BlobNotFound) {
+		return fmt.Errorf("statestore: delete %s: %w", name, err)
+	}
+	return nil
+}
+
 type readSeekNopCloser struct{ *bytes.Reader }
 
 func (readSeekNopCloser) Close() error { return nil }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -18,6 +19,8 @@ import (
 const (
 	envPhase         = "IDPKEEPER_DEPLOY_PHASE"  // initial | complete (parameter deployPhase)
 	envAckURL        = "IDPKEEPER_ACK_URL"       // parameter ackUrl
+	envAckKey        = "IDPKEEPER_ACK_KEY"       // parameter ackLinkKey
+	envReportURL     = "IDPKEEPER_REPORT_URL"    // parameter reportUrl
 	envVaultSalt     = "IDPKEEPER_KEYVAULT_SALT" // parameter keyVaultNameSalt
 	envExistingVault = "IDPKEEPER_EXISTING_KEYVAULT_NAME"
 	envGrantGraph    = "IDPKEEPER_GRANT_GRAPH_PERMISSIONS"
@@ -73,51 +76,76 @@ var (
 	provisionWait     = func(attempt int) { time.Sleep(time.Duration(attempt) * time.Minute) }
 )
 
-// postdeploy is azure.yaml's postdeploy hook. Two parts of the deployment
-// can only be made once the code runs:
+// postdeploy is azure.yaml's postdeploy hook. Parts of the deployment can
+// only be made once the code runs:
 //   - the Event Grid subscription Key Vault → KeyVaultEvents (Event Grid
 //     validates an AzureFunction endpoint when the subscription is created),
 //     and the Microsoft Graph app-role grants of the managed identity
 //     (created minutes earlier by the first provision, now replicated): both
 //     are made by a second provision with deployPhase=complete;
-//   - IDPKEEPER_ACK_URL, the Ack function's URL with its key (the key exists
-//     once the host has started).
+//   - the links notices carry: IDPKEEPER_ACK_URL, the Ack function's URL
+//     without any key (the Ack function is anonymous; each link is signed
+//     with IDPKEEPER_ACK_KEY, which this hook generates once — 32 bytes from
+//     crypto/rand — and the provision stores in Key Vault), and
+//     IDPKEEPER_REPORT_URL, the Report page with its function key (the key
+//     exists once the host has started), which only notices to owners
+//     inside the organisation carry.
 //
 // The second provision is retried; when it keeps failing the hook fails
 // with exactly what to re-run.
 func postdeploy(ctx context.Context, e env, r runner, stdout io.Writer) error {
 	changed := false
-	if e.Get(envAckURL) == "" {
+	set := func(key, value string) error {
+		if err := r.Run(ctx, "azd", "env", "set", key, value); err != nil {
+			return err
+		}
+		changed = true
+		return nil
+	}
+	appURL := strings.TrimRight(e.Get(outFunctionURL), "/")
+	if want := appURL + "/api/ack"; appURL != "" && e.Get(envAckURL) != want {
+		// Also replaces the key-carrying URL earlier versions set.
+		if err := set(envAckURL, want); err != nil {
+			return err
+		}
+	}
+	if e.Get(envAckKey) == "" {
+		key, err := newAckKey()
+		if err != nil {
+			return err
+		}
+		if err := set(envAckKey, key); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "postdeploy: generated the acknowledgement link key ("+envAckKey+"); the provision stores it in Key Vault as idpkeeper-ack-key")
+	}
+	if e.Get(envReportURL) == "" {
 		switch {
 		case !r.Has("az"):
-			fmt.Fprintln(stdout, "postdeploy: Azure CLI (az) not found: set IDPKEEPER_ACK_URL yourself (docs/deploy.md); notices then say to run `idpkeeper ack`")
+			fmt.Fprintln(stdout, "postdeploy: Azure CLI (az) not found: set "+envReportURL+" yourself (docs/deploy.md) to link notices to the report")
 		default:
 			key, err := r.Output(ctx, "az", "functionapp", "function", "keys", "list",
 				"--resource-group", e.Get(outResourceGroup), "--name", e.Get(outFunctionApp),
-				"--function-name", "Ack", "--query", "default", "--output", "tsv")
+				"--function-name", "Report", "--query", "default", "--output", "tsv")
 			if err != nil || key == "" {
-				fmt.Fprintln(stdout, "postdeploy: no function key for Ack yet; IDPKEEPER_ACK_URL stays empty (run `azd deploy` again later)")
-			} else {
-				if err := r.Run(ctx, "azd", "env", "set", envAckURL, e.Get(outFunctionURL)+"/api/ack?code="+key); err != nil {
-					return err
-				}
-				changed = true
+				fmt.Fprintln(stdout, "postdeploy: no function key for Report yet; "+envReportURL+" stays empty (run `azd deploy` again later)")
+			} else if err := set(envReportURL, appURL+"/api/report?format=html&code="+key); err != nil {
+				return err
 			}
 		}
 	}
 	if e.Get(envPhase) != phaseComplete {
-		if err := r.Run(ctx, "azd", "env", "set", envPhase, phaseComplete); err != nil {
+		if err := set(envPhase, phaseComplete); err != nil {
 			return err
 		}
-		changed = true
 	}
 	if !changed {
-		fmt.Fprintln(stdout, "postdeploy: nothing to do (deployPhase complete, IDPKEEPER_ACK_URL set)")
+		fmt.Fprintln(stdout, "postdeploy: nothing to do (deployPhase complete, the links set)")
 		return nil
 	}
 	var err error
 	for attempt := 1; attempt <= provisionAttempts; attempt++ {
-		fmt.Fprintf(stdout, "postdeploy: provisioning the second phase (Key Vault event subscription, Graph app roles, IDPKEEPER_ACK_URL), attempt %d of %d\n", attempt, provisionAttempts)
+		fmt.Fprintf(stdout, "postdeploy: provisioning the second phase (Key Vault event subscription, Graph app roles, the notice links and their key), attempt %d of %d\n", attempt, provisionAttempts)
 		if err = r.Run(ctx, "azd", "provision", "--no-prompt"); err == nil {
 			fmt.Fprintln(stdout, "postdeploy: done")
 			return nil
@@ -128,6 +156,16 @@ func postdeploy(ctx context.Context, e env, r runner, stdout io.Writer) error {
 		}
 	}
 	return errors.New(secondPhaseFailure(e, err))
+}
+
+// newAckKey returns 32 random bytes, base64: the acknowledgement link key
+// (shared/acklink.MinKeyBytes).
+func newAckKey() (string, error) {
+	b := make([]byte, 32)
+	if _, err := rand.Read(b); err != nil {
+		return "", err
+	}
+	return base64.StdEncoding.EncodeToString(b), nil
 }
 
 // secondPhaseFailure says exactly what to do when the second provision
@@ -153,16 +191,17 @@ func orPlaceholder(v, p string) string {
 
 // postdown is azure.yaml's postdown hook: it makes the next `azd up` in this
 // environment work.
-//   - deployPhase back to initial and IDPKEEPER_ACK_URL cleared: the next
-//     app and identity are new (the event subscription and the Graph grants
-//     wait for the code and the identity again; the old key is void).
+//   - deployPhase back to initial and the links cleared: the next app and
+//     identity are new (the event subscription and the Graph grants wait for
+//     the code and the identity again); the next deploy makes a new link
+//     key (the old one went with the vault) and reads the new Report key.
 //   - a new vault name salt, when infra created the vault: `azd down` only
 //     soft-deletes a Key Vault, and with purge protection its name stays
 //     taken for the retention period (7–90 days; Azure/azure-cli#29115), so
 //     the next provision would fail on the old name. The old vault stays
 //     recoverable until then; the hook says how.
 func postdown(ctx context.Context, e env, r runner, stdout io.Writer) error {
-	for _, kv := range [][2]string{{envPhase, phaseInitial}, {envAckURL, ""}} {
+	for _, kv := range [][2]string{{envPhase, phaseInitial}, {envAckURL, ""}, {envAckKey, ""}, {envReportURL, ""}} {
 		if err := r.Run(ctx, "azd", "env", "set", kv[0], kv[1]); err != nil {
 			return err
 		}

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
 	"strings"
 	"testing"
@@ -46,27 +47,61 @@ func deployed() mapEnv {
 
 func TestPostdeployFirstTimeCompletesTheDeployment(t *testing.T) {
 	provisionWait = func(int) {}
-	c := &cliRecorder{az: true, ackKey: "KEY"}
+	c := &cliRecorder{az: true, ackKey: "REPORTKEY"}
 	var out bytes.Buffer
 	if err := postdeploy(context.Background(), deployed(), c, &out); err != nil {
 		t.Fatal(err)
 	}
+	if len(c.ran) != 6 {
+		t.Fatalf("ran:\n%s", strings.Join(c.ran, "\n"))
+	}
 	want := []string{
-		"az functionapp function keys list --resource-group rg-prod --name func-idpkeeper-abc --function-name Ack --query default --output tsv",
-		"azd env set IDPKEEPER_ACK_URL https://func-idpkeeper-abc.azurewebsites.net/api/ack?code=KEY",
+		// The Ack link carries no key: the function is anonymous.
+		"azd env set IDPKEEPER_ACK_URL https://func-idpkeeper-abc.azurewebsites.net/api/ack",
+		"", // the link key, checked below
+		"az functionapp function keys list --resource-group rg-prod --name func-idpkeeper-abc --function-name Report --query default --output tsv",
+		"azd env set IDPKEEPER_REPORT_URL https://func-idpkeeper-abc.azurewebsites.net/api/report?format=html&code=REPORTKEY",
 		"azd env set IDPKEEPER_DEPLOY_PHASE complete",
 		"azd provision --no-prompt",
 	}
-	if strings.Join(c.ran, "\n") != strings.Join(want, "\n") {
-		t.Errorf("ran:\n%s", strings.Join(c.ran, "\n"))
+	for i, w := range want {
+		if w != "" && c.ran[i] != w {
+			t.Errorf("command %d: %q, want %q", i, c.ran[i], w)
+		}
+	}
+	key, ok := strings.CutPrefix(c.ran[1], "azd env set IDPKEEPER_ACK_KEY ")
+	if raw, err := base64.StdEncoding.DecodeString(key); !ok || err != nil || len(raw) != 32 {
+		t.Errorf("link key command %q: want 32 random bytes, base64", c.ran[1])
+	}
+	if strings.Contains(out.String(), key) {
+		t.Error("the hook printed the link key")
+	}
+	for _, l := range c.ran {
+		if strings.Contains(l, "function-name Ack") || strings.Contains(l, "/api/ack?code=") {
+			t.Errorf("the Ack function's key is read or put in a link: %s", l)
+		}
 	}
 
 	// Later deploys (azd deploy, azd up again) find everything set.
 	done := deployed()
-	done[envAckURL], done[envPhase] = "https://x/api/ack?code=KEY", phaseComplete
+	done[envAckURL], done[envAckKey], done[envReportURL], done[envPhase] = "https://func-idpkeeper-abc.azurewebsites.net/api/ack", key, "https://x/api/report?format=html&code=K", phaseComplete
 	c = &cliRecorder{az: true}
 	if err := postdeploy(context.Background(), done, c, &out); err != nil || len(c.ran) != 0 {
 		t.Errorf("second run: %v %v", c.ran, err)
+	}
+
+	// An earlier version's Ack URL with the function key is replaced by the
+	// keyless one, and the key generated: links stop carrying the key.
+	old := deployed()
+	old[envAckURL], old[envReportURL], old[envPhase] = "https://func-idpkeeper-abc.azurewebsites.net/api/ack?code=FUNCKEY", "https://x/api/report?format=html&code=K", phaseComplete
+	c = &cliRecorder{az: true}
+	if err := postdeploy(context.Background(), old, c, &out); err != nil {
+		t.Fatal(err)
+	}
+	ran := strings.Join(c.ran, "\n")
+	if !strings.Contains(ran, "azd env set IDPKEEPER_ACK_URL https://func-idpkeeper-abc.azurewebsites.net/api/ack\n") ||
+		!strings.Contains(ran, "azd env set IDPKEEPER_ACK_KEY ") || !strings.HasSuffix(ran, "azd provision --no-prompt") {
+		t.Errorf("upgrade ran:\n%s", ran)
 	}
 }
 
@@ -103,14 +138,15 @@ func TestPostdeployRetriesAndSaysWhatToRerun(t *testing.T) {
 // deployment phase back to initial, the old Ack key forgotten.
 func TestPostdownPreparesTheNextUp(t *testing.T) {
 	e := deployed()
-	e[envVaultSalt], e[envPhase], e[envAckURL] = "0badc0de", phaseComplete, "https://x/api/ack?code=OLD"
+	e[envVaultSalt], e[envPhase], e[envAckURL], e[envAckKey] = "0badc0de", phaseComplete, "https://x/api/ack", "OLDKEY"
 	c := &cliRecorder{}
 	var out bytes.Buffer
 	if err := postdown(context.Background(), e, c, &out); err != nil {
 		t.Fatal(err)
 	}
 	ran := strings.Join(c.ran, "\n")
-	if !strings.Contains(ran, "azd env set IDPKEEPER_DEPLOY_PHASE initial") || !strings.Contains(ran, "azd env set IDPKEEPER_ACK_URL ") {
+	if !strings.Contains(ran, "azd env set IDPKEEPER_DEPLOY_PHASE initial") || !strings.Contains(ran, "azd env set IDPKEEPER_ACK_URL ") ||
+		!strings.Contains(ran, "azd env set IDPKEEPER_ACK_KEY \n") || !strings.Contains(ran, "azd env set IDPKEEPER_REPORT_URL ") {
 		t.Errorf("ran:\n%s", ran)
 	}
 	var salt string

@@ -251,8 +251,11 @@ func TestSchemasRejectBadConfig(t *testing.T) {
 }
 
 // TestSchemasAcceptPlannedBindings checks that the bindings planned for later
-// functions (Key Vault events, Service Bus jobs) pass the schema as written in
-// the research notes (§3), so adding them will not trip TestSchemas.
+// functions (Key Vault events, Service Bus jobs) pass the schema, in the shape
+// the binding references document them (MicrosoftDocs/azure-docs
+// articles/azure-functions/functions-bindings-event-grid-trigger.md and
+// functions-bindings-service-bus-trigger.md, "function.json properties"), so
+// adding them will not trip TestSchemas.
 func TestSchemasAcceptPlannedBindings(t *testing.T) {
 	dir := schemasDir(repoRoot(t))
 	if dir == "" {
@@ -306,8 +309,8 @@ func readFunction(t *testing.T, path string) functionJSON {
 	return f
 }
 
-// TestFunctionFolders applies the host's discovery rules (research §3;
-// azure-functions-host HostFunctionMetadataProvider / Utility
+// TestFunctionFolders applies the host's discovery rules (Azure/azure-functions-host
+// HostFunctionMetadataProvider / Utility
 // FunctionNameValidationRegex / FunctionDescriptorProvider.ValidateFunction):
 // folder name = function name matching ^[a-z][a-z0-9_\-]{0,127}$ (ignore
 // case, not "host"), names unique ignoring case, ≥1 binding, exactly one
@@ -495,7 +498,11 @@ func TestSettingsReferencedAreInSample(t *testing.T) {
 			t.Errorf("functions/%s/function.json uses setting %q, which local.settings.sample.json Values does not define", name, s)
 		}
 	}
-	// Core Tools refuses to start without these (research §5.1, §1.7).
+	// Core Tools refuses to start without these (Azure/azure-functions-core-tools
+	// src/Azure.Functions.Cli/Actions/HostActions/StartHostAction.cs: "Missing
+	// value for AzureWebJobsStorage in local.settings.json" for any trigger but
+	// HTTP; Helpers/WorkerRuntimeLanguageHelper.cs reads FUNCTIONS_WORKER_RUNTIME
+	// to pick the worker).
 	for _, k := range []string{"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"} {
 		if values[k] == "" {
 			t.Errorf("local.settings.sample.json: %s is required by func start", k)
