@@ -153,15 +153,17 @@ func connectorAuth(ctx context.Context, in tenantInputs, inv inventory.Inventory
 }
 
 // scaffoldScenarios is the starting scenario file for connector c: one
-// scenario per answer Entra takes at each step a user flow calls it at.
+// scenario per answer Entra takes at each step a user flow calls it at,
+// with the claims that flow's attributes make.
 func scaffoldScenarios(inv inventory.Inventory, c inventory.APIConnector) []byte {
 	var uses []probe.ScaffoldUse
 	for _, f := range inv.UserFlows {
+		attrs := scaffoldAttributes(f.UserAttributes)
 		if inventory.SameID(f.PostFederationSignup, c.ID) {
-			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostFederationSignup})
+			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostFederationSignup, Attributes: attrs, AttributesKnown: f.UserAttributesRead})
 		}
 		if inventory.SameID(f.PostAttributeCollection, c.ID) {
-			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostAttributeCollection})
+			uses = append(uses, probe.ScaffoldUse{UserFlow: f.ID, Step: probe.StepPostAttributeCollection, Attributes: attrs, AttributesKnown: f.UserAttributesRead})
 		}
 	}
 	target := watch.DisplayURL(c.TargetURL)
@@ -176,4 +178,25 @@ func scaffoldScenarios(inv inventory.Inventory, c inventory.APIConnector) []byte
 		run += " --client-cert CERT.pfx --client-cert-password-env PFX_PASSWORD_VAR"
 	}
 	return probe.Scaffold(c.DisplayName+" ("+c.ID+")", uses, run)
+}
+
+// scaffoldAttributes turns a flow's attribute assignments into what the
+// scaffold needs: a choice's options with the default first.
+func scaffoldAttributes(in []inventory.UserFlowAttribute) []probe.ScaffoldAttribute {
+	out := make([]probe.ScaffoldAttribute, 0, len(in))
+	for _, a := range in {
+		sa := probe.ScaffoldAttribute{
+			ID: a.ID, DisplayName: a.DisplayName, Optional: a.Optional,
+			InputType: a.InputType, DataType: a.DataType, Custom: a.AttributeType == "custom",
+		}
+		for _, v := range a.Values {
+			if v.IsDefault {
+				sa.Options = append([]string{v.Value}, sa.Options...)
+			} else {
+				sa.Options = append(sa.Options, v.Value)
+			}
+		}
+		out = append(out, sa)
+	}
+	return out
 }

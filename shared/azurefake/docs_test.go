@@ -92,6 +92,9 @@ func TestFakeMatchesDocs(t *testing.T) {
 		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp"},
 		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/apiConnectorConfiguration", query: "$expand=postFederationSignup,postAttributeCollection"},
 		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userFlowIdentityProviders"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments", query: "$expand=userAttribute"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_SupplierPortal/userAttributeAssignments", query: "$expand=userAttribute"},
 		{method: "GET", path: "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email"},
 		{method: "GET", path: "/policies/crossTenantAccessPolicy/default"},
 		{method: "POST", path: "/users/idpkeeper@contoso.example/sendMail", body: `{"message":{"subject":"s","body":{"contentType":"Text","content":"c"},"toRecipients":[{"emailAddress":{"address":"a@contoso.example"}}]}}`},
@@ -136,6 +139,7 @@ func TestFakeMatchesDocs(t *testing.T) {
 		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/apiConnectorConfiguration", query: "$expand=postFederationSignup,postAttributeCollection"},
 		{method: "GET", path: "/policies/crossTenantAccessPolicy/default"},
 		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_Missing/userFlowIdentityProviders"},
+		{method: "GET", path: "/identity/b2xUserFlows/B2X_1_SupplierPortal/userAttributeAssignments", query: "$expand=userAttribute"},
 	})
 	exercised["POST /$batch"] = true
 	for _, r := range azurefake.GraphRoutes {
@@ -416,6 +420,7 @@ func TestFakeRefusesUndocumentedRequests(t *testing.T) {
 		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: url.Values{"$filter": {"displayName eq 'x'"}}.Encode()}, 400, "filter"},
 		{call{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userFlowIdentityProviders/extra"}, 400, "Resource not found for the segment 'extra'."},
 		{call{method: "GET", path: "/identity/apiConnectors", query: "$select=id,displayName"}, 400, "Query option '$select' is not documented"},
+		{call{method: "GET", path: "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments", query: "$expand=userFlow"}, 400, "Expanding 'userFlow' is not supported"},
 		{call{method: "GET", path: "/directory/federationConfigurations/graph.samlOrWsFedExternalDomainFederation", query: "$top=999"}, 400, "Query option '$top' is not documented"},
 	} {
 		status, body := do(t, srv, tc.c)

@@ -59,6 +59,7 @@ var GraphRoutes = []Route{
 	{"GET", "/identity/b2xUserFlows/{id}", "b2xidentityuserflow-get.md"},
 	{"GET", "/identity/b2xUserFlows/{id}/apiConnectorConfiguration", "b2xidentityuserflow-get-apiconnectorconfiguration.md"},
 	{"GET", "/identity/b2xUserFlows/{id}/userFlowIdentityProviders", "beta/api/b2xidentityuserflow-list-userflowidentityproviders.md"},
+	{"GET", "/identity/b2xUserFlows/{id}/userAttributeAssignments", "b2xidentityuserflow-list-userattributeassignments.md"},
 	{"GET", "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", "emailauthenticationmethodconfiguration-get.md"},
 	{"GET", "/policies/crossTenantAccessPolicy/default", "crosstenantaccesspolicyconfigurationdefault-get.md"},
 	{"POST", "/users/{id}/sendMail", "user-sendmail.md"},
@@ -131,7 +132,9 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 	// None of the reference pages of the routes served documents $select,
 	// $top or the other query options below (they document $expand and, for
 	// the partner list, one $filter): a client must not come to rely on
-	// what Graph may ignore or refuse.
+	// what Graph may ignore or refuse. (List userAttributeAssignments
+	// documents $select too; IdP Keeper reads whole assignments, so the
+	// fake still refuses it rather than transcribe a projection.)
 	for _, opt := range []string{"$select", "$top", "$skip", "$orderby", "$count", "$search"} {
 		if q.Has(opt) {
 			writeODataError(w, http.StatusBadRequest, "BadRequest", "Query option '"+opt+"' is not documented for "+rt.Method+" "+rt.Path+" ("+rt.Page+").")
@@ -258,6 +261,30 @@ func (s *Server) serveGraph(w http.ResponseWriter, r *http.Request) {
 		}
 		n, item := listOf(f.IdentityProviders)
 		s.writePage(w, r, n, item, "https://graph.microsoft.com/beta/$metadata#Collection(microsoft.graph.identityProviderBase)")
+
+	case "GET /identity/b2xUserFlows/{id}/userAttributeAssignments":
+		// The page documents $select and $expand=userAttribute (example
+		// 2). Both examples carry the collection's @odata.type at the top
+		// and no @odata.context; the items carry no @odata.type, the
+		// expanded userAttribute the one the example spells
+		// (#Microsoft.Graph.BuiltInUserFlowAttribute, …), kept as the
+		// fixture holds it.
+		expand, ok := s.expandOf(w, q, "userAttribute")
+		if !ok {
+			return
+		}
+		f := s.userFlow(params[0])
+		if f == nil {
+			notFound(w, params[0])
+			return
+		}
+		s.writePageWith(w, r, len(f.UserAttributeAssignments), func(i int) map[string]any {
+			a := untyped(f.UserAttributeAssignments[i])
+			if !expand["userAttribute"] {
+				delete(a, "userAttribute")
+			}
+			return a
+		}, map[string]any{"@odata.type": "#microsoft.graph.identityUserFlowAttributeAssignment"})
 
 	case "GET /policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email":
 		obj := t.EmailOTP
@@ -400,6 +427,15 @@ func notFound(w http.ResponseWriter, id string) {
 // as Graph writes it (concepts/paging.md). context is the page's
 // @odata.context, "" where the route's example shows none.
 func (s *Server) writePage(w http.ResponseWriter, r *http.Request, n int, item func(i int) map[string]any, context string) {
+	var top map[string]any
+	if context != "" {
+		top = map[string]any{"@odata.context": context}
+	}
+	s.writePageWith(w, r, n, item, top)
+}
+
+// writePageWith is writePage with the page's own annotations in top.
+func (s *Server) writePageWith(w http.ResponseWriter, r *http.Request, n int, item func(i int) map[string]any, top map[string]any) {
 	size := s.PageSize
 	if size <= 0 {
 		size = n + 1
@@ -419,8 +455,8 @@ func (s *Server) writePage(w http.ResponseWriter, r *http.Request, n int, item f
 		items = append(items, item(i))
 	}
 	body := map[string]any{"value": items}
-	if context != "" {
-		body["@odata.context"] = context
+	for k, v := range top {
+		body[k] = v
 	}
 	if end < n {
 		q := r.URL.Query()

@@ -76,6 +76,10 @@ type UserFlow struct {
 	IdentityProviders       []map[string]any `json:"identityProviders"`
 	PostFederationSignup    string           `json:"postFederationSignup,omitempty"`
 	PostAttributeCollection string           `json:"postAttributeCollection,omitempty"`
+	// UserAttributeAssignments are identityUserFlowAttributeAssignment
+	// objects as the list example shows them, each with its userAttribute
+	// (served only when expanded).
+	UserAttributeAssignments []map[string]any `json:"userAttributeAssignments,omitempty"`
 }
 
 // Vault is one Key Vault's secrets.

@@ -184,6 +184,23 @@ func Generate(spec Spec) *Tenant {
 			uf.PostFederationSignup = connectorID((2 * f) % spec.Connectors)
 			uf.PostAttributeCollection = connectorID((2*f + 1) % spec.Connectors)
 		}
+		// What an attribute page collects: the built-ins most flows ask
+		// for and one custom attribute, as the list page shows them
+		// (b2xidentityuserflow-list-userattributeassignments.md).
+		for _, a := range []struct {
+			id, name, kind string
+			optional       bool
+		}{{"Email", "Email Address", "builtIn", false}, {"GivenName", "Given Name", "builtIn", false}, {"Surname", "Surname", "builtIn", false},
+			{"City", "City", "builtIn", true}, {"PostalCode", "Postal Code", "builtIn", false}, {"extension_0b1c2d3e4f5a6b7c8d9e0f1a2b3c4d5e_PartnerNumber", "Partner number", "custom", false}} {
+			odataType := "#Microsoft.Graph.BuiltInUserFlowAttribute"
+			if a.kind == "custom" {
+				odataType = "#Microsoft.Graph.CustomUserFlowAttribute"
+			}
+			uf.UserAttributeAssignments = append(uf.UserAttributeAssignments, map[string]any{
+				"id": a.id, "isOptional": a.optional, "requiresVerification": false, "userInputType": "TextBox", "displayName": a.name, "userAttributeValues": []any{},
+				"userAttribute": map[string]any{"@odata.type": odataType, "id": a.id, "displayName": a.name, "description": a.name, "userFlowAttributeType": a.kind, "dataType": "string"},
+			})
+		}
 		tn.UserFlows = append(tn.UserFlows, uf)
 	}
 
@@ -302,7 +319,7 @@ func pages(n, size int) int {
 func ShapeOf(tn *azurefake.Tenant, graphPage int) Shape {
 	flowChain := 0
 	for _, f := range tn.UserFlows {
-		flowChain = max(flowChain, 1, pages(len(f.IdentityProviders), graphPage))
+		flowChain = max(flowChain, 1, pages(len(f.IdentityProviders), graphPage), pages(len(f.UserAttributeAssignments), graphPage))
 	}
 	sh := Shape{VaultChains: map[string]int{}}
 	sh.GraphChain = max(

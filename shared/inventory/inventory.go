@@ -137,6 +137,46 @@ type UserFlow struct {
 	// API connector IDs called at each step; empty when the step has none.
 	PostFederationSignup    string `json:"postFederationSignup,omitempty"`
 	PostAttributeCollection string `json:"postAttributeCollection,omitempty"`
+	// UserAttributes are the attributes the flow's attribute page collects
+	// (userAttributeAssignments), in the order Graph lists them. They are
+	// what Entra sends an API connector before creating the user.
+	UserAttributes []UserFlowAttribute `json:"userAttributes,omitempty"`
+	// UserAttributesRead is false when the assignments could not be read
+	// (a gap, or an inventory stored before they were read): then
+	// UserAttributes says nothing about what the flow collects.
+	UserAttributesRead bool `json:"userAttributesRead,omitempty"`
+}
+
+// UserFlowAttribute is one identityUserFlowAttributeAssignment of a user
+// flow with its userAttribute (identityuserflowattributeassignment.md,
+// identityuserflowattribute.md).
+type UserFlowAttribute struct {
+	// ID is the user flow attribute's id as Graph spells it: a built-in
+	// one such as "City", a custom one "extension_<appId>_<Name>".
+	ID          string `json:"id"`
+	DisplayName string `json:"displayName,omitempty"`
+	// Optional is isOptional: the user may leave it empty.
+	Optional             bool `json:"isOptional,omitempty"`
+	RequiresVerification bool `json:"requiresVerification,omitempty"`
+	// InputType is userInputType (textBox, dateTimeDropdown,
+	// radioSingleSelect, dropdownSingleSelect, emailBox,
+	// checkboxMultiSelect), in lower camel case whatever Graph's casing.
+	InputType string `json:"userInputType,omitempty"`
+	// DataType is the attribute's dataType (string, boolean, int64,
+	// stringCollection, dateTime); "" when Graph did not say.
+	DataType string `json:"dataType,omitempty"`
+	// AttributeType is userFlowAttributeType: builtIn, custom or required.
+	AttributeType string `json:"userFlowAttributeType,omitempty"`
+	// Values are the input options (userAttributeValues) of a choice.
+	Values []UserFlowAttributeValue `json:"userAttributeValues,omitempty"`
+}
+
+// UserFlowAttributeValue is one input option of a choice attribute
+// (userattributevaluesitem.md).
+type UserFlowAttributeValue struct {
+	Name      string `json:"name"`
+	Value     string `json:"value"`
+	IsDefault bool   `json:"isDefault,omitempty"`
 }
 
 // Where a user flow's identity providers were read from.

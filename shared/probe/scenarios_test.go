@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -352,5 +353,93 @@ func TestScaffoldParsesAndCoversEveryAnswer(t *testing.T) {
 	}
 	if scs, err := probe.ParseScenarios("s.yaml", probe.Scaffold("Unused", nil, "x")); err != nil || len(scs) != 2 {
 		t.Errorf("unused connector: %v %d", err, len(scs))
+	}
+}
+
+// The scaffold takes each flow's own attributes: custom ones as Entra sends
+// them (extension_<appId without hyphens>_<Name>), built-in ones as Graph
+// user properties, optional ones marked, values by type; a flow whose
+// attributes could not be read falls back to the documented claims and the
+// file says so. Every variant parses as it is written.
+func TestScaffoldUsesTheFlowsAttributes(t *testing.T) {
+	attrs := []probe.ScaffoldAttribute{
+		{ID: "Email", InputType: "emailBox", DataType: "string"},
+		{ID: "City", DisplayName: "City", InputType: "textBox", DataType: "string", Optional: true},
+		{ID: "PostalCode", InputType: "textBox", DataType: "string"},
+		{ID: "extension_3f2a9c1e-7b6d-4e0a-8c5f-1d2b3a4e5f60_Tier", DisplayName: "Tier", InputType: "radioSingleSelect", DataType: "string", Custom: true, Options: []string{"gold", "silver"}},
+		{ID: "extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Seats", DisplayName: "Seats", InputType: "textBox", DataType: "int64", Custom: true},
+		{ID: "extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Terms", DisplayName: "Terms", InputType: "checkboxMultiSelect", DataType: "boolean", Custom: true, Optional: true},
+	}
+	out := probe.Scaffold("Loyalty check (a3b1)", []probe.ScaffoldUse{
+		{UserFlow: "B2X_1_PartnerSignUp", Step: probe.StepPostAttributeCollection, Attributes: attrs, AttributesKnown: true},
+		{UserFlow: "B2X_1_PartnerSignUp", Step: probe.StepPostFederationSignup, Attributes: attrs, AttributesKnown: true},
+		{UserFlow: "B2X_1_Unread", Step: probe.StepPostAttributeCollection},
+	}, "idpkeeper probe api https://api.example/x --scenarios FILE")
+	scs, err := probe.ParseScenarios("scaffold.yaml", out)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	if len(scs) != 3+2+3 {
+		t.Fatalf("%d scenarios, want one per outcome per step:\n%s", len(scs), out)
+	}
+	pac := scs[0].Claims
+	want := map[string]any{
+		"email": "someone@partner.example", "city": "Example City", "postalCode": "12345",
+		"extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Tier":  "gold",
+		"extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Seats": 42,
+		"extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Terms": true,
+	}
+	for k, v := range want {
+		// The same text and the same JSON kind: 42 a number, true a
+		// boolean, "12345" a string.
+		_, gotString := pac[k].(string)
+		_, wantString := v.(string)
+		if got, ok := pac[k]; !ok || fmt.Sprint(got) != fmt.Sprint(v) || gotString != wantString {
+			t.Errorf("postAttributeCollection claim %s = %#v, want %#v", k, got, v)
+		}
+	}
+	for _, k := range []string{"Email", "City", "extension_3f2a9c1e-7b6d-4e0a-8c5f-1d2b3a4e5f60_Tier", "jobTitle", "streetAddress"} {
+		if _, ok := pac[k]; ok {
+			t.Errorf("postAttributeCollection sends %s, which the flow does not collect under that name", k)
+		}
+	}
+	text := string(out)
+	for _, line := range []string{
+		`      city: Example City  # optional: not sent when left empty`,
+		`      extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Tier: gold  # custom attribute "Tier"; one of gold, silver`,
+		`      extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Terms: true  # custom attribute "Terms"; optional: not sent when left empty`,
+		`#   The attribute page that follows collects email, city, postalCode, extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Tier,`,
+		`# Called by user flow B2X_1_Unread at postAttributeCollection.`,
+		`#   Its attributes could not be read (see the scan's gaps): the claims are those Entra's`,
+	} {
+		if !strings.Contains(text, line) {
+			t.Errorf("scaffold lacks %q:\n%s", line, out)
+		}
+	}
+	// After federation: what the identity provider gives, not the page.
+	if pfs := scs[3].Claims; scs[3].Step != probe.StepPostFederationSignup || pfs["email"] == nil || pfs["city"] != nil || pfs["extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_Tier"] != nil {
+		t.Errorf("postFederationSignup claims = %v", scs[3].Claims)
+	}
+	// The unread flow: today's documented claims.
+	if un := scs[5].Claims; un["jobTitle"] != "Supplier" || un["streetAddress"] == nil || len(un) != 10 {
+		t.Errorf("fallback claims = %v", un)
+	}
+}
+
+func TestClaimName(t *testing.T) {
+	for _, tc := range []struct {
+		a    probe.ScaffoldAttribute
+		want string
+	}{
+		{probe.ScaffoldAttribute{ID: "City"}, "city"},
+		{probe.ScaffoldAttribute{ID: "PostalCode"}, "postalCode"},
+		{probe.ScaffoldAttribute{ID: "displayName"}, "displayName"},
+		{probe.ScaffoldAttribute{ID: "MobilePhone"}, "mobilePhone"},
+		{probe.ScaffoldAttribute{ID: "extension_d09380e2b4c642b9a203fb816a04a7ad_Hobby", Custom: true}, "extension_d09380e2b4c642b9a203fb816a04a7ad_Hobby"},
+		{probe.ScaffoldAttribute{ID: "extension_d09380e2-b4c6-42b9-a203-fb816a04a7ad_Hobby", Custom: true}, "extension_d09380e2b4c642b9a203fb816a04a7ad_Hobby"},
+	} {
+		if got := probe.ClaimName(tc.a); got != tc.want {
+			t.Errorf("ClaimName(%q) = %q, want %q", tc.a.ID, got, tc.want)
+		}
 	}
 }

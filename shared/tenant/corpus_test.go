@@ -97,6 +97,17 @@ func TestReaderOverDocumentedExamples(t *testing.T) {
 			f.IdentityProvidersSource != inventory.SourceUserFlowIdentityProviders || !reflect.DeepEqual(f.IdentityProviders, wantIdPs) {
 			t.Errorf("user flow %d = %+v", i, f)
 		}
+		// List userAttributeAssignments, example 2: PascalCase input
+		// types and Microsoft.Graph.*UserFlowAttribute type names read as
+		// the resource pages name them.
+		wantAttrs := []inventory.UserFlowAttribute{
+			{ID: "City", DisplayName: "City", InputType: "radioSingleSelect", DataType: "string", AttributeType: "builtIn",
+				Values: []inventory.UserFlowAttributeValue{{Name: "S", Value: "1", IsDefault: true}}},
+			{ID: "extension_guid_shoeSize", DisplayName: "Shoe size", InputType: "textBox", DataType: "string", AttributeType: "custom"},
+		}
+		if !f.UserAttributesRead || !reflect.DeepEqual(f.UserAttributes, wantAttrs) {
+			t.Errorf("user flow %d attributes (read %v) = %+v", i, f.UserAttributesRead, f.UserAttributes)
+		}
 	}
 	if inv.EmailOTP == nil || inv.EmailOTP.State != "enabled" || inv.EmailOTP.AllowExternalIDToUseEmailOTP != "default" {
 		t.Errorf("email OTP = %+v", inv.EmailOTP)
@@ -108,7 +119,7 @@ func TestReaderOverDocumentedExamples(t *testing.T) {
 		t.Errorf("gaps = %+v", inv.Gaps)
 	}
 	// One request per documented route, the per-flow ones once per flow.
-	if got := len(replay.Answered()); got != 10 {
+	if got := len(replay.Answered()); got != 12 {
 		t.Errorf("%d requests: %v", got, replay.Answered())
 	}
 }

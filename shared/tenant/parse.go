@@ -1,6 +1,8 @@
 package tenant
 
 import (
+	"encoding/json"
+	"errors"
 	"reflect"
 	"strings"
 
@@ -198,4 +200,74 @@ func userFlowProviderOf(p models.IdentityProviderBaseable) (inventory.UserFlowId
 func legacyProviderOf(p models.IdentityProviderable) (inventory.UserFlowIdentityProvider, bool) {
 	out := inventory.UserFlowIdentityProvider{ID: str(p.GetId()), DisplayName: str(p.GetName()), Type: str(p.GetTypeEscaped())}
 	return out, out.ID != ""
+}
+
+// parseAssignment maps one identityUserFlowAttributeAssignment
+// (identityuserflowattributeassignment.md) with its expanded userAttribute
+// (identityuserflowattribute.md). Enumerations are compared without case:
+// the list page's examples write "RadioSingleSelect" and "TextBox" where
+// the resource page lists radioSingleSelect and textBox.
+func parseAssignment(raw []byte) (inventory.UserFlowAttribute, error) {
+	if kind := jsonKind(raw); kind != "an object" {
+		return inventory.UserFlowAttribute{}, errors.New("the item is " + kind + ", not an object")
+	}
+	var a struct {
+		ID                   string  `json:"id"`
+		DisplayName          *string `json:"displayName"`
+		IsOptional           *bool   `json:"isOptional"`
+		RequiresVerification *bool   `json:"requiresVerification"`
+		UserInputType        *string `json:"userInputType"`
+		UserAttributeValues  []struct {
+			Name      *string `json:"name"`
+			Value     *string `json:"value"`
+			IsDefault *bool   `json:"isDefault"`
+		} `json:"userAttributeValues"`
+		UserAttribute *struct {
+			ID                    string  `json:"id"`
+			DisplayName           *string `json:"displayName"`
+			UserFlowAttributeType *string `json:"userFlowAttributeType"`
+			DataType              *string `json:"dataType"`
+		} `json:"userAttribute"`
+	}
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return inventory.UserFlowAttribute{}, err
+	}
+	out := inventory.UserFlowAttribute{
+		ID:                   a.ID,
+		DisplayName:          str(a.DisplayName),
+		Optional:             a.IsOptional != nil && *a.IsOptional,
+		RequiresVerification: a.RequiresVerification != nil && *a.RequiresVerification,
+		InputType:            enumValue(str(a.UserInputType), "textBox", "dateTimeDropdown", "radioSingleSelect", "dropdownSingleSelect", "emailBox", "checkboxMultiSelect"),
+	}
+	if u := a.UserAttribute; u != nil {
+		// The assignment's id is the attribute's in both examples; the
+		// attribute's own id is the one its page defines.
+		if u.ID != "" {
+			out.ID = u.ID
+		}
+		if out.DisplayName == "" {
+			out.DisplayName = str(u.DisplayName)
+		}
+		out.AttributeType = enumValue(str(u.UserFlowAttributeType), "builtIn", "custom", "required")
+		out.DataType = enumValue(str(u.DataType), "string", "boolean", "int64", "stringCollection", "dateTime")
+	}
+	if out.ID == "" {
+		return inventory.UserFlowAttribute{}, errors.New("it has no id")
+	}
+	for _, v := range a.UserAttributeValues {
+		out.Values = append(out.Values, inventory.UserFlowAttributeValue{Name: str(v.Name), Value: str(v.Value), IsDefault: v.IsDefault != nil && *v.IsDefault})
+	}
+	return out, nil
+}
+
+// enumValue is the documented member v names, ignoring case; a value the
+// page does not list (unknownFutureValue, a new one) is kept as Graph
+// wrote it.
+func enumValue(v string, members ...string) string {
+	for _, m := range members {
+		if strings.EqualFold(v, m) {
+			return m
+		}
+	}
+	return v
 }

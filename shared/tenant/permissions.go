@@ -80,6 +80,11 @@ var GraphPermissions = []Permission{
 		Note: "documented in beta only, with the write permission; where it is refused the v1.0 $expand=identityProviders list is used instead and the inventory says so",
 	},
 	{
+		Method: "GET", Endpoint: "/identity/b2xUserFlows/{id}/userAttributeAssignments?$expand=userAttribute", Page: "b2xidentityuserflow-list-userattributeassignments.md",
+		Documented: "IdentityUserFlow.Read.All", Permission: "IdentityUserFlow.Read.All", Phase: "read",
+		Why: "which attributes a user flow collects is unknown (scaffolded contract scenarios then start from the claims Entra documents)",
+	},
+	{
 		Method: "GET", Endpoint: "/policies/authenticationMethodsPolicy/authenticationMethodConfigurations/email", Page: "emailauthenticationmethodconfiguration-get.md",
 		Documented: "Policy.Read.All", Permission: "Policy.Read.All", Phase: "read",
 		Why: "email one-time passcode state is unknown",

@@ -437,7 +437,12 @@ func (r *Reader) readConnectors(ctx context.Context, inv *inventory.Inventory) e
 //     the v1.0 expansion, lists built-in providers (email one-time passcode)
 //     and SAML/WS-Fed partners. Where it is refused (403/404) the expanded
 //     v1.0 list is kept, the flow records which list it has, and one gap says
-//     that partners and built-in providers may be missing from it.
+//     that partners and built-in providers may be missing from it;
+//   - userAttributeAssignments with their userAttribute expanded
+//     (b2xidentityuserflow-list-userattributeassignments.md, example 2):
+//     what the flow's attribute page collects, and so what Entra sends an
+//     API connector before creating the user. A 403 or 404 there is a gap
+//     for that flow only, and the flow says its attributes are unknown.
 func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) error {
 	var flows []inventory.UserFlow
 	var gaps []inventory.Gap
@@ -493,6 +498,17 @@ func (r *Reader) readUserFlows(ctx context.Context, inv *inventory.Inventory) er
 		default:
 			flows[i].PostFederationSignup, flows[i].PostAttributeCollection = pfs, pac
 		}
+		attrs, err := r.userAttributeAssignments(ctx, flows[i].ID)
+		switch {
+		case IsGap(err):
+			mu.Lock()
+			gaps = append(gaps, inventory.Gap{Source: "graph:" + assignmentsPath(flows[i].ID), Reason: gapReason(err) + "; which attributes user flow " + flows[i].ID + " collects is unknown"})
+			mu.Unlock()
+		case err != nil:
+			return err
+		default:
+			flows[i].UserAttributes, flows[i].UserAttributesRead = attrs, true
+		}
 		idps, err := r.userFlowIdentityProviders(ctx, flows[i].ID)
 		switch {
 		case IsGap(err):
@@ -540,6 +556,35 @@ func (r *Reader) apiConnectorConfiguration(ctx context.Context, rt route) (postF
 		postAttributeCollection = str(c.GetId())
 	}
 	return postFederationSignup, postAttributeCollection, nil
+}
+
+func assignmentsPath(flowID string) string {
+	return "/identity/b2xUserFlows/" + url.PathEscape(flowID) + "/userAttributeAssignments"
+}
+
+// userAttributeAssignments lists what a flow's attribute page collects.
+// The items are read with encoding/json, not the SDK's models: the page's
+// examples write userInputType in PascalCase ("TextBox"), which the SDK's
+// enum parser drops without an error, and name the expanded attribute's
+// type "#Microsoft.Graph.CustomUserFlowAttribute", which its discriminator
+// does not know; userFlowAttributeType says built-in or custom instead.
+func (r *Reader) userAttributeAssignments(ctx context.Context, flowID string) ([]inventory.UserFlowAttribute, error) {
+	rt := route{path: assignmentsPath(flowID), query: url.Values{"$expand": {"userAttribute"}}}
+	out := []inventory.UserFlowAttribute{}
+	err := r.graph().eachPage(ctx, rt, r.MaxPages, func(items []json.RawMessage) error {
+		for i, raw := range items {
+			a, err := parseAssignment(raw)
+			if err != nil {
+				// An attribute that cannot be read would make the
+				// scaffolded scenarios quietly leave it out: fail, as for
+				// the flow's identity providers.
+				return &ShapeError{Method: "GET", Path: rt.String(), Reason: fmt.Sprintf("item %d: %v", i+1, err)}
+			}
+			out = append(out, a)
+		}
+		return nil
+	})
+	return out, err
 }
 
 func (r *Reader) userFlowIdentityProviders(ctx context.Context, flowID string) ([]inventory.UserFlowIdentityProvider, error) {

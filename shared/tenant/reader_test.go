@@ -266,6 +266,76 @@ func TestAPIConnectorConfigurationForbiddenIsAGapForThatFlow(t *testing.T) {
 	}
 }
 
+// A user flow's attribute assignments (List userAttributeAssignments with
+// $expand=userAttribute) are read page by page, in Graph's order, with
+// their options and types; a 403 on one flow is a gap for that flow only,
+// whose attributes are then marked unknown, and the other flow keeps its
+// own.
+func TestUserAttributeAssignmentsPagedAndForbiddenPerFlow(t *testing.T) {
+	srv := azurefake.NewServer(exampleTenant(t))
+	defer srv.Close()
+	srv.PageSize = 2 // six assignments: three pages
+	srv.AddFault(azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/B2X_1_SupplierPortal/userAttributeAssignments", Status: 403, Code: "Authorization_RequestDenied", Message: "Insufficient privileges to complete the operation."})
+	inv, err := newReader(t, srv).Read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	tenant.SortInventory(&inv)
+	partner, supplier := inv.UserFlows[0], inv.UserFlows[1]
+	var ids []string
+	for _, a := range partner.UserAttributes {
+		ids = append(ids, a.ID)
+	}
+	if !partner.UserAttributesRead || strings.Join(ids, ",") != "Email,GivenName,Surname,City,PostalCode,extension_3f2a9c1e7b6d4e0a8c5f1d2b3a4e5f60_PartnerNumber" {
+		t.Errorf("partner flow attributes (read %v): %v", partner.UserAttributesRead, ids)
+	}
+	if city := partner.UserAttributes[3]; !city.Optional || city.InputType != "textBox" || city.DataType != "string" || city.AttributeType != "builtIn" {
+		t.Errorf("City = %+v", city)
+	}
+	if custom := partner.UserAttributes[5]; custom.AttributeType != "custom" || custom.DisplayName != "Partner number" || custom.Optional {
+		t.Errorf("custom attribute = %+v", custom)
+	}
+	if supplier.UserAttributesRead || len(supplier.UserAttributes) != 0 || supplier.PostAttributeCollection == "" {
+		t.Errorf("supplier flow = %+v", supplier)
+	}
+	if len(inv.Gaps) != 1 || inv.Gaps[0].Source != "graph:/identity/b2xUserFlows/B2X_1_SupplierPortal/userAttributeAssignments" ||
+		!strings.Contains(inv.Gaps[0].Reason, "HTTP 403") || !strings.Contains(inv.Gaps[0].Reason, "IdentityUserFlow.Read.All") ||
+		!strings.Contains(inv.Gaps[0].Reason, "which attributes user flow B2X_1_SupplierPortal collects is unknown") {
+		t.Errorf("gaps = %+v", inv.Gaps)
+	}
+	pages := 0
+	for _, r := range srv.Requests() {
+		if strings.HasSuffix(r.Path, "/B2X_1_PartnerSignUp/userAttributeAssignments") {
+			pages++
+		}
+	}
+	if pages != 3 {
+		t.Errorf("%d requests for the partner flow's six assignments in pages of 2, want 3", pages)
+	}
+}
+
+// A 400 on the assignments fails the read (the request is wrong), and so
+// does an assignment without an id: a scaffold that silently lost an
+// attribute would test less than the flow sends.
+func TestUserAttributeAssignmentsBadRequestOrShapeFails(t *testing.T) {
+	for _, tc := range []struct {
+		fault azurefake.Fault
+		want  string
+	}{
+		{azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments", Status: 400, Code: "BadRequest", Message: "Invalid $expand."}, "HTTP 400 BadRequest: Invalid $expand."},
+		{azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments", Body: `{"value":[{"isOptional":true}]}`}, "item 1: it has no id"},
+		{azurefake.Fault{PathPrefix: "/v1.0/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments", Body: `{"value":{}}`}, "value is an object, not an array"},
+	} {
+		srv := azurefake.NewServer(exampleTenant(t))
+		srv.AddFault(tc.fault)
+		_, err := newReader(t, srv).Read(context.Background())
+		srv.Close()
+		if err == nil || !strings.Contains(err.Error(), "/identity/b2xUserFlows/B2X_1_PartnerSignUp/userAttributeAssignments") || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("err = %v, want one naming the request and %q", err, tc.want)
+		}
+	}
+}
+
 // Only 403 and 404 mean "cannot see this part". A 400 means the request is
 // wrong: the read fails, naming the request and Graph's message.
 func TestBadRequestFailsTheReadWithPathAndMessage(t *testing.T) {
@@ -504,7 +574,7 @@ func TestEveryReadCallIsInThePermissionTable(t *testing.T) {
 		}
 		routes[p.Method+" "+p.Endpoint] = true
 	}
-	if len(routes) != 9 {
+	if len(routes) != 10 {
 		t.Errorf("%d distinct calls: %v", len(routes), routes)
 	}
 	if len(inv.Gaps) != 1 || !strings.Contains(inv.Gaps[0].Reason, "(the app needs the Graph application permission Policy.Read.All)") {
