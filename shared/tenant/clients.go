@@ -111,7 +111,7 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 	graphLimiter := NewLimiter("graph", GraphMaxInFlight)
 	clientOptions := msgraphsdk.GetDefaultClientOptions()
 	middleware := msgraphcore.GetDefaultMiddlewaresWithOptions(&clientOptions)
-	httpClient := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(&limitedTransport{next: capped, limiter: graphLimiter}, middleware...)}
+	httpClient := &http.Client{Transport: khttp.NewCustomTransportWithParentTransport(&limitedTransport{next: capped, limiter: graphLimiter, maxRetries: int((&khttp.RetryHandlerOptions{}).GetMaxRetries())}, middleware...)}
 	adapter, err := msgraphsdk.NewGraphRequestAdapterWithParseNodeFactoryAndSerializationWriterFactoryAndHttpClient(auth, nil, nil, httpClient)
 	if err != nil {
 		return nil, fmt.Errorf("graph request adapter: %w", err)
@@ -131,7 +131,7 @@ func NewClients(cred azcore.TokenCredential, opts ClientOptions) (*Clients, erro
 		limiter := NewLimiter("keyvault:"+strings.ToLower(host), VaultMaxInFlight)
 		kv, err := azsecrets.NewClient(u, cred, &azsecrets.ClientOptions{
 			ClientOptions: azcore.ClientOptions{
-				Transport:       &http.Client{Transport: &limitedTransport{next: capped, limiter: limiter}},
+				Transport:       &http.Client{Transport: &limitedTransport{next: capped, limiter: limiter, maxRetries: VaultMaxRetries}},
 				Retry:           policy.RetryOptions{MaxRetries: VaultMaxRetries},
 				PerCallPolicies: []policy.Policy{countAttempts{}},
 			},

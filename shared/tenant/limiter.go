@@ -25,8 +25,13 @@ import (
 //     window at one, so the service's budget is probed again from below
 //     instead of by a burst;
 //   - requests sent again after a 429 go before requests sent for the first
-//     time, so a throttled request is not throttled again by newcomers and
-//     stays within the SDK's retry limit.
+//     time, and those sent most often before those sent less, so a
+//     throttled request is not throttled again by newcomers and stays
+//     within the SDK's retry limit. The SDK sleeps the Retry-After itself
+//     and comes back about when the hold ends — on a busy machine a little
+//     after — so the limiter keeps the service for the retries it expects
+//     (a request answered 429 below the SDK's retry limit) until they are
+//     back and answered, or retryGrace past the hold.
 //
 // Graph documents that "Backing off requests using the Retry-After delay is
 // the fastest way to recover from throttling because Microsoft Graph
@@ -44,7 +49,22 @@ type Limiter struct {
 	waiters   []*waiter
 	seq       uint64
 	stats     ServiceStats
+
+	// Retries by attempt (1 = the first retry): due are answered 429 and
+	// expected back from their SDK (until dueUntil); active are back,
+	// waiting or in flight. Only waiters at the highest such attempt are
+	// admitted.
+	due      map[int]int
+	active   map[int]int
+	dueUntil time.Time
+	dueTimer *time.Timer
 }
+
+// retryGrace is how long past a hold the limiter keeps the service for the
+// retries it expects: the SDKs sleep the same Retry-After, so they come
+// back within moments unless the machine is starved; a retry that never
+// comes (its caller gave up) costs at most this.
+const retryGrace = 2 * time.Second
 
 // ServiceStats is what a Limiter saw of one service.
 type ServiceStats struct {
@@ -72,6 +92,9 @@ type waiter struct {
 	// upTo: the waiter takes up to n slots, at least one.
 	upTo bool
 	got  int
+	// tracked: a request of the limited transport, counted in active
+	// until retryFinished.
+	tracked bool
 }
 
 // NewLimiter paces one service with at most maxInFlight requests in
@@ -80,7 +103,8 @@ func NewLimiter(service string, maxInFlight int) *Limiter {
 	if maxInFlight < 1 {
 		maxInFlight = 1
 	}
-	return &Limiter{service: service, max: float64(maxInFlight), window: float64(maxInFlight), stats: ServiceStats{Service: service}}
+	return &Limiter{service: service, max: float64(maxInFlight), window: float64(maxInFlight), stats: ServiceStats{Service: service},
+		due: map[int]int{}, active: map[int]int{}}
 }
 
 // Stats returns what the limiter has seen so far.
@@ -116,6 +140,12 @@ func (l *Limiter) wait(ctx context.Context, w *waiter) (int, error) {
 	l.mu.Lock()
 	l.seq++
 	w.seq = l.seq
+	if w.tracked {
+		if l.due[w.priority] > 0 {
+			l.due[w.priority]-- // an expected retry has come back
+		}
+		l.active[w.priority]++
+	}
 	l.waiters = append(l.waiters, w)
 	l.grantLocked(time.Now())
 	l.mu.Unlock()
@@ -137,6 +167,9 @@ func (l *Limiter) wait(ctx context.Context, w *waiter) (int, error) {
 				break
 			}
 		}
+		if w.tracked {
+			l.active[w.priority]--
+		}
 		l.grantLocked(time.Now())
 		return 0, ctx.Err()
 	}
@@ -156,6 +189,7 @@ func (l *Limiter) grantLocked(now time.Time) {
 		}
 		return
 	}
+	top := l.topRetryLocked(now)
 	for len(l.waiters) > 0 {
 		best := 0
 		for i, w := range l.waiters {
@@ -165,6 +199,19 @@ func (l *Limiter) grantLocked(now time.Time) {
 			}
 		}
 		w := l.waiters[best]
+		if w.priority < top {
+			// Wait for the requests sent more often, due back from their
+			// SDK or in flight; if they never come, until dueUntil.
+			if l.dueTimer == nil && now.Before(l.dueUntil) {
+				l.dueTimer = time.AfterFunc(l.dueUntil.Sub(now), func() {
+					l.mu.Lock()
+					l.dueTimer = nil
+					l.grantLocked(time.Now())
+					l.mu.Unlock()
+				})
+			}
+			return
+		}
 		free := int(l.window) - l.inflight
 		switch {
 		case w.upTo && free >= 1:
@@ -183,6 +230,48 @@ func (l *Limiter) grantLocked(now time.Time) {
 		l.waiters = append(l.waiters[:best], l.waiters[best+1:]...)
 		close(w.ready)
 	}
+}
+
+// topRetryLocked is the highest attempt among retries due or active (0:
+// none). Due retries not back by dueUntil are forgotten. l.mu is held.
+func (l *Limiter) topRetryLocked(now time.Time) int {
+	if !now.Before(l.dueUntil) {
+		clear(l.due)
+	}
+	top := 0
+	for k, n := range l.due {
+		if n > 0 && k > top {
+			top = k
+		}
+	}
+	for k, n := range l.active {
+		if n > 0 && k > top {
+			top = k
+		}
+	}
+	return top
+}
+
+// retryFinished notes that a request of the limited transport, sent for
+// the attempt-th time (0: the first), has its answer; throttled and below
+// the SDK's retry limit, it is due back as the next attempt.
+func (l *Limiter) retryFinished(attempt int, comesBack bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.active[attempt] > 0 {
+		l.active[attempt]--
+	}
+	if comesBack {
+		l.due[attempt+1]++
+		until := l.holdUntil
+		if now := time.Now(); until.Before(now) {
+			until = now
+		}
+		if until = until.Add(retryGrace); until.After(l.dueUntil) {
+			l.dueUntil = until
+		}
+	}
+	l.grantLocked(time.Now())
 }
 
 // release hands n slots back.
@@ -257,6 +346,10 @@ func withSlotsHeld(ctx context.Context) context.Context {
 type limitedTransport struct {
 	next    http.RoundTripper
 	limiter *Limiter
+	// maxRetries is the SDK's retry limit: a request answered 429 before
+	// it is reached is sent again (kiota's retry handler and azcore's
+	// retry policy both sleep the Retry-After first).
+	maxRetries int
 }
 
 func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -271,7 +364,7 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 		return resp, err
 	}
 	attempt := attemptOf(req)
-	if err := t.limiter.acquire(ctx, 1, attempt); err != nil {
+	if _, err := t.limiter.wait(ctx, &waiter{n: 1, priority: attempt, tracked: true}); err != nil {
 		return nil, err
 	}
 	retries := 0
@@ -280,8 +373,11 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	}
 	t.limiter.sent(1, retries)
 	resp, err := t.next.RoundTrip(req)
-	t.limiter.release(1)
+	// The answer is judged before the slot is handed back, so no request
+	// waiting for the slot is sent into a throttle just announced.
 	if err != nil {
+		t.limiter.retryFinished(attempt, false)
+		t.limiter.release(1)
 		return resp, err
 	}
 	switch {
@@ -290,6 +386,8 @@ func (t *limitedTransport) RoundTrip(req *http.Request) (*http.Response, error) 
 	case resp.StatusCode < 500:
 		t.limiter.observe(1, 0, 0)
 	}
+	t.limiter.retryFinished(attempt, resp.StatusCode == http.StatusTooManyRequests && attempt < t.maxRetries)
+	t.limiter.release(1)
 	return resp, nil
 }
 

@@ -109,3 +109,63 @@ func TestLimiterCancelledWaiter(t *testing.T) {
 		t.Errorf("inflight %d, waiters %d after the cancelled waiter", l.inflight, len(l.waiters))
 	}
 }
+
+// A request answered 429 below its SDK's retry limit is due back: until it
+// is back and answered, requests sent fewer times wait, even after the hold
+// ends (its SDK sleeps the same Retry-After and may come back late); a
+// retry that never comes back holds them for at most retryGrace past the
+// hold.
+func TestLimiterKeepsTheServiceForDueRetries(t *testing.T) {
+	l := NewLimiter("t", 8)
+	ctx := context.Background()
+	granted := func(priority int) <-chan error {
+		ch := make(chan error, 1)
+		go func() {
+			_, err := l.wait(ctx, &waiter{n: 1, priority: priority, tracked: true})
+			ch <- err
+		}()
+		return ch
+	}
+	// Attempt 1 of a request answered 429, Retry-After 50 ms.
+	l.observe(0, 1, 50*time.Millisecond)
+	l.retryFinished(1, true)
+	newcomer := granted(0)
+	select {
+	case <-newcomer:
+		t.Fatal("a first attempt went out while a retry was due back")
+	case <-time.After(200 * time.Millisecond): // well past the hold
+	}
+	retry := granted(2)
+	if err := <-retry; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-newcomer:
+		t.Fatal("a first attempt went out while the retry was in flight")
+	case <-time.After(50 * time.Millisecond):
+	}
+	l.retryFinished(2, false) // answered
+	l.release(1)
+	select {
+	case err := <-newcomer:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(time.Second):
+		t.Fatal("the first attempt still waits after the retry was answered")
+	}
+	l.retryFinished(0, false)
+	l.release(1)
+
+	// A retry that never comes back: newcomers wait until retryGrace past
+	// the hold, then go.
+	l.observe(0, 1, 10*time.Millisecond)
+	l.retryFinished(0, true)
+	start := time.Now()
+	if err := <-granted(0); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < retryGrace-100*time.Millisecond || waited > retryGrace+time.Second {
+		t.Errorf("a first attempt waited %v for a retry that never came, want about retryGrace (%v)", waited, retryGrace)
+	}
+}

@@ -54,6 +54,16 @@ func TestThrottlingIsHonoured(t *testing.T) {
 	r := newReader(t, srv)
 	got, stats, err := r.ReadWithStats(context.Background())
 	if err != nil {
+		// The vault's requests in order, to see who was throttled when.
+		t0 := time.Time{}
+		for _, q := range srv.Requests() {
+			if strings.Contains(q.Host, "vault") {
+				if t0.IsZero() {
+					t0 = q.At
+				}
+				t.Logf("vault request at %6.3f s: %d %s?%s Retry-After %q", q.At.Sub(t0).Seconds(), q.Status, q.Path, q.Query, q.RetryAfter)
+			}
+		}
 		t.Fatalf("the throttled scan failed: %v", err)
 	}
 	tenant.SortInventory(&want)
