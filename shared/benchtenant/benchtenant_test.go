@@ -82,9 +82,6 @@ func TestCriticalPath(t *testing.T) {
 // is read under config's limits (issue 12: at most 1 MB and 100,000 nodes),
 // so the scale benchmark runs on a config a real deployment could load.
 func TestLargeConfigFitsLimits(t *testing.T) {
-	if testing.Short() {
-		t.Skip("generating the L tenant takes seconds; -short")
-	}
 	tn := benchtenant.Generate(benchtenant.L)
 	if len(tn.Config) > config.MaxFileBytes {
 		t.Fatalf("the L config is %d bytes, over config.MaxFileBytes %d", len(tn.Config), config.MaxFileBytes)
