@@ -7,9 +7,11 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"strings"
@@ -325,13 +327,20 @@ func (a *functionsApp) job(ctx context.Context, inv *funchost.Invocation) (*func
 	}
 }
 
-// ack pauses reminders for a finding: GET or POST
-// /api/ack?finding=F&until=UNIX&exp=UNIX&sig=… — the signed link in notices
-// (package acklink). The function is anonymous: the link's signature, bound
-// to the finding, the pause and the link's expiry, is the authorisation, so
-// the Functions key never leaves the tenant's admins. Answers: 200 paused;
-// 400 not a link; 403 signature wrong; 410 expired; 404 finding unknown;
-// 503 no key configured (nothing is accepted then).
+// ack pauses reminders for a finding: /api/ack?finding=F&until=UNIX&exp=
+// UNIX&sig=… — the signed link in notices (package acklink). The function is
+// anonymous: the link's signature, bound to the finding, the pause and the
+// link's expiry, is the authorisation, so the Functions key never leaves the
+// tenant's admins.
+//
+// Opening the link (GET) changes nothing: it checks the link and answers a
+// page with one button that POSTs the same link. Mail gateways that scan
+// links — the partners' as well as ours (Defender Safe Links and the like
+// fetch every URL in a message) — would otherwise pause every reminder they
+// deliver. POST pauses, and answers JSON, or a page when the browser asks
+// for HTML. Answers: 200 (a confirmation page, or paused); 400 not a link;
+// 403 signature wrong; 410 expired; 404 finding unknown; 405 another
+// method; 503 no key configured (nothing is accepted then).
 func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*funchost.InvocationResponse, error) {
 	log := inv.Logger()
 	req, err := inv.HTTPRequest("req")
@@ -365,6 +374,20 @@ func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*func
 	if err != nil {
 		return nil, err
 	}
+	switch strings.ToUpper(req.Method) {
+	case http.MethodGet, http.MethodHead:
+		e, err := p.Ledger.Get(ctx, grant.FindingID)
+		if errors.Is(err, statestore.ErrNotFound) || (err == nil && e.Version == 0) {
+			return httpJSON(404, map[string]string{"error": "no such finding: " + grant.FindingID}), nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return ackPage(200, ackConfirmation(e, grant)), nil
+	case http.MethodPost:
+	default:
+		return httpJSON(405, map[string]string{"error": "open the link (GET) and confirm (POST)"}), nil
+	}
 	by := "link"
 	if v := strings.TrimSpace(req.Query["by"]); v != "" {
 		by = "link:" + clipText(v, 64)
@@ -377,8 +400,57 @@ func (a *functionsApp) ack(ctx context.Context, inv *funchost.Invocation) (*func
 		return nil, err
 	}
 	log.Info("reminders paused by link", "finding", grant.FindingID, "until", e.Ack.Until.Format(time.RFC3339), "by", e.Ack.By)
-	return httpJSON(200, map[string]any{"finding": grant.FindingID, "pausedUntil": e.Ack.Until, "by": e.Ack.By,
-		"message": "Thank you: reminders for this finding are paused until " + e.Ack.Until.Format("2006-01-02 15:04") + " UTC."}), nil
+	message := "Thank you: reminders for this finding are paused until " + e.Ack.Until.Format("2006-01-02 15:04") + " UTC."
+	if acceptsHTML(req.Headers) {
+		return ackPage(200, "<h1>Reminders paused</h1>\n<p>"+html.EscapeString(message)+"</p>"), nil
+	}
+	return httpJSON(200, map[string]any{"finding": grant.FindingID, "pausedUntil": e.Ack.Until, "by": e.Ack.By, "message": message}), nil
+}
+
+// ackConfirmation is the page a GET of an acknowledgement link answers: what
+// would be paused, until when, and the one button that does it (a POST of
+// the same link: the form's action is the query the page was opened with).
+func ackConfirmation(e ledger.Entry, g acklink.Grant) string {
+	what := e.FindingID
+	if e.Kind != "" || e.Dependency != "" {
+		what = strings.TrimSpace(e.Kind + " " + e.Dependency)
+	}
+	return "<h1>Pause reminders?</h1>\n<p>Reminders about <strong>" + html.EscapeString(what) + "</strong> (" + html.EscapeString(e.FindingID) +
+		") will pause until " + html.EscapeString(g.Until.Format("2006-01-02 15:04")) + " UTC. Use this when you are already working on it.</p>\n" +
+		"<form method=\"post\"><button type=\"submit\">Pause reminders until " + html.EscapeString(g.Until.Format("2 January 2006")) + "</button></form>\n" +
+		"<p>This link works until " + html.EscapeString(g.Expires.Format("2006-01-02 15:04")) + " UTC.</p>"
+}
+
+// ackPage wraps body in a small page that loads nothing and cannot be
+// framed; the form posts back to the same URL (its signed query included).
+func ackPage(status int, body string) *funchost.InvocationResponse {
+	page := "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\">" +
+		"<meta name=\"robots\" content=\"noindex\"><title>IdP Keeper</title></head>\n<body>\n" + body + "\n</body></html>\n"
+	return (&funchost.InvocationResponse{}).SetOutput("res", funchost.HTTPResponse{
+		StatusCode: status,
+		Body:       page,
+		Headers: map[string]string{
+			"Content-Type":            "text/html; charset=utf-8",
+			"Content-Security-Policy": "default-src 'none'; form-action 'self'; frame-ancestors 'none'",
+			"Cache-Control":           "no-store",
+			"Referrer-Policy":         "no-referrer",
+			"X-Content-Type-Options":  "nosniff",
+		},
+	})
+}
+
+// acceptsHTML: a browser's form post asks for text/html first.
+func acceptsHTML(headers map[string][]string) bool {
+	for k, vs := range headers {
+		if strings.EqualFold(k, "Accept") {
+			for _, v := range vs {
+				if strings.Contains(v, "text/html") {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func clipText(s string, n int) string {

@@ -205,15 +205,29 @@ func TestKeyVaultEventsFunction(t *testing.T) {
 	}
 }
 
-// ackRequest is the host's invocation of the Ack function for query.
+// ackRequest is the host's invocation of the Ack function for query: a
+// POST, the button on the page the link opens (ackOpen: the GET).
 func ackRequest(t *testing.T, query url.Values) string {
+	t.Helper()
+	return ackRequestMethod(t, "POST", query)
+}
+
+// ackOpen is the host's invocation of the Ack function when the link is
+// opened (GET), as a person or a mail gateway's link scanner does.
+func ackOpen(t *testing.T, query url.Values) string {
+	t.Helper()
+	return ackRequestMethod(t, "GET", query)
+}
+
+func ackRequestMethod(t *testing.T, method string, query url.Values) string {
 	t.Helper()
 	q := map[string]string{}
 	for k := range query {
 		q[k] = query.Get(k)
 	}
 	b, _ := json.Marshal(q)
-	return strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":`+string(b), 1)
+	payload := strings.Replace(hostPayload(t, "http_report.json"), `"Query":{"format":"json"}`, `"Query":`+string(b), 1)
+	return strings.Replace(payload, `"Method":"GET"`, `"Method":"`+method+`"`, 1)
 }
 
 var ackLinkPattern = regexp.MustCompile(`https?://[^\s"<>]+/api/ack\?[^\s"<>]+`)
@@ -222,7 +236,9 @@ var ackLinkPattern = regexp.MustCompile(`https?://[^\s"<>]+/api/ack\?[^\s"<>]+`)
 // anonymous Ack function, and only that: another finding, a longer pause,
 // another key, an expired or malformed link are refused (400/403/410), a
 // signed link for a finding the ledger does not know is 404, and without a
-// key nothing is accepted (503).
+// key nothing is accepted (503). Opening the link (GET) pauses nothing — a
+// mail gateway's link scanner opens every link — it answers a page whose
+// button POSTs the link.
 func TestAckFunctionVerifiesSignedLinks(t *testing.T) {
 	key := make([]byte, 32)
 	for i := range key {
@@ -255,9 +271,29 @@ func TestAckFunctionVerifiesSignedLinks(t *testing.T) {
 		t.Errorf("the notice does not say until when:\n%s", data)
 	}
 
-	_, out := app.invoke(t, "Ack", ackRequest(t, q))
+	_, out := app.invoke(t, "Ack", ackOpen(t, q))
+	if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, `<form method="post">`) || !strings.Contains(body, "Pause reminders until") {
+		t.Fatalf("opening the link: %d %s", status, body)
+	}
+	if res := out["Outputs"].(map[string]any)["res"].(map[string]any); !strings.Contains(fmt.Sprint(res["headers"]), "text/html") {
+		t.Errorf("the confirmation page's headers: %v", res["headers"])
+	}
+	if e, _ := p.Ledger.Get(context.Background(), finding); e.Ack != nil {
+		t.Fatalf("opening the link paused the reminders: %+v", e.Ack)
+	}
+	_, out = app.invoke(t, "Ack", ackRequestMethod(t, "PUT", q))
+	if status, _ := reportOutput(t, out); status != 405 {
+		t.Errorf("PUT: %d, want 405", status)
+	}
+	_, out = app.invoke(t, "Ack", ackRequest(t, q))
 	if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, "pausedUntil") {
 		t.Fatalf("ack: %d %s", status, body)
+	}
+	// The button of the page: a browser asks for HTML and gets a page.
+	fromBrowser := strings.Replace(ackRequest(t, q), `"Accept":["application/json"]`, `"Accept":["text/html,application/xhtml+xml"]`, 1)
+	_, out = app.invoke(t, "Ack", fromBrowser)
+	if status, body := reportOutput(t, out); status != 200 || !strings.Contains(body, "<h1>Reminders paused</h1>") {
+		t.Fatalf("ack from a browser: %d %s", status, body)
 	}
 	e, _ := p.Ledger.Get(context.Background(), finding)
 	until, _ := strconv.ParseInt(q.Get("until"), 10, 64)
@@ -293,9 +329,11 @@ func TestAckFunctionVerifiesSignedLinks(t *testing.T) {
 		"expired":            {expiredURL.Query(), 410},
 		"an unknown finding": {unknownURL.Query(), 404},
 	} {
-		_, out := app.invoke(t, "Ack", ackRequest(t, c.q))
-		if status, body := reportOutput(t, out); status != c.want {
-			t.Errorf("%s: answered %d %s, want %d", name, status, body, c.want)
+		for _, req := range []string{ackOpen(t, c.q), ackRequest(t, c.q)} {
+			_, out := app.invoke(t, "Ack", req)
+			if status, body := reportOutput(t, out); status != c.want {
+				t.Errorf("%s: answered %d %s, want %d", name, status, body, c.want)
+			}
 		}
 	}
 	t.Setenv(settingAckKey, "")
