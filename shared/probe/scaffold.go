@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"unicode"
 
 	"gopkg.in/yaml.v3"
 )
@@ -156,11 +157,36 @@ type scaffoldClaim struct {
 // provider gives; before creating the user, email (always sent), every
 // attribute the page collects, and what the provider gives that the page
 // does not ask for.
-func claimsFor(u ScaffoldUse) []scaffoldClaim {
-	var out []scaffoldClaim
+// maxClaimName bounds the claim names written as YAML keys (YAML 1.2
+// section 7.4.3: an implicit key is limited to 1024 Unicode characters,
+// counted as written, escapes included).
+const maxClaimName = 512
+
+// plausibleClaim: a name a directory attribute can have — no control
+// characters (which YAML would escape, lengthening the key) and not over
+// maxClaimName bytes (extension property names are at most 120).
+func plausibleClaim(name string) bool {
+	if name == "" || len(name) > maxClaimName {
+		return false
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || !unicode.IsPrint(r) && r != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
+func claimsFor(u ScaffoldUse) (out []scaffoldClaim, leftOut int) {
 	seen := map[string]bool{}
 	add := func(c scaffoldClaim) {
-		if c.name == "" || seen[strings.ToLower(c.name)] {
+		// A YAML key is at most 1024 characters on one line; no
+		// directory attribute name comes near (extension properties: 120).
+		if !plausibleClaim(c.name) {
+			leftOut++
+			return
+		}
+		if seen[strings.ToLower(c.name)] {
 			return
 		}
 		seen[strings.ToLower(c.name)] = true
@@ -218,7 +244,19 @@ func claimsFor(u ScaffoldUse) []scaffoldClaim {
 			add(scaffoldClaim{name: n, value: documented(n), comment: "from the identity provider, when it gives it"})
 		}
 	}
-	return out
+	return out, leftOut
+}
+
+// commentText keeps text from the tenant (names, display names, choice
+// values) on its comment line: a line break in it would start a line of
+// YAML of its own in the file.
+func commentText(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) || r == '\u2028' || r == '\u2029' || r == '\u0085' {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 func strconvQuote(s string) string {
@@ -241,13 +279,19 @@ func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
 	q := func(v any) string {
 		if s, ok := v.(string); ok {
 			out, _ := yaml.Marshal(s)
-			return strings.TrimSpace(string(out))
+			if t := strings.TrimSuffix(string(out), "\n"); !strings.Contains(t, "\n") && !strings.HasPrefix(t, "|") && !strings.HasPrefix(t, ">") {
+				return t
+			}
+			// A block scalar would need the entry's indentation: a
+			// double-quoted scalar (JSON's escapes) stays on its line.
+			out, _ = json.Marshal(s)
+			return string(out)
 		}
 		// JSON is YAML's flow style: numbers, booleans, lists on one line.
 		out, _ := json.Marshal(v)
 		return string(out)
 	}
-	fmt.Fprintf(&b, "# Contract scenarios for API connector %s.\n", connector)
+	fmt.Fprintf(&b, "# Contract scenarios for API connector %s.\n", commentText(connector))
 	if len(uses) == 0 {
 		fmt.Fprintf(&b, "# No user flow calls it yet: the scenarios are for the first step Entra calls a connector at,\n")
 		fmt.Fprintf(&b, "# with the claims Entra's documentation shows there.\n")
@@ -255,10 +299,13 @@ func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
 	}
 	fallback := false
 	for _, u := range uses {
+		if _, n := claimsFor(u); n > 0 {
+			fmt.Fprintf(&b, "# Left out: %d attribute name(s) no directory attribute can have (control characters, or over %d bytes).\n", n, maxClaimName)
+		}
 		if u.UserFlow == "" {
 			continue
 		}
-		fmt.Fprintf(&b, "# Called by user flow %s at %s.\n", u.UserFlow, u.Step)
+		fmt.Fprintf(&b, "# Called by user flow %s at %s.\n", commentText(u.UserFlow), u.Step)
 		switch {
 		case !u.AttributesKnown && u.Step == StepPostFederationSignup:
 			fmt.Fprintf(&b, "#   Its attributes could not be read (see the scan's gaps): what the attribute page after\n")
@@ -272,7 +319,7 @@ func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
 			for _, a := range u.Attributes {
 				names = append(names, ClaimName(a))
 			}
-			fmt.Fprintf(&b, "#   The attribute page that follows collects %s;\n", strings.Join(names, ", "))
+			fmt.Fprintf(&b, "#   The attribute page that follows collects %s;\n", commentText(strings.Join(names, ", ")))
 			fmt.Fprintf(&b, "#   a continuation may return any of them to prefill it.\n")
 		case u.Step == StepPostAttributeCollection:
 			fmt.Fprintf(&b, "#   The claims are the attributes the flow collects (userAttributeAssignments).\n")
@@ -284,12 +331,12 @@ func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
 	} else {
 		b.WriteString("# it out, as Entra does for an attribute without a value), then run:\n")
 	}
-	fmt.Fprintf(&b, "#   %s\n", run)
+	fmt.Fprintf(&b, "#   %s\n", commentText(run))
 	b.WriteString("scenarios:\n")
 	label := map[Outcome]string{Continue: "continues", Block: "is blocked", ValidationError: "gets a validation error"}
 	seen := map[string]bool{}
 	for _, u := range uses {
-		claims := claimsFor(u)
+		claims, _ := claimsFor(u)
 		for _, o := range stepOutcomes[u.Step] {
 			name := string(u.Step) + ": " + label[o]
 			if u.UserFlow != "" {
@@ -303,7 +350,7 @@ func Scaffold(connector string, uses []ScaffoldUse, run string) []byte {
 			for _, c := range claims {
 				fmt.Fprintf(&b, "      %s: %s", q(c.name), q(c.value))
 				if c.comment != "" {
-					fmt.Fprintf(&b, "  # %s", c.comment)
+					fmt.Fprintf(&b, "  # %s", commentText(c.comment))
 				}
 				b.WriteString("\n")
 			}

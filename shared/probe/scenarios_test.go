@@ -17,6 +17,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/idpkeeper/idpkeeper/shared/probe"
 )
@@ -442,4 +443,43 @@ func TestClaimName(t *testing.T) {
 			t.Errorf("ClaimName(%q) = %q, want %q", tc.a.ID, got, tc.want)
 		}
 	}
+}
+
+// Whatever the tenant names its connector, flows, attributes and choices,
+// the scaffold parses as a scenario file and carries each collected
+// attribute as the claim Entra sends: text from the tenant cannot break
+// out of its YAML comment or value.
+//
+//	go test -run='^$' -fuzz=FuzzScaffold -fuzztime=60s ./shared/probe/
+func FuzzScaffold(f *testing.F) {
+	f.Add("Loyalty check", "B2X_1_PartnerSignUp", "City", "City", "preferred", false, true)
+	f.Add("x\nscenarios: []", "flow\r\n- name: y", "extension_3f2a9c1e-7b6d-4e0a-8c5f-1d2b3a4e5f60_Tier", "T\u2028ier", "a\nb: c", true, false)
+	f.Fuzz(func(t *testing.T, connector, flow, attrID, display, option string, custom, optional bool) {
+		if attrID == "" {
+			return // Graph items without an id are refused before the scaffold
+		}
+		for _, s := range []string{connector, flow, attrID, display, option} {
+			if !utf8.ValidString(s) {
+				return // the names come from JSON, decoded to valid UTF-8
+			}
+		}
+		attr := probe.ScaffoldAttribute{ID: attrID, DisplayName: display, Custom: custom, Optional: optional,
+			InputType: "radioSingleSelect", DataType: "string", Options: []string{option, "other"}}
+		out := probe.Scaffold(connector, []probe.ScaffoldUse{{UserFlow: flow, Step: probe.StepPostAttributeCollection,
+			Attributes: []probe.ScaffoldAttribute{attr}, AttributesKnown: true}}, "idpkeeper probe api URL --scenarios FILE")
+		scs, err := probe.ParseScenarios("scaffold.yaml", out)
+		if err != nil {
+			if strings.Contains(err.Error(), "name is used twice") || strings.Contains(err.Error(), "at most") {
+				return // names or sizes the fuzzer made collide or grow; not a quoting problem
+			}
+			t.Fatalf("the scaffold does not parse: %v\n%s", err, out)
+		}
+		if len(scs) != 3 {
+			t.Fatalf("%d scenarios, want one per outcome (3):\n%s", len(scs), out)
+		}
+		claim := probe.ClaimName(attr)
+		if _, ok := scs[0].Claims[claim]; !ok && !strings.Contains(string(out), "Left out: 1 attribute name(s)") {
+			t.Fatalf("claim %q missing from %v:\n%s", claim, scs[0].Claims, out)
+		}
+	})
 }
