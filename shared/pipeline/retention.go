@@ -8,6 +8,7 @@ import (
 	"github.com/idpkeeper/idpkeeper/shared/jobs"
 	"github.com/idpkeeper/idpkeeper/shared/notify"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 // Retention says how long the state store keeps what would otherwise pile
@@ -27,8 +28,13 @@ type Retention struct {
 	// secret index (a secret found to back nothing) is carried over from
 	// scan to scan. After that its next event is looked up once more.
 	LearnedSecrets time.Duration
+	// WatchHistory: an endpoint's watch history (watch/endpoints/…) not
+	// written for this long belongs to an endpoint no longer watched (a
+	// watched one is written every round); its daily summaries, kept
+	// watch.KeepDays, have all aged out by then.
+	WatchHistory time.Duration
 	// SweepMax bounds the documents one sweep deletes per folder (parked,
-	// notices, reports), the oldest first: a backlog (a retention
+	// notices, reports, watch histories), the oldest first: a backlog (a retention
 	// shortened, a flood of rejected events) is worked off over several
 	// timer runs instead of one that outlasts the function timeout.
 	SweepMax int
@@ -39,6 +45,7 @@ var DefaultRetention = Retention{
 	Parked:         90 * 24 * time.Hour,
 	Notices:        400 * 24 * time.Hour,
 	LearnedSecrets: 30 * 24 * time.Hour,
+	WatchHistory:   watch.KeepDays * 24 * time.Hour,
 	SweepMax:       5000,
 }
 
@@ -52,6 +59,9 @@ func (r Retention) withDefaults() Retention {
 	if r.LearnedSecrets <= 0 {
 		r.LearnedSecrets = DefaultRetention.LearnedSecrets
 	}
+	if r.WatchHistory <= 0 {
+		r.WatchHistory = DefaultRetention.WatchHistory
+	}
 	if r.SweepMax <= 0 {
 		r.SweepMax = DefaultRetention.SweepMax
 	}
@@ -60,13 +70,13 @@ func (r Retention) withDefaults() Retention {
 
 // Pruned counts what one prune deleted.
 type Pruned struct {
-	Parked, Notices, Reports int
+	Parked, Notices, Reports, WatchHistories int
 	// More: expired documents are left for the next sweep (SweepMax).
 	More bool
 }
 
-// Prune deletes parked jobs, stored notices and dated reports older than
-// their retention. A store that cannot list is left alone (and said so).
+// Prune deletes parked jobs, stored notices, dated reports and the watch
+// histories of endpoints no longer watched, older than their retention. A store that cannot list is left alone (and said so).
 func (p *Pipeline) Prune(ctx context.Context) (Pruned, error) {
 	var out Pruned
 	if p.State == nil {
@@ -94,6 +104,9 @@ func (p *Pipeline) Prune(ctx context.Context) (Pruned, error) {
 	if err := sweep(&out.Reports, "reports/", r.Notices, keepLatest); err != nil {
 		return out, err
 	}
+	if err := sweep(&out.WatchHistories, watch.Prefix, r.WatchHistory, nil); err != nil {
+		return out, err
+	}
 	return out, nil
 }
 
@@ -104,7 +117,8 @@ func (p *Pipeline) prune(ctx context.Context) {
 		p.log().Warn("retention: state store not pruned", "error", err.Error())
 		return
 	}
-	if n.Parked+n.Notices+n.Reports > 0 {
-		p.log().Info("retention: pruned the state store", "parked", n.Parked, "notices", n.Notices, "reports", n.Reports, "moreLeft", n.More)
+	if n.Parked+n.Notices+n.Reports+n.WatchHistories > 0 {
+		p.log().Info("retention: pruned the state store", "parked", n.Parked, "notices", n.Notices, "reports", n.Reports,
+			"watchHistories", n.WatchHistories, "moreLeft", n.More)
 	}
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/idpkeeper/idpkeeper/shared/pipeline"
 	"github.com/idpkeeper/idpkeeper/shared/statestore"
+	"github.com/idpkeeper/idpkeeper/shared/watch"
 )
 
 // Retention prunes parked jobs, stored notices and dated reports by age,
@@ -43,14 +44,16 @@ func TestPruneByAgeBoundedPerSweep(t *testing.T) {
 	put(pipeline.LatestReport, 400*day)
 	put("ledger/F-000000000001.json", 400*day)
 	put("journal/J-1.json", 400*day)
+	put(watch.DocumentName("E-gone"), 100*day)  // an endpoint no longer watched
+	put(watch.DocumentName("E-watched"), 0*day) // written every round
 
-	p := &pipeline.Pipeline{State: state, Retention: pipeline.Retention{Parked: 10 * day, Notices: 30 * day, SweepMax: 4}}
+	p := &pipeline.Pipeline{State: state, Retention: pipeline.Retention{Parked: 10 * day, Notices: 30 * day, WatchHistory: 90 * day, SweepMax: 4}}
 	n, err := p.Prune(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n.Parked != 4 || n.Notices != 4 || n.Reports != 1 || !n.More {
-		t.Fatalf("first sweep: %+v; want 4 parked, 4 notices, 1 report, more left", n)
+	if n.Parked != 4 || n.Notices != 4 || n.Reports != 1 || n.WatchHistories != 1 || !n.More {
+		t.Fatalf("first sweep: %+v; want 4 parked, 4 notices, 1 report, 1 watch history, more left", n)
 	}
 	// The oldest went first: the youngest expired ones are still there.
 	for _, name := range []string{"parked/batches/0123.json", "parked/event-0.json", "outbox/2026-01-01/F-0.json"} {
@@ -59,7 +62,7 @@ func TestPruneByAgeBoundedPerSweep(t *testing.T) {
 		}
 	}
 	n, err = p.Prune(ctx)
-	if err != nil || n.Parked != 2 || n.Notices != 1 || n.Reports != 0 || n.More {
+	if err != nil || n.Parked != 2 || n.Notices != 1 || n.Reports != 0 || n.WatchHistories != 0 || n.More {
 		t.Fatalf("second sweep: %+v, %v; want the 2 parked and 1 notice left", n, err)
 	}
 	infos, _ := state.List(ctx, "")
@@ -68,7 +71,7 @@ func TestPruneByAgeBoundedPerSweep(t *testing.T) {
 		left = append(left, in.Name)
 	}
 	want := []string{"journal/J-1.json", "ledger/F-000000000001.json", "outbox/2026-11-20/F-fresh.json", "parked/event-fresh.json",
-		"reports/2026/11/20/060000.json", pipeline.LatestReport}
+		"reports/2026/11/20/060000.json", pipeline.LatestReport, watch.DocumentName("E-watched")}
 	if fmt.Sprint(left) != fmt.Sprint(want) {
 		t.Errorf("left %v\nwant %v", left, want)
 	}
