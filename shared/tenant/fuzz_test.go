@@ -49,6 +49,8 @@ func FuzzParseItem(f *testing.F) {
 		`{"id":"x","domains":[{"id":"contoso.com"}],"preferredAuthenticationProtocol":"wsFed"}`,
 		`{"id":"c","authenticationConfiguration":{"@odata.type":"#microsoft.graph.clientCertificateAuthentication","certificateList":[{"notAfter":1,"isActive":true}]}}`,
 		`{"id":5}`, `[]`, `{"displayName":{"a":1}}`, `{"@odata.type":7}`,
+		`{"id":"City","isOptional":true,"userInputType":"TextBox","userAttribute":{"id":"City","userFlowAttributeType":"builtIn","dataType":"string"}}`,
+		`{"id":"x","userAttributeValues":[{"name":"a","value":"b","isDefault":true}],"userAttribute":{"id":""}}`,
 	} {
 		f.Add([]byte(s))
 	}
@@ -63,6 +65,11 @@ func FuzzParseItem(f *testing.F) {
 			if err == nil && v == nil {
 				t.Fatal("nil model without an error")
 			}
+		}
+		// A user flow's attribute assignment (parsed without the SDK):
+		// accepted only with an id, which the scaffold's claim needs.
+		if a, err := parseAssignment(raw); err == nil && a.ID == "" {
+			t.Fatalf("accepted an assignment without an id: %+v", a)
 		}
 	})
 }
