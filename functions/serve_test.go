@@ -267,8 +267,6 @@ func TestReportRefusesWhatIsNotAReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var doc map[string]any
-	json.Unmarshal(good, &doc)
 	edited := func(f func(map[string]any)) []byte {
 		c := map[string]any{}
 		json.Unmarshal(good, &c)

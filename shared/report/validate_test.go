@@ -21,8 +21,6 @@ func TestValidate(t *testing.T) {
 	if err != nil || r.SchemaVersion != SchemaVersion || len(r.Findings) == 0 {
 		t.Fatalf("a written report: %v (%d findings)", err, len(r.Findings))
 	}
-	var doc map[string]any
-	json.Unmarshal(good, &doc)
 	edit := func(f func(map[string]any)) []byte {
 		c := map[string]any{}
 		json.Unmarshal(good, &c)
